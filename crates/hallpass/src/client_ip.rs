@@ -1,0 +1,59 @@
+//! The client's IP as seen through the trusted-proxy setting.
+//!
+//! `X-Forwarded-For` is believed only when the TCP peer is a trusted proxy; then the
+//! rightmost address that is not itself a trusted proxy is the client (everything to
+//! its left was written by the client and proves nothing).
+
+use std::net::IpAddr;
+
+use http::HeaderMap;
+use ipnet::IpNet;
+
+pub(crate) fn resolve(headers: &HeaderMap, peer: Option<IpAddr>, trusted: &[IpNet]) -> Option<IpAddr> {
+    let peer = peer?;
+    let is_trusted = |ip: &IpAddr| trusted.iter().any(|net| net.contains(ip));
+    if !is_trusted(&peer) {
+        return Some(peer);
+    }
+    let mut hops: Vec<IpAddr> = Vec::new();
+    for field in headers.get_all("x-forwarded-for") {
+        let Ok(text) = field.to_str() else { return Some(peer) };
+        for part in text.split(',') {
+            match part.trim().parse::<IpAddr>() {
+                Ok(ip) => hops.push(ip),
+                // A malformed hop: nothing to its left can be trusted, and we cannot
+                // tell who wrote it; fall back to the proxy itself.
+                Err(_) => hops.clear(),
+            }
+        }
+    }
+    Some(hops.into_iter().rev().find(|ip| !is_trusted(ip)).unwrap_or(peer))
+}
+
+#[cfg(test)]
+mod tests {
+    use http::HeaderValue;
+
+    use super::*;
+
+    fn ip(text: &str) -> IpAddr {
+        text.parse().unwrap()
+    }
+
+    #[test]
+    fn untrusted_peer_is_the_client_whatever_the_header_says() {
+        let mut headers = HeaderMap::new();
+        headers.insert("x-forwarded-for", HeaderValue::from_static("1.2.3.4"));
+        assert_eq!(resolve(&headers, Some(ip("9.9.9.9")), &[]), Some(ip("9.9.9.9")));
+    }
+
+    #[test]
+    fn trusted_proxy_yields_rightmost_untrusted_hop() {
+        let trusted: Vec<IpNet> = vec!["10.0.0.0/8".parse().unwrap()];
+        let mut headers = HeaderMap::new();
+        headers.append("x-forwarded-for", HeaderValue::from_static("6.6.6.6, 5.5.5.5"));
+        headers.append("x-forwarded-for", HeaderValue::from_static("10.0.0.2"));
+        assert_eq!(resolve(&headers, Some(ip("10.0.0.1")), &trusted), Some(ip("5.5.5.5")));
+        assert_eq!(resolve(&HeaderMap::new(), Some(ip("10.0.0.1")), &trusted), Some(ip("10.0.0.1")));
+    }
+}

@@ -1,0 +1,464 @@
+//! The layer's configuration: safe defaults, dangerous knobs with dangerous names, and
+//! validation when the layer is built (SR-07…SR-11, SR-35, H12).
+
+use std::fmt;
+use std::sync::Arc;
+use std::time::Duration;
+
+use ipnet::IpNet;
+
+use crate::clock::{Clock, SystemClock};
+use crate::events::{Event, EventHook};
+use crate::keyring::Keyring;
+
+/// The `SameSite` attribute of the session cookie (SR-08). `None` is only reachable
+/// through [`SessionConfig::dangerous_same_site_none`].
+#[non_exhaustive]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum SameSite {
+    /// Sent only on same-site requests (the default).
+    #[default]
+    Strict,
+    /// Also sent on top-level cross-site navigations (links into the app).
+    Lax,
+    /// Sent on every request, cross-site included.
+    None,
+}
+
+/// What to do when a request no longer matches the client a session was bound to.
+#[non_exhaustive]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum BindingPolicy {
+    /// No checks (the default: NAT and mobile networks change IPs all the time).
+    #[default]
+    Off,
+    /// Emit a [`BindingMismatch`](crate::Event::BindingMismatch) event only.
+    Log,
+    /// Drop the login: the session stays, with a new token and no principal.
+    RequireLogin,
+    /// End the session.
+    Terminate,
+}
+
+/// The seeds' "IP binding", done with care (SR-46): which client properties recorded
+/// at login must match on later requests, and what a mismatch does.
+///
+/// # Examples
+///
+/// ```
+/// use hallpass::{BindingPolicy, ClientBinding};
+///
+/// let binding = ClientBinding::new(BindingPolicy::RequireLogin)
+///     .with_ip_prefixes(24, 64)
+///     .with_user_agent(true);
+/// # let _ = binding;
+/// ```
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct ClientBinding {
+    pub(crate) policy: BindingPolicy,
+    pub(crate) ipv4_prefix: Option<u8>,
+    pub(crate) ipv6_prefix: Option<u8>,
+    pub(crate) user_agent: bool,
+}
+
+impl Default for ClientBinding {
+    fn default() -> Self {
+        Self::new(BindingPolicy::Off)
+    }
+}
+
+impl ClientBinding {
+    /// A binding with `policy`, comparing the IP at /24 (IPv4) and /64 (IPv6) and not
+    /// the User-Agent.
+    #[must_use]
+    pub fn new(policy: BindingPolicy) -> Self {
+        Self { policy, ipv4_prefix: Some(24), ipv6_prefix: Some(64), user_agent: false }
+    }
+
+    /// Compare client IPs on these prefix lengths (IPv4 at most 32, IPv6 at most 128).
+    #[must_use]
+    pub fn with_ip_prefixes(mut self, ipv4: u8, ipv6: u8) -> Self {
+        self.ipv4_prefix = Some(ipv4);
+        self.ipv6_prefix = Some(ipv6);
+        self
+    }
+
+    /// Do not compare IPs.
+    #[must_use]
+    pub fn without_ip(mut self) -> Self {
+        self.ipv4_prefix = None;
+        self.ipv6_prefix = None;
+        self
+    }
+
+    /// Also compare the User-Agent.
+    #[must_use]
+    pub fn with_user_agent(mut self, compare: bool) -> Self {
+        self.user_agent = compare;
+        self
+    }
+}
+
+/// What `login` does when a principal already has the maximum number of sessions (SR-29).
+#[non_exhaustive]
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum CapPolicy {
+    /// Refuse the new login with [`SessionError::TooManySessions`](crate::SessionError::TooManySessions).
+    RejectNew,
+    /// End the least recently used sessions to make room (with a `Revoked` event).
+    EvictOldest,
+}
+
+/// What a store failure while loading the session does.
+#[non_exhaustive]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum LoadFailure {
+    /// Answer 503 (the default: fail closed).
+    #[default]
+    FailClosed,
+    /// Carry on as if no session had been presented; nothing is written.
+    AnonymousFallback,
+}
+
+/// Everything the session layer needs to know.
+///
+/// Defaults: cookie `__Host-id`, `Secure`, `HttpOnly`, `SameSite=Strict`, `Path=/`,
+/// no `Domain`, a browser-session cookie; idle timeout 30 minutes, absolute timeout
+/// 12 hours, touch at most every idle/10; no client binding; no session cap; 64 KiB of
+/// session data; 8 KiB of `Cookie` header; store down on load → 503.
+///
+/// # Examples
+///
+/// ```
+/// use std::time::Duration;
+/// use hallpass::{Key, Keyring, SameSite, SessionConfig};
+///
+/// let config = SessionConfig::new(Keyring::new(Key::generate()))
+///     .with_same_site(SameSite::Lax)
+///     .with_idle_timeout(Duration::from_secs(15 * 60))
+///     .with_absolute_timeout(Duration::from_secs(8 * 3600));
+/// # let _ = config;
+/// ```
+#[derive(Clone)]
+pub struct SessionConfig {
+    pub(crate) keyring: Keyring,
+    pub(crate) cookie_name: String,
+    pub(crate) secure: bool,
+    pub(crate) same_site: SameSite,
+    pub(crate) path: String,
+    pub(crate) domain: Option<String>,
+    pub(crate) idle_timeout: Duration,
+    pub(crate) absolute_timeout: Duration,
+    pub(crate) touch_interval: Option<Duration>,
+    pub(crate) trusted_proxies: Vec<IpNet>,
+    pub(crate) binding: ClientBinding,
+    pub(crate) session_cap: Option<(usize, CapPolicy)>,
+    pub(crate) max_data_bytes: usize,
+    pub(crate) max_cookie_header_bytes: usize,
+    pub(crate) load_failure: LoadFailure,
+    pub(crate) clock: Arc<dyn Clock>,
+    pub(crate) hook: Option<EventHook>,
+}
+
+impl SessionConfig {
+    /// The secure defaults, signing with `keyring`.
+    #[must_use]
+    pub fn new(keyring: Keyring) -> Self {
+        Self {
+            keyring,
+            cookie_name: "__Host-id".to_owned(),
+            secure: true,
+            same_site: SameSite::Strict,
+            path: "/".to_owned(),
+            domain: None,
+            idle_timeout: Duration::from_secs(30 * 60),
+            absolute_timeout: Duration::from_secs(12 * 3600),
+            touch_interval: None,
+            trusted_proxies: Vec::new(),
+            binding: ClientBinding::default(),
+            session_cap: None,
+            max_data_bytes: 64 * 1024,
+            max_cookie_header_bytes: 8 * 1024,
+            load_failure: LoadFailure::FailClosed,
+            clock: Arc::new(SystemClock),
+            hook: None,
+        }
+    }
+
+    /// The cookie's name (default `__Host-id`). A `__Host-` name demands `Secure`,
+    /// `Path=/` and no `Domain`; a `__Secure-` name demands `Secure`.
+    #[must_use]
+    pub fn with_cookie_name(mut self, name: impl Into<String>) -> Self {
+        self.cookie_name = name.into();
+        self
+    }
+
+    /// `SameSite=Strict` (default) or `Lax`. Passing [`SameSite::None`] here is
+    /// rejected when the layer is built: use [`SessionConfig::dangerous_same_site_none`].
+    #[must_use]
+    pub fn with_same_site(mut self, same_site: SameSite) -> Self {
+        self.same_site = same_site;
+        self
+    }
+
+    /// Sends the cookie on cross-site requests too.
+    ///
+    /// # Security
+    ///
+    /// Removes the browser's CSRF defence (AT-33): every state-changing route then
+    /// needs its own CSRF protection. Needs `Secure` (browsers drop `None` without it).
+    #[must_use]
+    pub fn dangerous_same_site_none(mut self) -> Self {
+        self.same_site = SameSite::None;
+        self.secure = true;
+        self
+    }
+
+    /// Drops the `Secure` attribute, so the cookie also travels over plain HTTP.
+    ///
+    /// # Security
+    ///
+    /// Anyone on the network path can read and replay the session (AT-34). Browsers
+    /// already accept `Secure` cookies from `http://localhost`, so local development
+    /// does not need this. Requires a cookie name without `__Host-`/`__Secure-`.
+    #[must_use]
+    pub fn dangerous_insecure_cookie(mut self) -> Self {
+        self.secure = false;
+        self
+    }
+
+    /// Sets a `Domain` attribute, sharing the cookie with every subdomain.
+    ///
+    /// # Security
+    ///
+    /// Any subdomain (and whoever controls one) can read, set and shadow the session
+    /// cookie (SR-10, AT-08). Not allowed with a `__Host-` name.
+    #[must_use]
+    pub fn dangerous_cookie_domain(mut self, domain: impl Into<String>) -> Self {
+        self.domain = Some(domain.into());
+        self
+    }
+
+    /// Sets the cookie's `Path` (default `/`; `__Host-` names require `/`).
+    #[must_use]
+    pub fn with_cookie_path(mut self, path: impl Into<String>) -> Self {
+        self.path = path.into();
+        self
+    }
+
+    /// The idle timeout (default 30 minutes, SR-20).
+    #[must_use]
+    pub fn with_idle_timeout(mut self, timeout: Duration) -> Self {
+        self.idle_timeout = timeout;
+        self
+    }
+
+    /// The absolute timeout (default 12 hours, SR-21).
+    #[must_use]
+    pub fn with_absolute_timeout(mut self, timeout: Duration) -> Self {
+        self.absolute_timeout = timeout;
+        self
+    }
+
+    /// How often activity may push the idle deadline (default: idle timeout / 10).
+    #[must_use]
+    pub fn with_touch_interval(mut self, interval: Duration) -> Self {
+        self.touch_interval = Some(interval);
+        self
+    }
+
+    /// Proxies whose `X-Forwarded-For` header is believed (CIDR ranges). Without any,
+    /// the client IP is the peer address.
+    #[must_use]
+    pub fn with_trusted_proxies(mut self, proxies: impl IntoIterator<Item = IpNet>) -> Self {
+        self.trusted_proxies = proxies.into_iter().collect();
+        self
+    }
+
+    /// Binds sessions to client properties recorded at login (default: off).
+    #[must_use]
+    pub fn with_client_binding(mut self, binding: ClientBinding) -> Self {
+        self.binding = binding;
+        self
+    }
+
+    /// At most `max` sessions per principal, with `policy` for the next login (SR-29).
+    #[must_use]
+    pub fn with_max_sessions_per_principal(mut self, max: usize, policy: CapPolicy) -> Self {
+        self.session_cap = Some((max, policy));
+        self
+    }
+
+    /// The most bytes of session data (serialized), default 64 KiB.
+    #[must_use]
+    pub fn with_max_data_bytes(mut self, max: usize) -> Self {
+        self.max_data_bytes = max;
+        self
+    }
+
+    /// The most bytes of `Cookie` header accepted (default 8 KiB); more gets 431.
+    #[must_use]
+    pub fn with_max_cookie_header_bytes(mut self, max: usize) -> Self {
+        self.max_cookie_header_bytes = max;
+        self
+    }
+
+    /// What a store failure while loading does (default: 503).
+    #[must_use]
+    pub fn with_load_failure(mut self, on_failure: LoadFailure) -> Self {
+        self.load_failure = on_failure;
+        self
+    }
+
+    /// The clock (default: the system clock). Tests use [`crate::ManualClock`].
+    #[must_use]
+    pub fn with_clock(mut self, clock: Arc<dyn Clock>) -> Self {
+        self.clock = clock;
+        self
+    }
+
+    /// Calls `hook` with every session event, after it is logged.
+    #[must_use]
+    pub fn with_event_hook(mut self, hook: impl Fn(&Event) + Send + Sync + 'static) -> Self {
+        self.hook = Some(Arc::new(hook));
+        self
+    }
+
+    /// Checks the combination; the layer's constructor calls this.
+    pub(crate) fn validate(&self) -> Result<(), ConfigError> {
+        let name = self.cookie_name.as_bytes();
+        if name.is_empty() || name.len() > 255 || !name.iter().all(|&b| is_token_char(b)) {
+            return Err(ConfigError::InvalidCookieName(self.cookie_name.clone()));
+        }
+        if !self.path.starts_with('/') || !self.path.bytes().all(is_attribute_char) {
+            return Err(ConfigError::InvalidPath(self.path.clone()));
+        }
+        if let Some(domain) = &self.domain {
+            let ok = !domain.is_empty()
+                && domain.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'.');
+            if !ok {
+                return Err(ConfigError::InvalidDomain(domain.clone()));
+            }
+        }
+        if self.cookie_name.starts_with("__Host-") {
+            if !self.secure {
+                return Err(ConfigError::PrefixNeedsSecure("__Host-"));
+            }
+            if self.domain.is_some() {
+                return Err(ConfigError::HostPrefixWithDomain);
+            }
+            if self.path != "/" {
+                return Err(ConfigError::HostPrefixNeedsRootPath);
+            }
+        }
+        if self.cookie_name.starts_with("__Secure-") && !self.secure {
+            return Err(ConfigError::PrefixNeedsSecure("__Secure-"));
+        }
+        if self.same_site == SameSite::None && !self.secure {
+            return Err(ConfigError::SameSiteNoneNeedsSecure);
+        }
+        if self.idle_timeout.is_zero() || self.absolute_timeout.is_zero() {
+            return Err(ConfigError::ZeroTimeout);
+        }
+        if self.idle_timeout > self.absolute_timeout {
+            return Err(ConfigError::IdleLongerThanAbsolute);
+        }
+        if self.touch_interval.is_some_and(|touch| touch >= self.idle_timeout) {
+            return Err(ConfigError::TouchIntervalTooLong);
+        }
+        if self.session_cap.is_some_and(|(max, _)| max == 0) {
+            return Err(ConfigError::ZeroSessionCap);
+        }
+        let binding = self.binding;
+        if binding.ipv4_prefix.is_some_and(|p| p > 32) || binding.ipv6_prefix.is_some_and(|p| p > 128) {
+            return Err(ConfigError::InvalidPrefix);
+        }
+        if self.max_cookie_header_bytes < crate::codec::VALUE_LEN + self.cookie_name.len() + 1 {
+            return Err(ConfigError::CookieHeaderBoundTooSmall);
+        }
+        Ok(())
+    }
+
+    pub(crate) fn touch_interval(&self) -> Duration {
+        self.touch_interval.unwrap_or(self.idle_timeout / 10)
+    }
+}
+
+impl fmt::Debug for SessionConfig {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("SessionConfig")
+            .field("keyring", &self.keyring)
+            .field("cookie_name", &self.cookie_name)
+            .field("secure", &self.secure)
+            .field("same_site", &self.same_site)
+            .field("path", &self.path)
+            .field("domain", &self.domain)
+            .field("idle_timeout", &self.idle_timeout)
+            .field("absolute_timeout", &self.absolute_timeout)
+            .field("touch_interval", &self.touch_interval())
+            .field("trusted_proxies", &self.trusted_proxies)
+            .field("binding", &self.binding)
+            .field("session_cap", &self.session_cap)
+            .field("max_data_bytes", &self.max_data_bytes)
+            .field("max_cookie_header_bytes", &self.max_cookie_header_bytes)
+            .field("load_failure", &self.load_failure)
+            .field("clock", &self.clock)
+            .field("hook", &self.hook.as_ref().map(|_| "<fn>"))
+            .finish()
+    }
+}
+
+/// RFC 6265 `token` characters (cookie names).
+fn is_token_char(b: u8) -> bool {
+    b.is_ascii_alphanumeric() || b"!#$%&'*+-.^_`|~".contains(&b)
+}
+
+/// Characters allowed in a cookie attribute value: visible ASCII except `;` (SR-35).
+fn is_attribute_char(b: u8) -> bool {
+    (0x21..0x7f).contains(&b) && b != b';'
+}
+
+/// The configuration is unsafe or inconsistent; the message says how to fix it.
+#[non_exhaustive]
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+pub enum ConfigError {
+    /// The cookie name is empty, too long or has characters outside RFC 6265's `token`.
+    #[error("cookie name {0:?} is not a valid RFC 6265 token (letters, digits and !#$%&'*+-.^_`|~, 1 to 255 bytes)")]
+    InvalidCookieName(String),
+    /// The path is not absolute or has `;`, spaces or control characters.
+    #[error("cookie path {0:?} must start with '/' and contain only visible ASCII other than ';'")]
+    InvalidPath(String),
+    /// The domain has characters a hostname cannot have.
+    #[error("cookie domain {0:?} must be a hostname (letters, digits, '-' and '.')")]
+    InvalidDomain(String),
+    /// `__Host-`/`__Secure-` cookies without `Secure`.
+    #[error("a cookie named {0}… must be Secure; drop dangerous_insecure_cookie() or pick a name without the prefix")]
+    PrefixNeedsSecure(&'static str),
+    /// `__Host-` with a `Domain`.
+    #[error("a __Host- cookie cannot have a Domain; drop dangerous_cookie_domain() or rename the cookie")]
+    HostPrefixWithDomain,
+    /// `__Host-` with a path other than `/`.
+    #[error("a __Host- cookie must have Path=/")]
+    HostPrefixNeedsRootPath,
+    /// `SameSite=None` without `Secure`.
+    #[error("SameSite=None needs Secure (browsers drop such cookies); use dangerous_same_site_none() and keep Secure")]
+    SameSiteNoneNeedsSecure,
+    /// A timeout of zero.
+    #[error("idle and absolute timeouts must both be longer than zero")]
+    ZeroTimeout,
+    /// The idle timeout exceeds the absolute one.
+    #[error("the idle timeout must not be longer than the absolute timeout")]
+    IdleLongerThanAbsolute,
+    /// The touch interval is not shorter than the idle timeout.
+    #[error("the touch interval must be shorter than the idle timeout, or sessions would expire while in use")]
+    TouchIntervalTooLong,
+    /// A session cap of zero.
+    #[error("a per-principal session cap must allow at least one session")]
+    ZeroSessionCap,
+    /// A binding prefix longer than the address.
+    #[error("client binding prefixes are at most 32 bits (IPv4) and 128 bits (IPv6)")]
+    InvalidPrefix,
+    /// The Cookie header bound could not even fit the session cookie.
+    #[error("the Cookie header bound is smaller than one session cookie")]
+    CookieHeaderBoundTooSmall,
+}

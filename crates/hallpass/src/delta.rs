@@ -1,0 +1,255 @@
+//! Deltas: the changes one request made to a session, applied by a store atomically to
+//! whatever the record holds *now*, so concurrent requests that change different keys
+//! both keep their changes and `increment` never loses a count.
+
+use serde::{Deserialize, Serialize};
+
+use crate::record::{ClientMeta, Record, Timestamp};
+
+/// One change to a session's data.
+#[non_exhaustive]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "op", rename_all = "snake_case")]
+pub enum Op {
+    /// Set `key` to `value`.
+    Set {
+        /// The data key.
+        key: String,
+        /// The new value.
+        value: serde_json::Value,
+    },
+    /// Remove `key`.
+    Remove {
+        /// The data key.
+        key: String,
+    },
+    /// Add `by` to the integer at `key` (absent counts as 0).
+    Increment {
+        /// The data key.
+        key: String,
+        /// The amount, possibly negative.
+        by: i64,
+    },
+}
+
+/// Moves the idle deadline on: the only change a "touch" makes.
+#[non_exhaustive]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Touch {
+    /// The request time.
+    pub last_seen_at: Timestamp,
+    /// The new idle deadline (a store caps it at the absolute deadline).
+    pub idle_deadline: Timestamp,
+}
+
+impl Touch {
+    /// A touch at `now` pushing the idle deadline to `idle_deadline`.
+    #[must_use]
+    pub fn new(last_seen_at: Timestamp, idle_deadline: Timestamp) -> Self {
+        Self { last_seen_at, idle_deadline }
+    }
+
+    /// Applies the touch to a record: deadline and last-seen only.
+    pub fn apply_to(&self, record: &mut Record) {
+        record.last_seen_at = record.last_seen_at.max(self.last_seen_at);
+        record.idle_deadline = self.idle_deadline.min(record.absolute_deadline);
+    }
+}
+
+/// Everything one request changes in a session, in the order it happened.
+///
+/// # Examples
+///
+/// ```
+/// use std::time::Duration;
+/// use hallpass::{Delta, Handle, Record, Timestamp};
+///
+/// let mut record = Record::new(Handle::generate(), Timestamp::from_unix_millis(0),
+///     Duration::from_secs(60), Duration::from_secs(600));
+/// let mut delta = Delta::default();
+/// delta.increment("views", 1);
+/// delta.increment("views", 1);
+/// delta.apply_to(&mut record)?;
+/// assert_eq!(record.data["views"], 2);
+/// # Ok::<(), hallpass::DeltaError>(())
+/// ```
+#[non_exhaustive]
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct Delta {
+    /// Drop all data before applying `ops` (a principal change, SR-19).
+    #[serde(default)]
+    pub clear_data: bool,
+    /// Data changes, in order.
+    #[serde(default)]
+    pub ops: Vec<Op>,
+    /// `Some` to set (or with `Some(None)`, clear) the principal.
+    #[serde(default)]
+    pub principal: Option<Option<String>>,
+    /// `Some` to change the "remember me" flag.
+    #[serde(default)]
+    pub remember: Option<bool>,
+    /// `Some` to replace the client metadata.
+    #[serde(default)]
+    pub client: Option<ClientMeta>,
+    /// `Some` to reset the absolute deadline (a fresh login, SR-21).
+    #[serde(default)]
+    pub absolute_deadline: Option<Timestamp>,
+    /// `Some` to move the idle deadline on.
+    #[serde(default)]
+    pub touch: Option<Touch>,
+}
+
+impl Delta {
+    /// Records a `Set`.
+    pub fn set(&mut self, key: impl Into<String>, value: serde_json::Value) {
+        self.ops.push(Op::Set { key: key.into(), value });
+    }
+
+    /// Records a `Remove`.
+    pub fn remove(&mut self, key: impl Into<String>) {
+        self.ops.push(Op::Remove { key: key.into() });
+    }
+
+    /// Records an `Increment`.
+    pub fn increment(&mut self, key: impl Into<String>, by: i64) {
+        self.ops.push(Op::Increment { key: key.into(), by });
+    }
+
+    /// Whether the delta changes anything but the deadlines.
+    #[must_use]
+    pub fn changes_content(&self) -> bool {
+        self.clear_data
+            || !self.ops.is_empty()
+            || self.principal.is_some()
+            || self.remember.is_some()
+            || self.client.is_some()
+            || self.absolute_deadline.is_some()
+    }
+
+    /// Whether the delta changes nothing at all.
+    #[must_use]
+    pub fn is_empty(&self) -> bool {
+        !self.changes_content() && self.touch.is_none()
+    }
+
+    /// Applies the delta to `record` and bumps its version. On error the record is
+    /// left as it was.
+    ///
+    /// This is the reference semantics every store must match; stores that can hold a
+    /// row lock (SQL) may call it directly inside their transaction.
+    ///
+    /// # Errors
+    ///
+    /// [`DeltaError`] when an increment meets a value that is not an integer or would
+    /// overflow.
+    pub fn apply_to(&self, record: &mut Record) -> Result<(), DeltaError> {
+        let mut next = record.clone();
+        if self.clear_data {
+            next.data.clear();
+        }
+        for op in &self.ops {
+            match op {
+                Op::Set { key, value } => {
+                    next.data.insert(key.clone(), value.clone());
+                }
+                Op::Remove { key } => {
+                    next.data.remove(key);
+                }
+                Op::Increment { key, by } => {
+                    let current = match next.data.get(key) {
+                        None => 0,
+                        Some(value) => value
+                            .as_i64()
+                            .ok_or_else(|| DeltaError::NotAnInteger { key: key.clone() })?,
+                    };
+                    let sum = current
+                        .checked_add(*by)
+                        .ok_or_else(|| DeltaError::Overflow { key: key.clone() })?;
+                    next.data.insert(key.clone(), sum.into());
+                }
+            }
+        }
+        if let Some(principal) = &self.principal {
+            next.principal.clone_from(principal);
+        }
+        if let Some(remember) = self.remember {
+            next.remember = remember;
+        }
+        if let Some(client) = &self.client {
+            next.client = client.clone();
+        }
+        if let Some(deadline) = self.absolute_deadline {
+            next.absolute_deadline = deadline;
+            next.idle_deadline = next.idle_deadline.min(deadline);
+        }
+        if let Some(touch) = &self.touch {
+            touch.apply_to(&mut next);
+        }
+        next.version = next.version.saturating_add(1);
+        *record = next;
+        Ok(())
+    }
+}
+
+/// A delta could not be applied.
+#[non_exhaustive]
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+pub enum DeltaError {
+    /// `increment` met a value that is not an integer.
+    #[error("cannot increment session key {key:?}: its value is not an integer")]
+    NotAnInteger {
+        /// The data key.
+        key: String,
+    },
+    /// `increment` would overflow an `i64`.
+    #[error("cannot increment session key {key:?}: the result overflows a 64-bit integer")]
+    Overflow {
+        /// The data key.
+        key: String,
+    },
+}
+
+#[cfg(test)]
+mod tests {
+    use std::time::Duration;
+
+    use super::*;
+    use crate::token::Handle;
+
+    fn record() -> Record {
+        Record::new(Handle::generate(), Timestamp::from_unix_millis(0), Duration::from_secs(60), Duration::from_secs(600))
+    }
+
+    #[test]
+    fn failed_delta_leaves_record_untouched() {
+        let mut r = record();
+        r.data.insert("name".into(), "x".into());
+        let mut delta = Delta::default();
+        delta.set("a", 1.into());
+        delta.increment("name", 1);
+        assert_eq!(delta.apply_to(&mut r), Err(DeltaError::NotAnInteger { key: "name".into() }));
+        assert!(!r.data.contains_key("a"));
+        assert_eq!(r.version, 1);
+    }
+
+    #[test]
+    fn overflow_is_an_error() {
+        let mut r = record();
+        r.data.insert("n".into(), i64::MAX.into());
+        let mut delta = Delta::default();
+        delta.increment("n", 1);
+        assert!(matches!(delta.apply_to(&mut r), Err(DeltaError::Overflow { .. })));
+    }
+
+    #[test]
+    fn touch_never_passes_the_absolute_deadline() {
+        let mut r = record();
+        let delta = Delta {
+            touch: Some(Touch::new(Timestamp::from_unix_millis(5), Timestamp::from_unix_millis(10_000_000))),
+            ..Delta::default()
+        };
+        delta.apply_to(&mut r).unwrap();
+        assert_eq!(r.idle_deadline, r.absolute_deadline);
+        assert_eq!(r.last_seen_at, Timestamp::from_unix_millis(5));
+    }
+}

@@ -1,0 +1,88 @@
+//! Errors a handler sees from [`Session`](crate::Session) methods.
+
+use http::StatusCode;
+
+use crate::store::{StoreError, StoreErrorKind};
+
+/// A session operation failed.
+///
+/// With the `axum` feature it is also a response: 503 when the store is unavailable
+/// or timed out, 401 for [`NotAuthenticated`](Self::NotAuthenticated), 409 for
+/// [`TooManySessions`](Self::TooManySessions) and [`Ended`](Self::Ended), 500
+/// otherwise. The body never reveals the cause (H8); the cause is logged.
+#[non_exhaustive]
+#[derive(Debug, thiserror::Error)]
+pub enum SessionError {
+    /// The store failed.
+    #[error(transparent)]
+    Store(StoreError),
+    /// A value could not be turned into JSON.
+    #[error("session value could not be serialized")]
+    Serialize(#[source] serde_json::Error),
+    /// A stored value does not fit the type asked for.
+    #[error("session value {key:?} does not have the requested type")]
+    Deserialize {
+        /// The data key.
+        key: String,
+        /// The mismatch.
+        #[source]
+        source: serde_json::Error,
+    },
+    /// The data would exceed the configured bound (nothing was changed).
+    #[error("session data would be {size} bytes, more than the {max} allowed")]
+    DataTooLarge {
+        /// The size it would have had.
+        size: usize,
+        /// The bound.
+        max: usize,
+    },
+    /// An increment met a non-integer or overflowed.
+    #[error(transparent)]
+    Delta(#[from] crate::delta::DeltaError),
+    /// The operation needs a logged-in principal.
+    #[error("no one is logged in on this session")]
+    NotAuthenticated,
+    /// The operation needs a session and there is none.
+    #[error("there is no session")]
+    NoSession,
+    /// The principal already has the maximum number of sessions.
+    #[error("the account already has the maximum of {max} sessions")]
+    TooManySessions {
+        /// The cap.
+        max: usize,
+    },
+    /// The session ended (logout, revoke, rotation) while this request ran; the
+    /// request's write was dropped rather than bringing it back.
+    #[error("the session ended while this request was running")]
+    Ended,
+}
+
+impl SessionError {
+    /// The HTTP status this error maps to.
+    #[must_use]
+    pub fn status(&self) -> StatusCode {
+        match self {
+            Self::Store(err) if matches!(err.kind(), StoreErrorKind::Unavailable | StoreErrorKind::Timeout | StoreErrorKind::CapacityExceeded) => {
+                StatusCode::SERVICE_UNAVAILABLE
+            }
+            Self::NotAuthenticated => StatusCode::UNAUTHORIZED,
+            Self::TooManySessions { .. } | Self::Ended => StatusCode::CONFLICT,
+            _ => StatusCode::INTERNAL_SERVER_ERROR,
+        }
+    }
+}
+
+#[cfg(feature = "axum")]
+impl axum::response::IntoResponse for SessionError {
+    fn into_response(self) -> axum::response::Response {
+        let status = self.status();
+        tracing::warn!(target: "hallpass::rejection", status = status.as_u16(), error = %self, "session operation failed");
+        let body = match status {
+            StatusCode::SERVICE_UNAVAILABLE => "session store unavailable",
+            StatusCode::UNAUTHORIZED => "not logged in",
+            StatusCode::CONFLICT => "session conflict",
+            _ => "session error",
+        };
+        (status, body).into_response()
+    }
+}

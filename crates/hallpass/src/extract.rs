@@ -1,0 +1,29 @@
+//! The axum extractor for [`Session`].
+
+use axum::extract::FromRequestParts;
+use axum::response::{IntoResponse, Response};
+use http::StatusCode;
+use http::request::Parts;
+
+use crate::session::Session;
+
+/// The handler asked for a [`Session`] but no [`SessionLayer`](crate::SessionLayer)
+/// wraps the route: a wiring mistake, answered with 500.
+#[derive(Clone, Copy, Debug, thiserror::Error)]
+#[error("Session extractor used without SessionLayer: add `.layer(SessionLayer::new(..)?)` to the router")]
+pub struct MissingSessionLayer(());
+
+impl IntoResponse for MissingSessionLayer {
+    fn into_response(self) -> Response {
+        tracing::error!(target: "hallpass::rejection", "{self}");
+        (StatusCode::INTERNAL_SERVER_ERROR, "session layer missing").into_response()
+    }
+}
+
+impl<S: Send + Sync> FromRequestParts<S> for Session {
+    type Rejection = MissingSessionLayer;
+
+    async fn from_request_parts(parts: &mut Parts, _state: &S) -> Result<Self, Self::Rejection> {
+        parts.extensions.get::<Self>().cloned().ok_or(MissingSessionLayer(()))
+    }
+}

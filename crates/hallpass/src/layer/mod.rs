@@ -1,0 +1,75 @@
+//! The tower adapter: [`SessionLayer`] and [`SessionService`].
+//!
+//! For every request the service finds the session cookie (no store call), puts a
+//! [`Session`](crate::Session) in the request extensions, runs the inner service, then
+//! commits the session *before* the response head leaves: if the write fails the
+//! response is replaced by a bare 500/503 without `Set-Cookie`. A `Cookie` header over
+//! the bound gets 431 without reaching the inner service.
+//!
+//! The client IP comes from a [`ClientAddr`] extension, or with the `axum` feature from
+//! axum's `ConnectInfo<SocketAddr>` (serve with `into_make_service_with_connect_info`).
+
+mod service;
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+
+pub use service::{ResponseFuture, SessionService};
+
+use crate::config::{ConfigError, SessionConfig};
+use crate::engine::SessionEngine;
+use crate::store::SessionStore;
+
+/// The peer address of a connection, for servers that are not axum: insert it into
+/// the request extensions before the session layer runs.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct ClientAddr(pub SocketAddr);
+
+/// Adds sessions to a tower service.
+///
+/// # Examples
+///
+/// ```
+/// use std::sync::Arc;
+/// use axum::{Router, routing::get};
+/// use hallpass::{Key, Keyring, MemoryStore, Session, SessionConfig, SessionLayer};
+///
+/// let keyring = Keyring::new(Key::generate());
+/// let layer = SessionLayer::new(Arc::new(MemoryStore::new()), SessionConfig::new(keyring))?;
+/// let app: Router = Router::new()
+///     .route("/", get(|session: Session| async move { session.increment("views", 1).await.map(|n| n.to_string()) }))
+///     .layer(layer);
+/// # let _ = app;
+/// # Ok::<(), hallpass::ConfigError>(())
+/// ```
+#[must_use]
+#[derive(Clone, Debug)]
+pub struct SessionLayer {
+    engine: SessionEngine,
+}
+
+impl SessionLayer {
+    /// Validates `config` and builds the layer.
+    ///
+    /// # Errors
+    ///
+    /// [`ConfigError`] for an unsafe or inconsistent configuration, with a message
+    /// saying how to fix it.
+    pub fn new(store: Arc<dyn SessionStore>, config: SessionConfig) -> Result<Self, ConfigError> {
+        Ok(Self { engine: SessionEngine::new(store, config)? })
+    }
+
+    /// The engine behind the layer (shares the store and configuration).
+    #[must_use]
+    pub fn engine(&self) -> &SessionEngine {
+        &self.engine
+    }
+}
+
+impl<S> tower_layer::Layer<S> for SessionLayer {
+    type Service = SessionService<S>;
+
+    fn layer(&self, inner: S) -> Self::Service {
+        SessionService::new(inner, self.engine.clone())
+    }
+}

@@ -1,0 +1,111 @@
+//! [`SessionService`]: the per-request work of the layer.
+
+use std::future::Future;
+use std::net::IpAddr;
+use std::pin::Pin;
+use std::task::{Context, Poll};
+
+use http::header::COOKIE;
+use http::{HeaderMap, Request, Response, StatusCode};
+
+use super::ClientAddr;
+use crate::engine::SessionEngine;
+
+/// The future [`SessionService`] returns.
+pub type ResponseFuture<B, E> = Pin<Box<dyn Future<Output = Result<Response<B>, E>> + Send>>;
+
+/// A service with sessions; built by [`SessionLayer`](super::SessionLayer).
+#[derive(Clone, Debug)]
+pub struct SessionService<S> {
+    inner: S,
+    engine: SessionEngine,
+}
+
+impl<S> SessionService<S> {
+    pub(crate) fn new(inner: S, engine: SessionEngine) -> Self {
+        Self { inner, engine }
+    }
+
+    /// The wrapped service.
+    pub fn get_ref(&self) -> &S {
+        &self.inner
+    }
+
+    /// The wrapped service, mutably.
+    pub fn get_mut(&mut self) -> &mut S {
+        &mut self.inner
+    }
+
+    /// Unwraps the inner service.
+    pub fn into_inner(self) -> S {
+        self.inner
+    }
+}
+
+fn bare<B: Default>(status: StatusCode) -> Response<B> {
+    let mut response = Response::new(B::default());
+    *response.status_mut() = status;
+    response
+}
+
+fn peer_ip<B>(request: &Request<B>) -> Option<IpAddr> {
+    if let Some(ClientAddr(addr)) = request.extensions().get::<ClientAddr>() {
+        return Some(addr.ip());
+    }
+    #[cfg(feature = "axum")]
+    if let Some(info) = request.extensions().get::<axum::extract::ConnectInfo<std::net::SocketAddr>>() {
+        return Some(info.0.ip());
+    }
+    None
+}
+
+/// H10: keep `Cookie` values out of any trace layer that honours sensitivity.
+fn mark_cookies_sensitive(headers: &mut HeaderMap) {
+    if let http::header::Entry::Occupied(mut entry) = headers.entry(COOKIE) {
+        for value in entry.iter_mut() {
+            value.set_sensitive(true);
+        }
+    }
+}
+
+impl<S, ReqBody, ResBody> tower_service::Service<Request<ReqBody>> for SessionService<S>
+where
+    S: tower_service::Service<Request<ReqBody>, Response = Response<ResBody>> + Clone + Send + 'static,
+    S::Future: Send + 'static,
+    S::Error: Send + 'static,
+    ReqBody: Send + 'static,
+    ResBody: Default + Send + 'static,
+{
+    type Response = Response<ResBody>;
+    type Error = S::Error;
+    type Future = ResponseFuture<ResBody, S::Error>;
+
+    fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Self::Error>> {
+        self.inner.poll_ready(cx)
+    }
+
+    fn call(&mut self, mut request: Request<ReqBody>) -> Self::Future {
+        mark_cookies_sensitive(request.headers_mut());
+        let session = match self.engine.begin(request.headers(), peer_ip(&request)) {
+            Ok(session) => session,
+            Err(too_large) => {
+                tracing::warn!(target: "hallpass::rejection", len = too_large.len, max = too_large.max, "Cookie header too large");
+                return Box::pin(std::future::ready(Ok(bare(StatusCode::REQUEST_HEADER_FIELDS_TOO_LARGE))));
+            }
+        };
+        request.extensions_mut().insert(session.clone());
+        // The clone that was polled ready is the one to call (tower's usual swap).
+        let clone = self.inner.clone();
+        let mut inner = std::mem::replace(&mut self.inner, clone);
+        Box::pin(async move {
+            let mut response = inner.call(request).await?;
+            match session.commit(response.headers_mut()).await {
+                Ok(()) => Ok(response),
+                Err(err) => {
+                    tracing::error!(target: "hallpass::rejection", status = err.status().as_u16(), error = %err, "session commit failed; replacing the response");
+                    Ok(bare(err.status()))
+                }
+            }
+        })
+    }
+}

@@ -1,0 +1,40 @@
+#![doc = include_str!("../README.md")]
+#![cfg_attr(not(test), forbid(clippy::panic))]
+#![cfg_attr(docsrs, feature(doc_cfg))]
+
+mod client_ip;
+mod clock;
+mod codec;
+mod config;
+pub mod cookie_header;
+mod delta;
+mod engine;
+mod error;
+mod events;
+#[cfg(feature = "axum")]
+mod extract;
+mod keyring;
+mod layer;
+mod record;
+mod session;
+mod store;
+mod token;
+
+pub use clock::{Clock, ManualClock, SystemClock};
+pub use codec::{FORMAT_VERSION, VALUE_LEN};
+pub use config::{BindingPolicy, CapPolicy, ClientBinding, ConfigError, LoadFailure, SameSite, SessionConfig};
+pub use delta::{Delta, DeltaError, Op, Touch};
+pub use engine::{CommitError, SessionEngine};
+pub use error::SessionError;
+pub use events::{Event, InvalidReason, RevokedBy, RotationReason, SessionRef};
+#[cfg(feature = "axum")]
+pub use extract::MissingSessionLayer;
+pub use keyring::{Key, KeyError, Keyring, MAX_KEY_LEN, MIN_KEY_LEN};
+pub use layer::{ClientAddr, ResponseFuture, SessionLayer, SessionService};
+pub use record::{ClientMeta, Expiry, RECORD_FORMAT_VERSION, Record, RecordDecodeError, Timestamp};
+pub use session::Session;
+pub use store::{
+    Applied, Created, Loaded, MemoryStore, MemoryStoreConfig, SessionStore, SessionSummary, StoreError, StoreErrorKind,
+    StoreFuture,
+};
+pub use token::{Handle, InvalidHandle, StoreKey, Token};

@@ -1,0 +1,314 @@
+//! The session record: what a store keeps under a session's [`StoreKey`](crate::StoreKey).
+
+use std::collections::BTreeMap;
+use std::fmt;
+use std::net::IpAddr;
+use std::time::Duration;
+
+use serde::{Deserialize, Serialize};
+
+use crate::token::Handle;
+
+/// A point in time, in whole milliseconds since the Unix epoch (UTC).
+///
+/// # Examples
+///
+/// ```
+/// use std::time::Duration;
+/// use hallpass::Timestamp;
+///
+/// let t = Timestamp::from_unix_millis(1_000);
+/// assert_eq!(t.saturating_add(Duration::from_secs(1)).as_unix_millis(), 2_000);
+/// ```
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[serde(transparent)]
+pub struct Timestamp(u64);
+
+impl Timestamp {
+    /// From milliseconds since the Unix epoch.
+    #[must_use]
+    pub const fn from_unix_millis(millis: u64) -> Self {
+        Self(millis)
+    }
+
+    /// Milliseconds since the Unix epoch.
+    #[must_use]
+    pub const fn as_unix_millis(self) -> u64 {
+        self.0
+    }
+
+    /// `self + by`, saturating at the far future instead of overflowing (SR-36).
+    #[must_use]
+    pub fn saturating_add(self, by: Duration) -> Self {
+        Self(self.0.saturating_add(u64::try_from(by.as_millis()).unwrap_or(u64::MAX)))
+    }
+
+    /// How long from `earlier` to `self`; zero when `earlier` is later.
+    #[must_use]
+    pub fn since(self, earlier: Self) -> Duration {
+        Duration::from_millis(self.0.saturating_sub(earlier.0))
+    }
+}
+
+/// What a session list shows about the client that uses a session (SR-27): the IP as
+/// seen through the trusted-proxy setting, and the User-Agent (truncated).
+#[non_exhaustive]
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ClientMeta {
+    /// The client's IP address, if known.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ip: Option<IpAddr>,
+    /// The `User-Agent` header, at most [`ClientMeta::MAX_USER_AGENT`] bytes.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub user_agent: Option<String>,
+}
+
+impl ClientMeta {
+    /// The longest User-Agent kept, in bytes.
+    pub const MAX_USER_AGENT: usize = 256;
+
+    /// Builds client metadata, truncating the User-Agent on a character boundary.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let meta = hallpass::ClientMeta::new(None, Some(&"x".repeat(1000)));
+    /// assert_eq!(meta.user_agent.unwrap().len(), 256);
+    /// ```
+    #[must_use]
+    pub fn new(ip: Option<IpAddr>, user_agent: Option<&str>) -> Self {
+        let user_agent = user_agent.map(|ua| {
+            let mut end = ua.len().min(Self::MAX_USER_AGENT);
+            while !ua.is_char_boundary(end) {
+                end -= 1;
+            }
+            ua[..end].to_owned()
+        });
+        Self { ip, user_agent }
+    }
+}
+
+/// Everything a store keeps about one session.
+///
+/// `Debug` lists the data's keys but never its values (H10): session data may hold
+/// anything an application puts there.
+///
+/// # Examples
+///
+/// ```
+/// use std::time::Duration;
+/// use hallpass::{Handle, Record, Timestamp};
+///
+/// let now = Timestamp::from_unix_millis(0);
+/// let record = Record::new(Handle::generate(), now, Duration::from_secs(60), Duration::from_secs(3600));
+/// assert_eq!(record.expires_at(), Timestamp::from_unix_millis(60_000));
+/// let bytes = record.encode();
+/// assert_eq!(Record::decode(&bytes)?, record);
+/// # Ok::<(), hallpass::RecordDecodeError>(())
+/// ```
+#[non_exhaustive]
+#[derive(Clone, PartialEq, Serialize, Deserialize)]
+pub struct Record {
+    /// The session's public handle.
+    pub handle: Handle,
+    /// The authenticated user, `None` for an anonymous session (SR-30).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub principal: Option<String>,
+    /// Application data: names to JSON values.
+    #[serde(default)]
+    pub data: BTreeMap<String, serde_json::Value>,
+    /// When the session was created.
+    pub created_at: Timestamp,
+    /// The last request that used the session (updated at most once per touch interval).
+    pub last_seen_at: Timestamp,
+    /// Idle deadline: the session ends here unless activity pushes it on (SR-20).
+    pub idle_deadline: Timestamp,
+    /// Absolute deadline: activity never moves it (SR-21).
+    pub absolute_deadline: Timestamp,
+    /// Incremented by every write to the record.
+    pub version: u64,
+    /// Whether the cookie persists across browser restarts ("remember me").
+    #[serde(default)]
+    pub remember: bool,
+    /// The client as last recorded (at creation or login).
+    #[serde(default)]
+    pub client: ClientMeta,
+}
+
+/// The format version [`Record::encode`] writes.
+pub const RECORD_FORMAT_VERSION: u32 = 1;
+
+#[derive(Serialize)]
+struct Envelope<'a> {
+    v: u32,
+    #[serde(flatten)]
+    record: &'a Record,
+}
+
+#[derive(Deserialize)]
+struct EnvelopeOwned {
+    v: u32,
+    #[serde(flatten)]
+    record: Record,
+}
+
+impl Record {
+    /// A new, anonymous, empty session starting `now`.
+    #[must_use]
+    pub fn new(handle: Handle, now: Timestamp, idle: Duration, absolute: Duration) -> Self {
+        let absolute_deadline = now.saturating_add(absolute);
+        Self {
+            handle,
+            principal: None,
+            data: BTreeMap::new(),
+            created_at: now,
+            last_seen_at: now,
+            idle_deadline: now.saturating_add(idle).min(absolute_deadline),
+            absolute_deadline,
+            version: 1,
+            remember: false,
+            client: ClientMeta::default(),
+        }
+    }
+
+    /// When the session ends: the earlier of its two deadlines.
+    #[must_use]
+    pub fn expires_at(&self) -> Timestamp {
+        self.idle_deadline.min(self.absolute_deadline)
+    }
+
+    /// Which deadline has passed at `now`, if any.
+    #[must_use]
+    pub fn expired_by(&self, now: Timestamp) -> Option<Expiry> {
+        if now >= self.absolute_deadline {
+            Some(Expiry::Absolute)
+        } else if now >= self.idle_deadline {
+            Some(Expiry::Idle)
+        } else {
+            None
+        }
+    }
+
+    /// Serializes the record in the typed, versioned format (JSON with `"v": 1`).
+    #[must_use]
+    pub fn encode(&self) -> Vec<u8> {
+        serde_json::to_vec(&Envelope { v: RECORD_FORMAT_VERSION, record: self })
+            .unwrap_or_else(|_| unreachable!("a Record always serializes: string keys, JSON values"))
+    }
+
+    /// Parses what [`Record::encode`] wrote.
+    ///
+    /// # Errors
+    ///
+    /// [`RecordDecodeError`] for bytes that are not a record of a known version; the
+    /// caller treats that as "no session" and logs it (SR-39), never panics.
+    pub fn decode(bytes: &[u8]) -> Result<Self, RecordDecodeError> {
+        let envelope: EnvelopeOwned =
+            serde_json::from_slice(bytes).map_err(|source| RecordDecodeError::Malformed { source })?;
+        if envelope.v != RECORD_FORMAT_VERSION {
+            return Err(RecordDecodeError::UnknownVersion { version: envelope.v });
+        }
+        Ok(envelope.record)
+    }
+
+    /// The serialized size of the data map, which the record-size bound applies to.
+    #[must_use]
+    pub fn data_size(&self) -> usize {
+        serde_json::to_vec(&self.data).map_or(usize::MAX, |bytes| bytes.len())
+    }
+}
+
+impl fmt::Debug for Record {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Record")
+            .field("handle", &self.handle)
+            .field("principal", &self.principal)
+            .field("data_keys", &self.data.keys().collect::<Vec<_>>())
+            .field("created_at", &self.created_at)
+            .field("last_seen_at", &self.last_seen_at)
+            .field("idle_deadline", &self.idle_deadline)
+            .field("absolute_deadline", &self.absolute_deadline)
+            .field("version", &self.version)
+            .field("remember", &self.remember)
+            .field("client", &self.client)
+            .finish()
+    }
+}
+
+/// Which of the two clocks ended a session.
+#[non_exhaustive]
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Expiry {
+    /// No activity for the idle timeout.
+    Idle,
+    /// The absolute lifetime ran out.
+    Absolute,
+}
+
+impl Expiry {
+    /// `"idle"` or `"absolute"`.
+    #[must_use]
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Idle => "idle",
+            Self::Absolute => "absolute",
+        }
+    }
+}
+
+/// A stored record could not be decoded.
+#[non_exhaustive]
+#[derive(Debug, thiserror::Error)]
+pub enum RecordDecodeError {
+    /// Not a well-formed record.
+    #[error("the stored session record is malformed")]
+    Malformed {
+        /// The parser's complaint.
+        #[source]
+        source: serde_json::Error,
+    },
+    /// A format version this code does not read.
+    #[error("the stored session record has format version {version}, this build reads version 1")]
+    UnknownVersion {
+        /// The version found.
+        version: u32,
+    },
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn debug_hides_data_values() {
+        let mut record = Record::new(Handle::generate(), Timestamp(0), Duration::from_secs(1), Duration::from_secs(2));
+        record.data.insert("card".into(), serde_json::json!("4111-1111-SECRET"));
+        let shown = format!("{record:?}");
+        assert!(shown.contains("card"));
+        assert!(!shown.contains("SECRET"));
+    }
+
+    #[test]
+    fn decode_rejects_garbage_and_other_versions() {
+        assert!(matches!(Record::decode(b"\xff\x00"), Err(RecordDecodeError::Malformed { .. })));
+        let record = Record::new(Handle::generate(), Timestamp(0), Duration::from_secs(1), Duration::from_secs(2));
+        let text = String::from_utf8(record.encode()).unwrap().replace("\"v\":1", "\"v\":9");
+        assert!(matches!(Record::decode(text.as_bytes()), Err(RecordDecodeError::UnknownVersion { version: 9 })));
+    }
+
+    #[test]
+    fn expiry_is_the_earlier_deadline() {
+        let mut record = Record::new(Handle::generate(), Timestamp(0), Duration::from_secs(10), Duration::from_secs(20));
+        assert_eq!(record.expired_by(Timestamp(9_999)), None);
+        assert_eq!(record.expired_by(Timestamp(10_000)), Some(Expiry::Idle));
+        record.idle_deadline = Timestamp(30_000);
+        assert_eq!(record.expires_at(), Timestamp(20_000));
+        assert_eq!(record.expired_by(Timestamp(20_000)), Some(Expiry::Absolute));
+    }
+
+    #[test]
+    fn huge_durations_saturate() {
+        let t = Timestamp(u64::MAX - 1).saturating_add(Duration::MAX);
+        assert_eq!(t, Timestamp(u64::MAX));
+    }
+}

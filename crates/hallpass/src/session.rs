@@ -1,0 +1,877 @@
+//! [`Session`]: one request's view of its session, and the lifecycle rules.
+//!
+//! - **Lazy**: nothing is loaded until a method needs the record.
+//! - **No empty sessions**: a new session is stored only once it holds data or a
+//!   principal (SR-18).
+//! - **Deltas**: `insert`/`remove` are recorded and sent as one delta at commit;
+//!   `increment` goes to the store at once and returns the exact new value.
+//! - **No resurrection**: existing sessions are only ever updated-if-present.
+//! - **Rotation** (`login`, `rotate`): one atomic store step; the old token dies.
+
+use std::fmt;
+use std::sync::Arc;
+
+use http::HeaderMap;
+use serde::Serialize;
+use serde::de::DeserializeOwned;
+use tokio::sync::Mutex;
+
+use crate::codec::Verified;
+use crate::config::{BindingPolicy, CapPolicy, LoadFailure};
+use crate::delta::{Delta, Touch};
+use crate::engine::{CommitError, SessionEngine};
+use crate::error::SessionError;
+use crate::events::{self, Event, InvalidReason, RevokedBy, RotationReason, SessionRef};
+use crate::record::{ClientMeta, Record, Timestamp};
+use crate::store::{Applied, Created, Loaded, SessionSummary};
+use crate::token::{Handle, StoreKey, Token};
+
+/// How often a colliding token is replaced before giving up (a collision of 256-bit
+/// random tokens means the CSPRNG is broken; the retry only guards the contract).
+const KEY_RETRIES: usize = 3;
+
+/// A verified cookie value that may name a live session.
+#[derive(Debug)]
+pub(crate) struct Candidate {
+    handle: Handle,
+    token: Token,
+    key: StoreKey,
+    by_primary: bool,
+}
+
+impl From<Verified> for Candidate {
+    fn from(verified: Verified) -> Self {
+        let key = verified.token.store_key();
+        Self { handle: verified.handle, token: verified.token, key, by_primary: verified.by_primary }
+    }
+}
+
+/// The session this request works with.
+struct Current {
+    token: Token,
+    key: StoreKey,
+    /// The record as this request sees it (its own changes applied).
+    record: Record,
+    /// Whether the store holds it (else it is created at commit, if not empty).
+    stored: bool,
+    /// Changes not yet sent to the store.
+    pending: Delta,
+    /// The idle deadline is due to be pushed on.
+    needs_touch: bool,
+    /// The cookie must be (re-)sent: new token, remember-me change, or old signing key.
+    issue_cookie: bool,
+}
+
+impl Current {
+    fn reference(&self) -> SessionRef {
+        SessionRef::of(&self.key)
+    }
+}
+
+#[derive(Default)]
+struct State {
+    loaded: bool,
+    current: Option<Current>,
+    /// Send a deletion cookie unless a new session cookie replaces it.
+    delete_cookie: bool,
+    /// A store failure while loading, under [`LoadFailure::FailClosed`].
+    load_failed: Option<crate::store::StoreErrorKind>,
+    /// Under [`LoadFailure::AnonymousFallback`]: the store is down, write nothing.
+    degraded: bool,
+}
+
+struct Shared {
+    engine: SessionEngine,
+    candidates: Vec<Candidate>,
+    /// More than one value was presented under the session cookie's name.
+    duplicated: bool,
+    client: ClientMeta,
+    state: Mutex<State>,
+}
+
+/// One request's session. Cheap to clone; all clones are the same session.
+///
+/// Every method that needs the stored record loads it on first use (at most once per
+/// request). Errors are [`SessionError`]s; with the `axum` feature they are also
+/// responses (`?` in a handler gives 503 when the store is down).
+///
+/// # Examples
+///
+/// ```
+/// use hallpass::Session;
+///
+/// async fn counter(session: Session) -> Result<String, hallpass::SessionError> {
+///     let views = session.increment("views", 1).await?;
+///     Ok(if views == 1 {
+///         "Welcome to this page for the first time!".to_owned()
+///     } else {
+///         format!("You visited this page {views} times")
+///     })
+/// }
+/// # let _ = counter;
+/// ```
+#[derive(Clone)]
+pub struct Session {
+    shared: Arc<Shared>,
+}
+
+impl fmt::Debug for Session {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Session")
+            .field("candidates", &self.shared.candidates.len())
+            .field("client", &self.shared.client)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Session {
+    pub(crate) fn new(engine: SessionEngine, candidates: Vec<Candidate>, duplicated: bool, client: ClientMeta) -> Self {
+        Self {
+            shared: Arc::new(Shared { engine, candidates, duplicated, client, state: Mutex::new(State::default()) }),
+        }
+    }
+
+    fn config(&self) -> &crate::SessionConfig {
+        &self.shared.engine.inner.config
+    }
+
+    fn store(&self) -> &dyn crate::SessionStore {
+        &*self.shared.engine.inner.store
+    }
+
+    fn now(&self) -> Timestamp {
+        self.config().clock.now()
+    }
+
+    fn emit(&self, event: &Event) {
+        events::emit(self.config().hook.as_ref(), event);
+    }
+
+    fn touch_at(&self, now: Timestamp) -> Touch {
+        Touch::new(now, now.saturating_add(self.config().idle_timeout))
+    }
+
+    /// A fresh, unsaved session for this request.
+    fn fresh(&self, now: Timestamp, handle: Option<Handle>) -> Current {
+        let token = Token::generate();
+        let key = token.store_key();
+        let config = self.config();
+        let mut record = Record::new(handle.unwrap_or_else(Handle::generate), now, config.idle_timeout, config.absolute_timeout);
+        record.client = self.shared.client.clone();
+        Current { token, key, record, stored: false, pending: Delta::default(), needs_touch: false, issue_cookie: true }
+    }
+
+    fn load_error(&self, state: &mut State, err: crate::StoreError) -> Result<(), SessionError> {
+        match self.config().load_failure {
+            LoadFailure::FailClosed => {
+                state.load_failed = Some(err.kind());
+                Err(SessionError::Store(err))
+            }
+            LoadFailure::AnonymousFallback => {
+                tracing::warn!(target: "hallpass::event", error = %err, "session store failed on load; continuing without a session");
+                state.degraded = true;
+                Ok(())
+            }
+        }
+    }
+
+    fn adopt(&self, state: &mut State, candidate: &Candidate, record: Record, now: Timestamp) {
+        let needs_touch = now >= record.last_seen_at.saturating_add(self.config().touch_interval());
+        state.current = Some(Current {
+            token: candidate.token.clone(),
+            key: candidate.key,
+            record,
+            stored: true,
+            pending: Delta::default(),
+            needs_touch,
+            issue_cookie: !candidate.by_primary,
+        });
+    }
+
+    /// Loads the session named by the cookie, once.
+    async fn ensure_loaded(&self, state: &mut State) -> Result<(), SessionError> {
+        if let Some(kind) = state.load_failed {
+            return Err(SessionError::Store(crate::StoreError::msg(kind, "an earlier load in this request failed")));
+        }
+        if state.loaded {
+            return Ok(());
+        }
+        state.loaded = true;
+        let now = self.now();
+        let candidates = &self.shared.candidates;
+        let mut live: Vec<(usize, Record)> = Vec::new();
+        for (index, candidate) in candidates.iter().enumerate() {
+            let reference = SessionRef::of(&candidate.key);
+            let outcome = match self.store().load(&candidate.key, now).await {
+                Ok(outcome) => outcome,
+                Err(err) => return self.load_error(state, err),
+            };
+            match outcome {
+                Loaded::Live(record) if record.handle != candidate.handle => {
+                    self.emit(&Event::InvalidToken { reason: InvalidReason::HandleMismatch, ip: self.shared.client.ip });
+                }
+                Loaded::Live(record) => match record.expired_by(now) {
+                    // Defence in depth: a store that returned an expired record.
+                    Some(reason) => self.expire(state, candidate, reason).await,
+                    None => live.push((index, record)),
+                },
+                Loaded::Expired(reason) => {
+                    self.emit(&Event::Expired { session: reference, reason });
+                    self.expire(state, candidate, reason).await;
+                }
+                Loaded::Missing => {
+                    self.emit(&Event::InvalidToken { reason: InvalidReason::UnknownSession, ip: self.shared.client.ip });
+                    if !self.shared.duplicated {
+                        state.delete_cookie = true;
+                    }
+                }
+            }
+        }
+        if candidates.len() > 1 {
+            self.emit(&Event::DuplicateCookie { values: candidates.len(), live: live.len(), ip: self.shared.client.ip });
+        }
+        // SR-33: with several values, a session is used only if exactly one is live;
+        // the others are never written to.
+        if let [(index, _)] = live.as_slice() {
+            let index = *index;
+            let Some((_, record)) = live.pop() else { return Ok(()) };
+            self.adopt(state, &candidates[index], record, now);
+            self.check_binding(state, now).await?;
+        }
+        Ok(())
+    }
+
+    /// SR-23: an expired session's record is deleted and its cookie cleared.
+    async fn expire(&self, state: &mut State, candidate: &Candidate, reason: crate::Expiry) {
+        tracing::debug!(target: "hallpass::event", reason = reason.as_str(), "session expired");
+        if let Err(err) = self.store().delete(&candidate.key).await {
+            tracing::warn!(target: "hallpass::event", error = %err, "could not delete an expired session; the store's purge will");
+        }
+        if !self.shared.duplicated {
+            state.delete_cookie = true;
+        }
+    }
+
+    /// SR-46: compares the request with the client recorded at login.
+    async fn check_binding(&self, state: &mut State, now: Timestamp) -> Result<(), SessionError> {
+        let binding = self.config().binding;
+        if binding.policy == BindingPolicy::Off {
+            return Ok(());
+        }
+        let Some(current) = state.current.as_ref() else { return Ok(()) };
+        if current.record.principal.is_none() {
+            return Ok(());
+        }
+        let recorded = &current.record.client;
+        let request = &self.shared.client;
+        let ip_changed = match (recorded.ip, request.ip) {
+            (Some(a), Some(b)) => !same_prefix(a, b, binding.ipv4_prefix, binding.ipv6_prefix),
+            _ => false,
+        };
+        let user_agent_changed = binding.user_agent && recorded.user_agent != request.user_agent;
+        if !ip_changed && !user_agent_changed {
+            return Ok(());
+        }
+        let reference = current.reference();
+        self.emit(&Event::BindingMismatch { session: reference, ip_changed, user_agent_changed });
+        match binding.policy {
+            BindingPolicy::Off | BindingPolicy::Log => Ok(()),
+            BindingPolicy::RequireLogin => {
+                let delta = Delta {
+                    clear_data: true,
+                    principal: Some(None),
+                    client: Some(self.shared.client.clone()),
+                    touch: Some(self.touch_at(now)),
+                    ..Delta::default()
+                };
+                self.rotate_with(state, delta, RotationReason::BindingMismatch, now).await
+            }
+            BindingPolicy::Terminate => {
+                if let Some(current) = state.current.take() {
+                    self.store().delete(&current.key).await.map_err(SessionError::Store)?;
+                    self.emit(&Event::Revoked {
+                        handle: Some(current.record.handle),
+                        principal: current.record.principal.clone(),
+                        count: 1,
+                        by: RevokedBy::BindingMismatch,
+                    });
+                }
+                state.delete_cookie = true;
+                Ok(())
+            }
+        }
+    }
+
+    /// Replaces the current session's token in one atomic store step.
+    async fn rotate_with(&self, state: &mut State, mut delta: Delta, reason: RotationReason, now: Timestamp) -> Result<(), SessionError> {
+        let Some(current) = state.current.as_mut() else { return Ok(()) };
+        let pending = std::mem::take(&mut current.pending);
+        let mut ops = pending.ops;
+        ops.append(&mut delta.ops);
+        delta.ops = ops;
+        delta.remember = delta.remember.or(pending.remember);
+        if !current.stored {
+            let next = Token::generate();
+            current.key = next.store_key();
+            current.token = next;
+            delta.apply_to(&mut current.record).map_err(SessionError::Delta)?;
+            current.issue_cookie = true;
+            return Ok(());
+        }
+        for _ in 0..KEY_RETRIES {
+            let next = Token::generate();
+            let next_key = next.store_key();
+            match self.store().rotate(&current.key, &next_key, &delta, now).await.map_err(SessionError::Store)? {
+                Applied::Updated(record) => {
+                    self.emit(&Event::Rotated { from: current.reference(), to: SessionRef::of(&next_key), reason });
+                    current.token = next;
+                    current.key = next_key;
+                    current.record = record;
+                    current.needs_touch = false;
+                    current.issue_cookie = true;
+                    return Ok(());
+                }
+                Applied::KeyTaken => {}
+                Applied::Gone => {
+                    self.emit(&Event::WriteDiscarded { session: current.reference() });
+                    state.current = None;
+                    state.delete_cookie = true;
+                    return Err(SessionError::Ended);
+                }
+            }
+        }
+        Err(SessionError::Store(crate::StoreError::msg(crate::StoreErrorKind::Backend, "fresh tokens kept colliding")))
+    }
+
+    /// The current session, creating a fresh unsaved one if there is none.
+    fn current_or_fresh<'s>(&self, state: &'s mut State) -> &'s mut Current {
+        let now = self.now();
+        state.current.get_or_insert_with(|| self.fresh(now, None))
+    }
+
+    /// Reads the value stored under `key`.
+    ///
+    /// # Errors
+    ///
+    /// [`SessionError::Store`] when the store fails, [`SessionError::Deserialize`] when
+    /// the value does not fit `T`.
+    pub async fn get<T: DeserializeOwned>(&self, key: &str) -> Result<Option<T>, SessionError> {
+        let mut state = self.shared.state.lock().await;
+        self.ensure_loaded(&mut state).await?;
+        let Some(value) = state.current.as_ref().and_then(|c| c.record.data.get(key)) else {
+            return Ok(None);
+        };
+        T::deserialize(value)
+            .map(Some)
+            .map_err(|source| SessionError::Deserialize { key: key.to_owned(), source })
+    }
+
+    /// Stores `value` under `key` (written at commit, as a delta).
+    ///
+    /// # Errors
+    ///
+    /// [`SessionError::Serialize`], [`SessionError::DataTooLarge`] (nothing changes),
+    /// or a store error from loading.
+    pub async fn insert(&self, key: &str, value: impl Serialize) -> Result<(), SessionError> {
+        let value = serde_json::to_value(value).map_err(SessionError::Serialize)?;
+        let max = self.config().max_data_bytes;
+        let mut state = self.shared.state.lock().await;
+        self.ensure_loaded(&mut state).await?;
+        let current = self.current_or_fresh(&mut state);
+        let previous = current.record.data.insert(key.to_owned(), value.clone());
+        let size = current.record.data_size();
+        if size > max {
+            match previous {
+                Some(previous) => current.record.data.insert(key.to_owned(), previous),
+                None => current.record.data.remove(key),
+            };
+            return Err(SessionError::DataTooLarge { size, max });
+        }
+        if current.stored {
+            current.pending.set(key, value);
+        }
+        Ok(())
+    }
+
+    /// Removes `key`; returns whether it was there.
+    ///
+    /// # Errors
+    ///
+    /// A store error from loading.
+    pub async fn remove(&self, key: &str) -> Result<bool, SessionError> {
+        let mut state = self.shared.state.lock().await;
+        self.ensure_loaded(&mut state).await?;
+        let Some(current) = state.current.as_mut() else { return Ok(false) };
+        let existed = current.record.data.remove(key).is_some();
+        if existed && current.stored {
+            current.pending.remove(key);
+        }
+        Ok(existed)
+    }
+
+    /// Adds `by` to the integer under `key` (absent counts as 0) and returns the new
+    /// value. On an existing session this goes to the store at once, atomically, so
+    /// concurrent requests never lose a count and each sees its own number; for a
+    /// request that has not loaded the session yet it is the only store call.
+    ///
+    /// # Errors
+    ///
+    /// [`SessionError::Delta`] when the value is not an integer or would overflow,
+    /// [`SessionError::Ended`] when the session ended concurrently (nothing written),
+    /// or a store error.
+    pub async fn increment(&self, key: &str, by: i64) -> Result<i64, SessionError> {
+        let mut state = self.shared.state.lock().await;
+        let now = self.now();
+        let fast = !state.loaded
+            && state.load_failed.is_none()
+            && self.config().binding.policy == BindingPolicy::Off
+            && self.shared.candidates.len() == 1;
+        if fast {
+            // One round trip: the store checks that the session is live and applies
+            // the increment together with the touch.
+            state.loaded = true;
+            let candidate = &self.shared.candidates[0];
+            let mut delta = Delta { touch: Some(self.touch_at(now)), ..Delta::default() };
+            delta.increment(key, by);
+            match self.store().apply(&candidate.key, &delta, now).await {
+                Ok(Applied::Updated(record)) if record.handle == candidate.handle => {
+                    let value = record.data.get(key).and_then(serde_json::Value::as_i64);
+                    self.adopt(&mut state, candidate, record, now);
+                    if let Some(current) = state.current.as_mut() {
+                        current.needs_touch = false;
+                    }
+                    return value.ok_or(SessionError::Ended);
+                }
+                Ok(Applied::Updated(_)) => {
+                    self.emit(&Event::InvalidToken { reason: InvalidReason::HandleMismatch, ip: self.shared.client.ip });
+                }
+                Ok(Applied::Gone | Applied::KeyTaken) => {
+                    self.emit(&Event::InvalidToken { reason: InvalidReason::UnknownSession, ip: self.shared.client.ip });
+                    state.delete_cookie = true;
+                }
+                Err(err) if err.kind() == crate::StoreErrorKind::InvalidData => return Err(SessionError::Store(err)),
+                Err(err) => self.load_error(&mut state, err)?,
+            }
+        } else {
+            self.ensure_loaded(&mut state).await?;
+        }
+        let current = self.current_or_fresh(&mut state);
+        if !current.stored {
+            let mut delta = Delta::default();
+            delta.increment(key, by);
+            delta.apply_to(&mut current.record).map_err(SessionError::Delta)?;
+            // Undo the version bump: an unsaved record is still version 1.
+            current.record.version = 1;
+            return current.record.data.get(key).and_then(serde_json::Value::as_i64).ok_or(SessionError::Ended);
+        }
+        let mut delta = std::mem::take(&mut current.pending);
+        delta.increment(key, by);
+        if current.needs_touch {
+            delta.touch = Some(self.touch_at(now));
+        }
+        match self.store().apply(&current.key, &delta, now).await.map_err(SessionError::Store)? {
+            Applied::Updated(record) => {
+                let value = record.data.get(key).and_then(serde_json::Value::as_i64);
+                current.record = record;
+                current.needs_touch = false;
+                value.ok_or(SessionError::Ended)
+            }
+            Applied::Gone | Applied::KeyTaken => {
+                self.emit(&Event::WriteDiscarded { session: current.reference() });
+                state.current = None;
+                state.delete_cookie = true;
+                Err(SessionError::Ended)
+            }
+        }
+    }
+
+    /// Logs `principal` in: a new token (the old one dies at once), the data kept, the
+    /// principal recorded, the absolute timeout restarted (SR-14, SR-21). Logging in
+    /// as someone else than the current principal also drops the data (SR-19).
+    ///
+    /// # Errors
+    ///
+    /// [`SessionError::TooManySessions`] under [`CapPolicy::RejectNew`], or a store error.
+    pub async fn login(&self, principal: impl Into<String>) -> Result<(), SessionError> {
+        let principal = principal.into();
+        let mut state = self.shared.state.lock().await;
+        self.ensure_loaded(&mut state).await?;
+        let now = self.now();
+        self.enforce_cap(&state, &principal, now).await?;
+        let config = self.config();
+        let current = self.current_or_fresh(&mut state);
+        let switching = current.record.principal.as_ref().is_some_and(|p| *p != principal);
+        let delta = Delta {
+            clear_data: switching,
+            principal: Some(Some(principal.clone())),
+            client: Some(self.shared.client.clone()),
+            absolute_deadline: Some(now.saturating_add(config.absolute_timeout)),
+            touch: Some(self.touch_at(now)),
+            ..Delta::default()
+        };
+        match self.rotate_with(&mut state, delta.clone(), RotationReason::Login, now).await {
+            Ok(()) => {}
+            Err(SessionError::Ended) => {
+                // The old session ended concurrently: log in on a fresh one.
+                let mut fresh = self.fresh(now, None);
+                delta.apply_to(&mut fresh.record).map_err(SessionError::Delta)?;
+                fresh.record.version = 1;
+                state.current = Some(fresh);
+            }
+            Err(err) => return Err(err),
+        }
+        if let Some(current) = state.current.as_ref() {
+            self.emit(&Event::Authenticated { session: current.reference(), principal });
+        }
+        Ok(())
+    }
+
+    async fn enforce_cap(&self, state: &State, principal: &str, now: Timestamp) -> Result<(), SessionError> {
+        let Some((max, policy)) = self.config().session_cap else { return Ok(()) };
+        let own = state.current.as_ref().filter(|c| c.stored).map(|c| c.record.handle);
+        let mut others: Vec<SessionSummary> = self
+            .store()
+            .list_principal(principal, now)
+            .await
+            .map_err(SessionError::Store)?
+            .into_iter()
+            .filter(|s| Some(s.handle) != own)
+            .collect();
+        if others.len() < max {
+            return Ok(());
+        }
+        match policy {
+            CapPolicy::RejectNew => Err(SessionError::TooManySessions { max }),
+            CapPolicy::EvictOldest => {
+                others.sort_by_key(|s| (s.last_seen_at, s.created_at));
+                let excess = others.len() + 1 - max;
+                for victim in others.iter().take(excess) {
+                    if self.store().revoke(&victim.handle).await.map_err(SessionError::Store)? {
+                        self.emit(&Event::Revoked {
+                            handle: Some(victim.handle),
+                            principal: Some(principal.to_owned()),
+                            count: 1,
+                            by: RevokedBy::SessionCap,
+                        });
+                    }
+                }
+                Ok(())
+            }
+        }
+    }
+
+    /// Ends the session: the record is deleted now and the response carries a deletion
+    /// cookie (SR-24). A concurrent slow request cannot bring it back.
+    ///
+    /// # Errors
+    ///
+    /// A store error; the session is then not known to be deleted.
+    pub async fn logout(&self) -> Result<(), SessionError> {
+        let mut state = self.shared.state.lock().await;
+        self.ensure_loaded(&mut state).await?;
+        if let Some(current) = state.current.take() {
+            if current.stored {
+                if let Err(err) = self.store().delete(&current.key).await {
+                    let principal = current.record.principal.clone();
+                    state.current = Some(current);
+                    tracing::warn!(target: "hallpass::event", ?principal, "logout failed: the store did not delete the session");
+                    return Err(SessionError::Store(err));
+                }
+                self.emit(&Event::LoggedOut { session: current.reference(), principal: current.record.principal.clone() });
+                state.delete_cookie = true;
+            }
+        }
+        if !self.shared.candidates.is_empty() && !self.shared.duplicated {
+            state.delete_cookie = true;
+        }
+        Ok(())
+    }
+
+    /// Same as [`Session::logout`]: ends the session.
+    ///
+    /// # Errors
+    ///
+    /// As [`Session::logout`].
+    pub async fn destroy(&self) -> Result<(), SessionError> {
+        self.logout().await
+    }
+
+    /// Issues a new token for the same session (do this on any privilege change, SR-15).
+    ///
+    /// # Errors
+    ///
+    /// [`SessionError::Ended`] when the session ended concurrently, or a store error.
+    pub async fn rotate(&self) -> Result<(), SessionError> {
+        let mut state = self.shared.state.lock().await;
+        self.ensure_loaded(&mut state).await?;
+        let now = self.now();
+        let delta = Delta { touch: Some(self.touch_at(now)), ..Delta::default() };
+        self.rotate_with(&mut state, delta, RotationReason::Requested, now).await
+    }
+
+    /// The logged-in principal, if any.
+    ///
+    /// # Errors
+    ///
+    /// A store error from loading.
+    pub async fn principal(&self) -> Result<Option<String>, SessionError> {
+        let mut state = self.shared.state.lock().await;
+        self.ensure_loaded(&mut state).await?;
+        Ok(state.current.as_ref().and_then(|c| c.record.principal.clone()))
+    }
+
+    /// The session's public handle, if there is a session.
+    ///
+    /// # Errors
+    ///
+    /// A store error from loading.
+    pub async fn handle(&self) -> Result<Option<Handle>, SessionError> {
+        Ok(self.record().await?.map(|r| r.handle))
+    }
+
+    /// When the session ends unless used again (the earlier of its two deadlines).
+    ///
+    /// # Errors
+    ///
+    /// A store error from loading.
+    pub async fn expires_at(&self) -> Result<Option<Timestamp>, SessionError> {
+        Ok(self.record().await?.map(|r| r.expires_at()))
+    }
+
+    /// A copy of the session's record as this request sees it (for "who am I" pages).
+    ///
+    /// # Errors
+    ///
+    /// A store error from loading.
+    pub async fn record(&self) -> Result<Option<Record>, SessionError> {
+        let mut state = self.shared.state.lock().await;
+        self.ensure_loaded(&mut state).await?;
+        Ok(state.current.as_ref().map(|c| c.record.clone()))
+    }
+
+    /// "Remember me": `true` gives the cookie a `Max-Age` reaching the absolute
+    /// deadline, so it survives a browser restart; `false` makes it a browser-session
+    /// cookie again (the default, SR-09).
+    ///
+    /// # Errors
+    ///
+    /// [`SessionError::NoSession`] when there is no session to remember.
+    pub async fn set_remember(&self, remember: bool) -> Result<(), SessionError> {
+        let mut state = self.shared.state.lock().await;
+        self.ensure_loaded(&mut state).await?;
+        let current = state.current.as_mut().ok_or(SessionError::NoSession)?;
+        if current.record.remember != remember {
+            current.record.remember = remember;
+            if current.stored {
+                current.pending.remember = Some(remember);
+            }
+            current.issue_cookie = true;
+        }
+        Ok(())
+    }
+
+    /// The live sessions of the logged-in principal, oldest first (SR-27). Compare
+    /// each handle with [`Session::handle`] to mark the current one.
+    ///
+    /// # Errors
+    ///
+    /// [`SessionError::NotAuthenticated`] without a principal, or a store error.
+    pub async fn list_sessions_of_principal(&self) -> Result<Vec<SessionSummary>, SessionError> {
+        let principal = self.principal().await?.ok_or(SessionError::NotAuthenticated)?;
+        self.store().list_principal(&principal, self.now()).await.map_err(SessionError::Store)
+    }
+
+    /// Revokes one of the logged-in principal's own sessions by handle; `false` when
+    /// no such session of this principal exists (another user's handle is refused
+    /// the same way).
+    ///
+    /// # Errors
+    ///
+    /// [`SessionError::NotAuthenticated`] without a principal, or a store error.
+    pub async fn revoke(&self, handle: &Handle) -> Result<bool, SessionError> {
+        let mut state = self.shared.state.lock().await;
+        self.ensure_loaded(&mut state).await?;
+        let principal = state
+            .current
+            .as_ref()
+            .and_then(|c| c.record.principal.clone())
+            .ok_or(SessionError::NotAuthenticated)?;
+        let now = self.now();
+        let owned = matches!(
+            self.store().load_handle(handle, now).await.map_err(SessionError::Store)?,
+            Some((_, record)) if record.principal.as_deref() == Some(principal.as_str())
+        );
+        if !owned || !self.store().revoke(handle).await.map_err(SessionError::Store)? {
+            return Ok(false);
+        }
+        self.emit(&Event::Revoked { handle: Some(*handle), principal: Some(principal), count: 1, by: RevokedBy::User });
+        if state.current.as_ref().is_some_and(|c| c.record.handle == *handle) {
+            state.current = None;
+            state.delete_cookie = true;
+        }
+        Ok(true)
+    }
+
+    /// "Log out everywhere": revokes every session of the logged-in principal, or
+    /// every other one with `except_current` (SR-25, SR-26). Returns how many.
+    ///
+    /// # Errors
+    ///
+    /// [`SessionError::NotAuthenticated`] without a principal, or a store error.
+    pub async fn revoke_all_of_principal(&self, except_current: bool) -> Result<u64, SessionError> {
+        let mut state = self.shared.state.lock().await;
+        self.ensure_loaded(&mut state).await?;
+        let current = state.current.as_ref().ok_or(SessionError::NotAuthenticated)?;
+        let principal = current.record.principal.clone().ok_or(SessionError::NotAuthenticated)?;
+        let except = except_current.then_some(current.record.handle);
+        let count = self
+            .store()
+            .revoke_principal(&principal, except.as_ref())
+            .await
+            .map_err(SessionError::Store)?;
+        self.emit(&Event::Revoked { handle: None, principal: Some(principal), count, by: RevokedBy::User });
+        if !except_current {
+            state.current = None;
+            state.delete_cookie = true;
+        }
+        Ok(count)
+    }
+
+    /// Writes what the request changed and adds `Set-Cookie`, `Cache-Control` and
+    /// `Vary` to the response headers. Call it once, before the response head is sent;
+    /// the tower layer does.
+    ///
+    /// # Errors
+    ///
+    /// [`CommitError`] when a store write failed (or the store was down on load and
+    /// the layer fails closed): the response must become [`CommitError::status`]
+    /// without any `Set-Cookie`.
+    pub async fn commit(&self, headers: &mut HeaderMap) -> Result<(), CommitError> {
+        let mut state = self.shared.state.lock().await;
+        if let Some(kind) = state.load_failed {
+            return Err(CommitError::new(SessionError::Store(crate::StoreError::msg(kind, "the store failed on load"))));
+        }
+        let reissue_only = !state.loaded
+            && matches!(self.shared.candidates.as_slice(), [candidate] if !candidate.by_primary);
+        if reissue_only {
+            // A cookie signed by an older key: re-issue it under the primary key even
+            // though the handler did not look at the session.
+            if self.ensure_loaded(&mut state).await.is_err() {
+                state.load_failed = None;
+                return Ok(());
+            }
+        }
+        if !state.loaded {
+            return Ok(());
+        }
+        if !state.degraded {
+            self.write(&mut state).await.map_err(CommitError::new)?;
+        }
+        let engine = &self.shared.engine;
+        let set_cookie = match state.current.as_ref() {
+            Some(current) if current.stored && current.issue_cookie => {
+                let value = crate::codec::encode(
+                    &self.config().keyring,
+                    &self.config().cookie_name,
+                    &current.record.handle,
+                    &current.token,
+                );
+                let max_age = current.record.remember.then(|| current.record.absolute_deadline.since(self.now()));
+                engine.set_cookie(&value, max_age)
+            }
+            _ if state.delete_cookie => engine.deletion_cookie(),
+            _ => None,
+        };
+        SessionEngine::decorate(headers, set_cookie, true);
+        Ok(())
+    }
+
+    /// The store writes of [`Session::commit`].
+    async fn write(&self, state: &mut State) -> Result<(), SessionError> {
+        let now = self.now();
+        let Some(current) = state.current.as_mut() else { return Ok(()) };
+        if !current.stored {
+            if current.record.data.is_empty() && current.record.principal.is_none() {
+                // SR-18: an empty session is never stored and gets no cookie.
+                state.current = None;
+                return Ok(());
+            }
+            for _ in 0..KEY_RETRIES {
+                match self.store().create(&current.key, &current.record).await.map_err(SessionError::Store)? {
+                    Created::Inserted => {
+                        current.stored = true;
+                        current.issue_cookie = true;
+                        self.emit(&Event::Created { session: current.reference(), handle: current.record.handle });
+                        return Ok(());
+                    }
+                    Created::KeyTaken => {
+                        let next = Token::generate();
+                        current.key = next.store_key();
+                        current.token = next;
+                    }
+                }
+            }
+            return Err(SessionError::Store(crate::StoreError::msg(crate::StoreErrorKind::Backend, "fresh tokens kept colliding")));
+        }
+        let mut delta = std::mem::take(&mut current.pending);
+        if current.needs_touch {
+            delta.touch = Some(self.touch_at(now));
+        }
+        if delta.changes_content() {
+            match self.store().apply(&current.key, &delta, now).await.map_err(SessionError::Store)? {
+                Applied::Updated(record) => current.record = record,
+                Applied::Gone | Applied::KeyTaken => {
+                    // AT-24: the session ended while this request ran; its writes are
+                    // dropped rather than resurrecting it.
+                    self.emit(&Event::WriteDiscarded { session: current.reference() });
+                    state.current = None;
+                    state.delete_cookie = true;
+                }
+            }
+        } else if let Some(touch) = delta.touch {
+            if !self.store().touch(&current.key, touch, now).await.map_err(SessionError::Store)? {
+                state.current = None;
+                state.delete_cookie = true;
+            }
+        }
+        Ok(())
+    }
+}
+
+fn same_prefix(a: std::net::IpAddr, b: std::net::IpAddr, v4: Option<u8>, v6: Option<u8>) -> bool {
+    use std::net::IpAddr::{V4, V6};
+    let (a, b) = match (a, b) {
+        (V4(a), V6(b)) | (V6(b), V4(a)) => match b.to_ipv4_mapped() {
+            Some(b) => (V4(a), V4(b)),
+            None => return false,
+        },
+        pair => pair,
+    };
+    match (a, b) {
+        (V4(a), V4(b)) => v4.is_none_or(|bits| {
+            let mask = u32::MAX.checked_shl(32 - u32::from(bits.min(32))).unwrap_or(0);
+            u32::from(a) & mask == u32::from(b) & mask
+        }),
+        (V6(a), V6(b)) => v6.is_none_or(|bits| {
+            let mask = u128::MAX.checked_shl(128 - u32::from(bits.min(128))).unwrap_or(0);
+            u128::from(a) & mask == u128::from(b) & mask
+        }),
+        _ => false,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::same_prefix;
+
+    #[test]
+    fn prefixes_compare_masked_addresses() {
+        let ip = |s: &str| s.parse().unwrap();
+        assert!(same_prefix(ip("10.1.2.3"), ip("10.1.2.200"), Some(24), Some(64)));
+        assert!(!same_prefix(ip("10.1.2.3"), ip("10.1.3.3"), Some(24), Some(64)));
+        assert!(same_prefix(ip("10.1.2.3"), ip("99.1.3.3"), Some(0), Some(64)));
+        assert!(same_prefix(ip("2001:db8::1"), ip("2001:db8::ffff"), Some(24), Some(64)));
+        assert!(!same_prefix(ip("2001:db8::1"), ip("2001:db9::1"), Some(24), Some(64)));
+        assert!(same_prefix(ip("10.0.0.1"), ip("::ffff:10.0.0.9"), Some(24), Some(64)));
+    }
+}

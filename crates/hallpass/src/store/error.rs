@@ -1,0 +1,97 @@
+//! The error every store returns: a kind to branch on, and the source kept (H6).
+
+use std::error::Error as StdError;
+use std::fmt;
+
+/// What went wrong, broadly; the layer turns [`Unavailable`](Self::Unavailable) and
+/// [`Timeout`](Self::Timeout) into 503 and the rest into 500.
+#[non_exhaustive]
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum StoreErrorKind {
+    /// The backend cannot be reached or refused the connection.
+    Unavailable,
+    /// The call took longer than the store's timeout.
+    Timeout,
+    /// The store is full (a bounded in-memory store with no session it may evict).
+    CapacityExceeded,
+    /// A stored record could not be decoded, or a delta does not fit the data.
+    InvalidData,
+    /// Any other backend failure.
+    Backend,
+}
+
+/// A store call failed.
+///
+/// # Examples
+///
+/// ```
+/// use hallpass::{StoreError, StoreErrorKind};
+///
+/// let io = std::io::Error::new(std::io::ErrorKind::ConnectionRefused, "refused");
+/// let err = StoreError::new(StoreErrorKind::Unavailable, io);
+/// assert_eq!(err.kind(), StoreErrorKind::Unavailable);
+/// assert!(std::error::Error::source(&err).is_some());
+/// ```
+pub struct StoreError {
+    kind: StoreErrorKind,
+    message: Option<&'static str>,
+    source: Option<Box<dyn StdError + Send + Sync>>,
+}
+
+impl StoreError {
+    /// An error of `kind` caused by `source`.
+    pub fn new(kind: StoreErrorKind, source: impl Into<Box<dyn StdError + Send + Sync>>) -> Self {
+        Self { kind, message: None, source: Some(source.into()) }
+    }
+
+    /// An error of `kind` with a fixed description and no underlying cause.
+    #[must_use]
+    pub fn msg(kind: StoreErrorKind, message: &'static str) -> Self {
+        Self { kind, message: Some(message), source: None }
+    }
+
+    /// The kind of failure.
+    #[must_use]
+    pub fn kind(&self) -> StoreErrorKind {
+        self.kind
+    }
+}
+
+impl fmt::Debug for StoreError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("StoreError")
+            .field("kind", &self.kind)
+            .field("message", &self.message)
+            .field("source", &self.source)
+            .finish()
+    }
+}
+
+impl fmt::Display for StoreError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let what = match self.kind {
+            StoreErrorKind::Unavailable => "session store unavailable",
+            StoreErrorKind::Timeout => "session store timed out",
+            StoreErrorKind::CapacityExceeded => "session store is full",
+            StoreErrorKind::InvalidData => "session store holds data that does not fit",
+            StoreErrorKind::Backend => "session store failed",
+        };
+        match (self.message, &self.source) {
+            (Some(message), _) => write!(f, "{what}: {message}"),
+            (None, Some(source)) => write!(f, "{what}: {source}"),
+            (None, None) => f.write_str(what),
+        }
+    }
+}
+
+impl StdError for StoreError {
+    fn source(&self) -> Option<&(dyn StdError + 'static)> {
+        self.source.as_deref().map(|source| source as &(dyn StdError + 'static))
+    }
+}
+
+impl From<crate::delta::DeltaError> for StoreError {
+    fn from(source: crate::delta::DeltaError) -> Self {
+        Self::new(StoreErrorKind::InvalidData, source)
+    }
+}

@@ -1,0 +1,168 @@
+//! The store contract every backend implements, and the in-memory store.
+//!
+//! Semantics (SR-43; each one is a case of the conformance suite in `hallpass-testkit`):
+//!
+//! | method | contract |
+//! |---|---|
+//! | [`create`](SessionStore::create) | insert-if-absent; an existing key is [`Created::KeyTaken`], never overwritten (AT-10) |
+//! | [`load`](SessionStore::load) | the record, or [`Loaded::Expired`]/[`Loaded::Missing`]: never an expired record |
+//! | [`apply`](SessionStore::apply) | update-if-present, atomically against the current record; [`Applied::Gone`] when absent or expired, and nothing is recreated (AT-24) |
+//! | [`touch`](SessionStore::touch) | moves the idle deadline and last-seen only, never the data |
+//! | [`rotate`](SessionStore::rotate) | one atomic step: apply a delta to the old record, file it under the new key, delete the old key |
+//! | [`delete`](SessionStore::delete) | idempotent |
+//! | [`list_principal`](SessionStore::list_principal), [`revoke_principal`](SessionStore::revoke_principal) | through a per-principal index, never a scan |
+//! | [`purge_expired`](SessionStore::purge_expired) | deletes at most `batch` expired sessions per call |
+//!
+//! Every method takes `now` from the caller's [`Clock`](crate::Clock), so a store
+//! needs no clock of its own and tests can move time.
+//!
+//! The trait is object safe: `Arc<dyn SessionStore>` lets an application choose its
+//! store at run time.
+
+mod error;
+mod memory;
+
+use std::fmt;
+use std::future::Future;
+use std::pin::Pin;
+
+pub use error::{StoreError, StoreErrorKind};
+pub use memory::{MemoryStore, MemoryStoreConfig};
+
+use crate::delta::Delta;
+use crate::record::{Expiry, Record, Timestamp};
+use crate::token::{Handle, StoreKey};
+
+/// The boxed future every store method returns (what keeps the trait object safe).
+pub type StoreFuture<'a, T> = Pin<Box<dyn Future<Output = Result<T, StoreError>> + Send + 'a>>;
+
+/// Result of [`SessionStore::create`].
+#[non_exhaustive]
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Created {
+    /// The record was inserted.
+    Inserted,
+    /// A record already exists under the key; nothing was written.
+    KeyTaken,
+}
+
+/// Result of [`SessionStore::load`].
+#[non_exhaustive]
+#[derive(Clone, Debug, PartialEq)]
+pub enum Loaded {
+    /// A live record.
+    Live(Record),
+    /// The record exists but a deadline has passed (stores that cannot tell may say
+    /// [`Loaded::Missing`] instead).
+    Expired(Expiry),
+    /// No record under the key.
+    Missing,
+}
+
+/// Result of [`SessionStore::apply`] and [`SessionStore::rotate`].
+#[non_exhaustive]
+#[derive(Clone, Debug, PartialEq)]
+pub enum Applied {
+    /// The delta was applied; the record as it now stands.
+    Updated(Record),
+    /// The session no longer exists (deleted, revoked, rotated away or expired): nothing
+    /// was written.
+    Gone,
+    /// [`SessionStore::rotate`] only: the new key is taken; nothing was written.
+    KeyTaken,
+}
+
+/// One session as a list shows it: its handle, principal, times and client (no data).
+#[non_exhaustive]
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct SessionSummary {
+    /// The session's public handle.
+    pub handle: Handle,
+    /// Its principal.
+    pub principal: Option<String>,
+    /// Creation time.
+    pub created_at: Timestamp,
+    /// Last activity.
+    pub last_seen_at: Timestamp,
+    /// Idle deadline.
+    pub idle_deadline: Timestamp,
+    /// Absolute deadline.
+    pub absolute_deadline: Timestamp,
+    /// Client metadata.
+    pub client: crate::record::ClientMeta,
+}
+
+impl From<&Record> for SessionSummary {
+    fn from(record: &Record) -> Self {
+        Self {
+            handle: record.handle,
+            principal: record.principal.clone(),
+            created_at: record.created_at,
+            last_seen_at: record.last_seen_at,
+            idle_deadline: record.idle_deadline,
+            absolute_deadline: record.absolute_deadline,
+            client: record.client.clone(),
+        }
+    }
+}
+
+/// A session store. See the [module docs](self) for the exact semantics.
+///
+/// # Examples
+///
+/// ```
+/// use std::sync::Arc;
+/// use hallpass::{MemoryStore, SessionStore};
+///
+/// // Any store can stand behind a trait object, chosen at run time.
+/// let store: Arc<dyn SessionStore> = Arc::new(MemoryStore::new());
+/// # let _ = store;
+/// ```
+pub trait SessionStore: Send + Sync + fmt::Debug + 'static {
+    /// Inserts `record` under `key` unless the key is taken.
+    fn create<'a>(&'a self, key: &'a StoreKey, record: &'a Record) -> StoreFuture<'a, Created>;
+
+    /// Loads the record under `key` if it is live at `now`.
+    fn load<'a>(&'a self, key: &'a StoreKey, now: Timestamp) -> StoreFuture<'a, Loaded>;
+
+    /// Applies `delta` to the live record under `key`, atomically; the stored version
+    /// goes up by one.
+    fn apply<'a>(&'a self, key: &'a StoreKey, delta: &'a Delta, now: Timestamp) -> StoreFuture<'a, Applied>;
+
+    /// Moves the idle deadline and last-seen of the live record under `key`; `false`
+    /// when there is none.
+    fn touch<'a>(&'a self, key: &'a StoreKey, touch: crate::delta::Touch, now: Timestamp) -> StoreFuture<'a, bool>;
+
+    /// Atomically applies `delta` to the live record under `old`, stores the result
+    /// under `new` and deletes `old`.
+    fn rotate<'a>(
+        &'a self,
+        old: &'a StoreKey,
+        new: &'a StoreKey,
+        delta: &'a Delta,
+        now: Timestamp,
+    ) -> StoreFuture<'a, Applied>;
+
+    /// Deletes the record under `key`; `true` if there was one. Idempotent.
+    fn delete<'a>(&'a self, key: &'a StoreKey) -> StoreFuture<'a, bool>;
+
+    /// The live record with this handle, with its key.
+    fn load_handle<'a>(&'a self, handle: &'a Handle, now: Timestamp) -> StoreFuture<'a, Option<(StoreKey, Record)>>;
+
+    /// Deletes the session with this handle; `true` if there was one.
+    fn revoke<'a>(&'a self, handle: &'a Handle) -> StoreFuture<'a, bool>;
+
+    /// The live sessions of `principal`, oldest first.
+    fn list_principal<'a>(&'a self, principal: &'a str, now: Timestamp) -> StoreFuture<'a, Vec<SessionSummary>>;
+
+    /// Deletes every session of `principal` except the one with handle `except`;
+    /// returns how many were deleted.
+    fn revoke_principal<'a>(&'a self, principal: &'a str, except: Option<&'a Handle>) -> StoreFuture<'a, u64>;
+
+    /// Deletes at most `batch` sessions expired at `now`; returns how many. Call again
+    /// until it returns less than `batch`.
+    fn purge_expired(&self, now: Timestamp, batch: usize) -> StoreFuture<'_, u64>;
+
+    /// The number of live sessions at `now`.
+    fn count(&self, now: Timestamp) -> StoreFuture<'_, u64>;
+}

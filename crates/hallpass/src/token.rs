@@ -1,0 +1,315 @@
+//! Session tokens, the store keys derived from them, and public session handles.
+//!
+//! - A [`Token`] is the secret: 32 bytes from the OS CSPRNG (SR-01, AT-09). It only
+//!   ever leaves the process inside the signed cookie value.
+//! - A [`StoreKey`] is `SHA-256(token)`: what stores index sessions by, so a dump of
+//!   the store yields nothing a browser could present (SR-37, AT-13).
+//! - A [`Handle`] is a public, non-secret name of a session (16 random bytes) that
+//!   stays the same across rotation; the UI and the CLI list and revoke sessions by
+//!   it, and a clustered store can keep a session's keys together with it.
+
+use std::fmt;
+
+use base64::Engine as _;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use sha2::{Digest, Sha256};
+use subtle::ConstantTimeEq;
+use zeroize::{Zeroize, ZeroizeOnDrop};
+
+/// Length of a token in bytes (256 bits).
+pub(crate) const TOKEN_LEN: usize = 32;
+/// Length of a handle in bytes (128 bits).
+pub(crate) const HANDLE_LEN: usize = 16;
+
+/// Fills `buf` from the operating system's CSPRNG.
+///
+/// The OS generator failing is not a condition a session library can work around:
+/// minting a predictable token instead would be far worse, so this aborts the
+/// current task by panicking, as `getrandom`'s own convenience APIs do.
+fn os_random(buf: &mut [u8]) {
+    #[expect(
+        clippy::expect_used,
+        reason = "no safe fallback exists when the OS CSPRNG fails; a predictable token is worse"
+    )]
+    getrandom::fill(buf).expect("the operating system's random number generator failed");
+}
+
+/// The secret part of a session cookie: 256 bits from the OS CSPRNG.
+///
+/// `Debug` is redacted and the bytes are zeroized on drop (SR-44, H10).
+///
+/// # Examples
+///
+/// ```
+/// use hallpass::Token;
+///
+/// let token = Token::generate();
+/// assert_eq!(format!("{token:?}"), "Token(<redacted>)");
+/// assert_ne!(token.store_key(), Token::generate().store_key());
+/// ```
+#[derive(Clone, Zeroize, ZeroizeOnDrop)]
+pub struct Token([u8; TOKEN_LEN]);
+
+impl Token {
+    /// Mints a fresh token from the operating system's CSPRNG.
+    ///
+    /// # Panics
+    ///
+    /// Panics only if the operating system's random number generator fails, where no
+    /// safe token can be made at all.
+    #[must_use]
+    pub fn generate() -> Self {
+        let mut bytes = [0u8; TOKEN_LEN];
+        os_random(&mut bytes);
+        Self(bytes)
+    }
+
+    /// Rebuilds a token from its bytes (used by the cookie codec after the MAC checked out).
+    pub(crate) fn from_bytes(bytes: [u8; TOKEN_LEN]) -> Self {
+        Self(bytes)
+    }
+
+    /// The raw bytes; only the cookie codec should need them.
+    pub(crate) fn expose_bytes(&self) -> &[u8; TOKEN_LEN] {
+        &self.0
+    }
+
+    /// The key a store files this session under: `SHA-256(token)`.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let token = hallpass::Token::generate();
+    /// assert_eq!(token.store_key(), token.store_key());
+    /// ```
+    #[must_use]
+    pub fn store_key(&self) -> StoreKey {
+        StoreKey(Sha256::digest(self.0).into())
+    }
+}
+
+impl fmt::Debug for Token {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("Token(<redacted>)")
+    }
+}
+
+impl PartialEq for Token {
+    fn eq(&self, other: &Self) -> bool {
+        self.0.ct_eq(&other.0).into()
+    }
+}
+
+impl Eq for Token {}
+
+/// `SHA-256` of a session token: the only key any store sees (SR-37).
+///
+/// A store key is not a credential: presenting it as a cookie does not work, because
+/// the cookie's token is hashed again before any lookup. It is still kept out of logs
+/// (its `Debug` shows an 8-character prefix for correlation only).
+///
+/// # Examples
+///
+/// ```
+/// use hallpass::{StoreKey, Token};
+///
+/// let key = Token::generate().store_key();
+/// assert_eq!(StoreKey::from_hex(&key.to_hex()), Some(key));
+/// ```
+#[derive(Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct StoreKey([u8; 32]);
+
+impl StoreKey {
+    /// The key's 32 bytes, as stores persist them.
+    #[must_use]
+    pub fn as_bytes(&self) -> &[u8; 32] {
+        &self.0
+    }
+
+    /// Rebuilds a key from bytes a store persisted.
+    #[must_use]
+    pub fn from_bytes(bytes: [u8; 32]) -> Self {
+        Self(bytes)
+    }
+
+    /// Lower-case hex, for stores that key by text (64 characters).
+    #[must_use]
+    pub fn to_hex(&self) -> String {
+        let mut out = String::with_capacity(64);
+        for byte in self.0 {
+            out.push(char::from(HEX[usize::from(byte >> 4)]));
+            out.push(char::from(HEX[usize::from(byte & 0x0f)]));
+        }
+        out
+    }
+
+    /// Parses the form [`StoreKey::to_hex`] writes; `None` for anything else.
+    #[must_use]
+    pub fn from_hex(text: &str) -> Option<Self> {
+        let text = text.as_bytes();
+        if text.len() != 64 {
+            return None;
+        }
+        let mut out = [0u8; 32];
+        for (slot, pair) in out.iter_mut().zip(text.chunks_exact(2)) {
+            *slot = (hex_value(pair[0])? << 4) | hex_value(pair[1])?;
+        }
+        Some(Self(out))
+    }
+}
+
+const HEX: &[u8; 16] = b"0123456789abcdef";
+
+fn hex_value(digit: u8) -> Option<u8> {
+    match digit {
+        b'0'..=b'9' => Some(digit - b'0'),
+        b'a'..=b'f' => Some(digit - b'a' + 10),
+        _ => None,
+    }
+}
+
+impl fmt::Debug for StoreKey {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let hex = self.to_hex();
+        write!(f, "StoreKey({}…)", &hex[..8])
+    }
+}
+
+/// A session's public name: shown in "your sessions" lists, used to revoke one
+/// session, and stable across token rotation. Not a credential.
+///
+/// Text form: 22 characters of unpadded base64url.
+///
+/// # Examples
+///
+/// ```
+/// use hallpass::Handle;
+///
+/// let handle = Handle::generate();
+/// let text = handle.to_string();
+/// assert_eq!(text.len(), 22);
+/// assert_eq!(text.parse::<Handle>().unwrap(), handle);
+/// assert!("not a handle".parse::<Handle>().is_err());
+/// ```
+#[derive(Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct Handle([u8; HANDLE_LEN]);
+
+impl Handle {
+    /// Mints a fresh random handle.
+    ///
+    /// # Panics
+    ///
+    /// Panics only if the operating system's random number generator fails.
+    #[must_use]
+    pub fn generate() -> Self {
+        let mut bytes = [0u8; HANDLE_LEN];
+        os_random(&mut bytes);
+        Self(bytes)
+    }
+
+    /// The handle's bytes.
+    #[must_use]
+    pub fn as_bytes(&self) -> &[u8; HANDLE_LEN] {
+        &self.0
+    }
+
+    /// Rebuilds a handle from its bytes.
+    #[must_use]
+    pub fn from_bytes(bytes: [u8; HANDLE_LEN]) -> Self {
+        Self(bytes)
+    }
+}
+
+impl fmt::Display for Handle {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let mut buf = [0u8; 22];
+        let written = URL_SAFE_NO_PAD
+            .encode_slice(self.0, &mut buf)
+            .map_err(|_| fmt::Error)?;
+        f.write_str(std::str::from_utf8(&buf[..written]).map_err(|_| fmt::Error)?)
+    }
+}
+
+impl fmt::Debug for Handle {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "Handle({self})")
+    }
+}
+
+/// The text given to [`Handle`]'s `FromStr` was not 22 characters of base64url.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+#[error("a session handle is 22 characters of unpadded base64url")]
+pub struct InvalidHandle(());
+
+impl std::str::FromStr for Handle {
+    type Err = InvalidHandle;
+
+    fn from_str(text: &str) -> Result<Self, Self::Err> {
+        if text.len() != 22 {
+            return Err(InvalidHandle(()));
+        }
+        let mut out = [0u8; HANDLE_LEN];
+        match URL_SAFE_NO_PAD.decode_slice(text, &mut out) {
+            Ok(HANDLE_LEN) => Ok(Self(out)),
+            _ => Err(InvalidHandle(())),
+        }
+    }
+}
+
+impl serde::Serialize for Handle {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.collect_str(self)
+    }
+}
+
+impl<'de> serde::Deserialize<'de> for Handle {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        let text = <std::borrow::Cow<'de, str>>::deserialize(deserializer)?;
+        text.parse().map_err(serde::de::Error::custom)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn token_debug_is_redacted() {
+        let token = Token::from_bytes([0xab; 32]);
+        let shown = format!("{token:?} {token:#?}");
+        assert!(!shown.contains("ab"), "{shown}");
+        assert!(!shown.contains("171"), "{shown}");
+    }
+
+    #[test]
+    fn store_key_is_sha256_of_the_token() {
+        // SHA-256 of 32 zero bytes.
+        let key = Token::from_bytes([0; 32]).store_key();
+        assert_eq!(
+            key.to_hex(),
+            "66687aadf862bd776c8fc18b8e9f8e20089714856ee233b3902a591d0d5f2925"
+        );
+    }
+
+    #[test]
+    fn tokens_do_not_repeat() {
+        let keys: std::collections::HashSet<_> =
+            (0..10_000).map(|_| Token::generate().store_key()).collect();
+        assert_eq!(keys.len(), 10_000);
+    }
+
+    #[test]
+    fn hex_rejects_upper_case_and_wrong_length() {
+        let key = Token::from_bytes([0; 32]).store_key();
+        assert!(StoreKey::from_hex(&key.to_hex().to_uppercase()).is_none());
+        assert!(StoreKey::from_hex(&key.to_hex()[..63]).is_none());
+        assert!(StoreKey::from_hex("zz").is_none());
+    }
+
+    #[test]
+    fn handle_rejects_padding_and_other_alphabets() {
+        let text = Handle::generate().to_string();
+        assert!(format!("{text}=").parse::<Handle>().is_err());
+        assert!("++++++++++++++++++++++".parse::<Handle>().is_err());
+    }
+}
