@@ -1,1 +1,26 @@
-//! placeholder
+//! The hallpass conformance suite: one set of cases, run against every store (H20).
+//!
+//! - [`store_cases`]: the store contract (insert-if-absent, update-if-present,
+//!   atomic rotation, exact concurrent increments, purge in batches, …).
+//! - [`http_cases`]: every lifecycle rule, through the real tower layer and axum
+//!   extractor, in-process.
+//!
+//! A store crate runs both with two lines in `tests/conformance.rs`:
+//!
+//! ```
+//! mod store {
+//!     hallpass_testkit::store_conformance!(async { hallpass::MemoryStore::new() });
+//! }
+//! mod http {
+//!     hallpass_testkit::http_conformance!(async { hallpass::MemoryStore::new() });
+//! }
+//! ```
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic, reason = "a test suite reports failures by panicking")]
+
+pub mod app;
+pub mod http_cases;
+pub mod instrumented;
+pub mod store_cases;
+
+pub use app::{Browser, Reply, TestApp};
+pub use instrumented::InstrumentedStore;

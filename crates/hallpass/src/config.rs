@@ -185,6 +185,13 @@ impl SessionConfig {
         }
     }
 
+    /// Replaces the keyring (for key rotation: prepend the new key, keep the old ones).
+    #[must_use]
+    pub fn with_keyring(mut self, keyring: Keyring) -> Self {
+        self.keyring = keyring;
+        self
+    }
+
     /// The cookie's name (default `__Host-id`). A `__Host-` name demands `Secure`,
     /// `Path=/` and no `Domain`; a `__Secure-` name demands `Secure`.
     #[must_use]

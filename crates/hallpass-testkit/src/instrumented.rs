@@ -1,0 +1,166 @@
+//! [`InstrumentedStore`]: wraps a real store, counts calls, and can simulate an outage.
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+
+use hallpass::{
+    Applied, Created, Delta, Handle, Loaded, Record, SessionStore, SessionSummary, StoreError, StoreErrorKind,
+    StoreFuture, StoreKey, Timestamp, Touch,
+};
+
+/// Counts of store calls, by method.
+#[derive(Debug, Default)]
+pub struct Calls {
+    /// `create` calls.
+    pub create: AtomicU64,
+    /// `load` calls.
+    pub load: AtomicU64,
+    /// `apply` calls.
+    pub apply: AtomicU64,
+    /// `touch` calls.
+    pub touch: AtomicU64,
+    /// `rotate` calls.
+    pub rotate: AtomicU64,
+    /// `delete` calls.
+    pub delete: AtomicU64,
+    /// Every other call.
+    pub other: AtomicU64,
+}
+
+impl Calls {
+    /// The total of all calls.
+    pub fn total(&self) -> u64 {
+        [&self.create, &self.load, &self.apply, &self.touch, &self.rotate, &self.delete, &self.other]
+            .iter()
+            .map(|c| c.load(Ordering::SeqCst))
+            .sum()
+    }
+
+    /// Writes: create, apply, touch, rotate, delete.
+    pub fn writes(&self) -> u64 {
+        [&self.create, &self.apply, &self.touch, &self.rotate, &self.delete]
+            .iter()
+            .map(|c| c.load(Ordering::SeqCst))
+            .sum()
+    }
+}
+
+/// A decorator over a real store: counts every call and, while [`set_down`](Self::set_down)
+/// is on, fails every call with [`StoreErrorKind::Unavailable`] without reaching the
+/// store (fault injection for the layer's fail-closed paths; the store crates test
+/// real outages of real servers).
+#[derive(Debug, Clone)]
+pub struct InstrumentedStore {
+    inner: Arc<dyn SessionStore>,
+    calls: Arc<Calls>,
+    down: Arc<AtomicBool>,
+    writes_down: Arc<AtomicBool>,
+}
+
+impl InstrumentedStore {
+    /// Wraps `inner`.
+    pub fn new(inner: Arc<dyn SessionStore>) -> Self {
+        Self { inner, calls: Arc::default(), down: Arc::default(), writes_down: Arc::default() }
+    }
+
+    /// The call counters.
+    pub fn calls(&self) -> &Calls {
+        &self.calls
+    }
+
+    /// Switches the simulated outage of every call on or off.
+    pub fn set_down(&self, down: bool) {
+        self.down.store(down, Ordering::SeqCst);
+    }
+
+    /// Switches a simulated failure of writes only (loads still work).
+    pub fn set_writes_down(&self, down: bool) {
+        self.writes_down.store(down, Ordering::SeqCst);
+    }
+
+    fn gate(&self, counter: &AtomicU64, write: bool) -> Result<(), StoreError> {
+        counter.fetch_add(1, Ordering::SeqCst);
+        if self.down.load(Ordering::SeqCst) || (write && self.writes_down.load(Ordering::SeqCst)) {
+            return Err(StoreError::new(
+                StoreErrorKind::Unavailable,
+                std::io::Error::new(std::io::ErrorKind::ConnectionRefused, "simulated outage"),
+            ));
+        }
+        Ok(())
+    }
+}
+
+impl SessionStore for InstrumentedStore {
+    fn create<'a>(&'a self, key: &'a StoreKey, record: &'a Record) -> StoreFuture<'a, Created> {
+        Box::pin(async move {
+            self.gate(&self.calls.create, true)?;
+            self.inner.create(key, record).await
+        })
+    }
+    fn load<'a>(&'a self, key: &'a StoreKey, now: Timestamp) -> StoreFuture<'a, Loaded> {
+        Box::pin(async move {
+            self.gate(&self.calls.load, false)?;
+            self.inner.load(key, now).await
+        })
+    }
+    fn apply<'a>(&'a self, key: &'a StoreKey, delta: &'a Delta, now: Timestamp) -> StoreFuture<'a, Applied> {
+        Box::pin(async move {
+            self.gate(&self.calls.apply, true)?;
+            self.inner.apply(key, delta, now).await
+        })
+    }
+    fn touch<'a>(&'a self, key: &'a StoreKey, touch: Touch, now: Timestamp) -> StoreFuture<'a, bool> {
+        Box::pin(async move {
+            self.gate(&self.calls.touch, true)?;
+            self.inner.touch(key, touch, now).await
+        })
+    }
+    fn rotate<'a>(&'a self, old: &'a StoreKey, new: &'a StoreKey, delta: &'a Delta, now: Timestamp) -> StoreFuture<'a, Applied> {
+        Box::pin(async move {
+            self.gate(&self.calls.rotate, true)?;
+            self.inner.rotate(old, new, delta, now).await
+        })
+    }
+    fn delete<'a>(&'a self, key: &'a StoreKey) -> StoreFuture<'a, bool> {
+        Box::pin(async move {
+            self.gate(&self.calls.delete, true)?;
+            self.inner.delete(key).await
+        })
+    }
+    fn load_handle<'a>(&'a self, handle: &'a Handle, now: Timestamp) -> StoreFuture<'a, Option<(StoreKey, Record)>> {
+        Box::pin(async move {
+            self.gate(&self.calls.other, false)?;
+            self.inner.load_handle(handle, now).await
+        })
+    }
+    fn revoke<'a>(&'a self, handle: &'a Handle) -> StoreFuture<'a, bool> {
+        Box::pin(async move {
+            self.gate(&self.calls.other, true)?;
+            self.inner.revoke(handle).await
+        })
+    }
+    fn list_principal<'a>(&'a self, principal: &'a str, now: Timestamp) -> StoreFuture<'a, Vec<SessionSummary>> {
+        Box::pin(async move {
+            self.gate(&self.calls.other, false)?;
+            self.inner.list_principal(principal, now).await
+        })
+    }
+    fn revoke_principal<'a>(&'a self, principal: &'a str, except: Option<&'a Handle>) -> StoreFuture<'a, u64> {
+        Box::pin(async move {
+            self.gate(&self.calls.other, true)?;
+            self.inner.revoke_principal(principal, except).await
+        })
+    }
+    fn purge_expired(&self, now: Timestamp, batch: usize) -> StoreFuture<'_, u64> {
+        Box::pin(async move {
+            self.gate(&self.calls.other, true)?;
+            self.inner.purge_expired(now, batch).await
+        })
+    }
+    fn count(&self, now: Timestamp) -> StoreFuture<'_, u64> {
+        Box::pin(async move {
+            self.gate(&self.calls.other, false)?;
+            self.inner.count(now).await
+        })
+    }
+}

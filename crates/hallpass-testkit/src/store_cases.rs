@@ -1,0 +1,440 @@
+//! Store-level conformance cases (SR-43, H20). Each takes a fresh, empty store.
+//!
+//! Times are real wall-clock times moved forward logically, so stores that also keep
+//! a server-side TTL (Redis) see sensible deadlines; every deadline check must use
+//! the `now` passed in.
+
+use std::collections::BTreeSet;
+use std::sync::Arc;
+use std::time::Duration;
+
+use hallpass::{Applied, Created, Delta, Handle, Loaded, Record, SessionStore, StoreKey, Timestamp, Token, Touch};
+
+const IDLE: Duration = Duration::from_secs(60);
+const ABSOLUTE: Duration = Duration::from_secs(600);
+
+fn base() -> Timestamp {
+    hallpass::Clock::now(&hallpass::SystemClock)
+}
+
+fn at(base: Timestamp, secs: u64) -> Timestamp {
+    base.saturating_add(Duration::from_secs(secs))
+}
+
+fn record(now: Timestamp) -> Record {
+    Record::new(Handle::generate(), now, IDLE, ABSOLUTE)
+}
+
+fn key() -> StoreKey {
+    Token::generate().store_key()
+}
+
+async fn create(store: &dyn SessionStore, record: &Record) -> StoreKey {
+    let key = key();
+    assert_eq!(store.create(&key, record).await.unwrap(), Created::Inserted);
+    key
+}
+
+async fn live(store: &dyn SessionStore, key: &StoreKey, now: Timestamp) -> Record {
+    match store.load(key, now).await.unwrap() {
+        Loaded::Live(record) => record,
+        other => panic!("expected a live record, got {other:?}"),
+    }
+}
+
+fn assert_not_live(outcome: &Loaded) {
+    assert!(!matches!(outcome, Loaded::Live(_)), "expected no live record, got {outcome:?}");
+}
+
+/// A created record loads back unchanged.
+pub async fn create_then_load(store: Arc<dyn SessionStore>) {
+    let now = base();
+    let mut rec = record(now);
+    rec.principal = Some("alice".into());
+    rec.data.insert("cart".into(), serde_json::json!(["apple", {"n": 1}]));
+    rec.client = hallpass::ClientMeta::new(Some("203.0.113.9".parse().unwrap()), Some("agent/1.0"));
+    rec.remember = true;
+    let key = create(&*store, &rec).await;
+    assert_eq!(live(&*store, &key, now).await, rec);
+    assert_eq!(store.load(&self::key(), now).await.unwrap(), Loaded::Missing);
+}
+
+/// AT-10: create is insert-if-absent; a collision is reported, the first record kept.
+pub async fn create_collision_is_reported(store: Arc<dyn SessionStore>) {
+    let now = base();
+    let first = record(now);
+    let key = create(&*store, &first).await;
+    let mut second = record(now);
+    second.data.insert("evil".into(), true.into());
+    assert_eq!(store.create(&key, &second).await.unwrap(), Created::KeyTaken);
+    assert_eq!(live(&*store, &key, now).await, first);
+}
+
+/// SR-20/SR-21, AT-23: a record past either deadline is never returned.
+pub async fn load_after_expiry_by_either_clock(store: Arc<dyn SessionStore>) {
+    let now = base();
+    let key = create(&*store, &record(now)).await;
+    live(&*store, &key, at(now, 59)).await;
+    assert_not_live(&store.load(&key, at(now, 60)).await.unwrap());
+
+    // Keep the idle deadline ahead by touching; the absolute deadline still ends it.
+    let key = create(&*store, &record(now)).await;
+    for step in 1..=11u64 {
+        let t = at(now, step * 50);
+        assert!(store.touch(&key, Touch::new(t, t.saturating_add(IDLE)), t).await.unwrap());
+    }
+    live(&*store, &key, at(now, 599)).await;
+    assert_not_live(&store.load(&key, at(now, 600)).await.unwrap());
+    assert_eq!(store.apply(&key, &Delta::default(), at(now, 600)).await.unwrap(), Applied::Gone);
+}
+
+/// A delta updates the current record and bumps the version by one.
+pub async fn apply_updates_and_bumps_version(store: Arc<dyn SessionStore>) {
+    let now = base();
+    let mut rec = record(now);
+    rec.data.insert("keep".into(), 1.into());
+    rec.data.insert("drop".into(), 2.into());
+    let key = create(&*store, &rec).await;
+    let mut delta = Delta::default();
+    delta.set("name", "Ada".into());
+    delta.remove("drop");
+    delta.increment("n", 5);
+    delta.principal = Some(Some("ada".into()));
+    let Applied::Updated(after) = store.apply(&key, &delta, now).await.unwrap() else {
+        panic!("apply on a live record must update it");
+    };
+    assert_eq!(after.version, rec.version + 1);
+    assert_eq!(after.data["keep"], 1);
+    assert_eq!(after.data["name"], "Ada");
+    assert_eq!(after.data["n"], 5);
+    assert!(!after.data.contains_key("drop"));
+    assert_eq!(after.principal.as_deref(), Some("ada"));
+    assert_eq!(live(&*store, &key, now).await, after);
+}
+
+/// An increment on a non-integer fails and changes nothing.
+pub async fn failed_delta_changes_nothing(store: Arc<dyn SessionStore>) {
+    let now = base();
+    let mut rec = record(now);
+    rec.data.insert("name".into(), "x".into());
+    let key = create(&*store, &rec).await;
+    let mut delta = Delta::default();
+    delta.set("other", 1.into());
+    delta.increment("name", 1);
+    let err = store.apply(&key, &delta, now).await.unwrap_err();
+    assert_eq!(err.kind(), hallpass::StoreErrorKind::InvalidData);
+    assert_eq!(live(&*store, &key, now).await, rec);
+}
+
+/// 1,000 concurrent increments from 32 tasks end at exactly 1,000, and every caller
+/// saw a different value.
+pub async fn concurrent_increments_are_exact(store: Arc<dyn SessionStore>) {
+    let now = base();
+    let key = create(&*store, &record(now)).await;
+    let mut tasks = Vec::new();
+    for task in 0..32u64 {
+        let store = Arc::clone(&store);
+        let n = if task < 8 { 32 } else { 31 };
+        tasks.push(tokio::spawn(async move {
+            let mut seen = Vec::new();
+            for _ in 0..n {
+                let mut delta = Delta::default();
+                delta.increment("views", 1);
+                match store.apply(&key, &delta, now).await.unwrap() {
+                    Applied::Updated(record) => seen.push(record.data["views"].as_i64().unwrap()),
+                    other => panic!("{other:?}"),
+                }
+            }
+            seen
+        }));
+    }
+    let mut seen = BTreeSet::new();
+    for task in tasks {
+        for value in task.await.unwrap() {
+            assert!(seen.insert(value), "value {value} was returned twice");
+        }
+    }
+    assert_eq!(seen.len(), 1000);
+    assert_eq!(seen.first(), Some(&1));
+    assert_eq!(seen.last(), Some(&1000));
+    assert_eq!(live(&*store, &key, now).await.data["views"], 1000);
+}
+
+/// Concurrent deltas to different keys all survive (no lost update).
+pub async fn concurrent_disjoint_keys_are_all_kept(store: Arc<dyn SessionStore>) {
+    let now = base();
+    let key = create(&*store, &record(now)).await;
+    let tasks: Vec<_> = (0..32)
+        .map(|i| {
+            let store = Arc::clone(&store);
+            tokio::spawn(async move {
+                let mut delta = Delta::default();
+                delta.set(format!("k{i}"), i.into());
+                assert!(matches!(store.apply(&key, &delta, now).await.unwrap(), Applied::Updated(_)));
+            })
+        })
+        .collect();
+    for task in tasks {
+        task.await.unwrap();
+    }
+    let rec = live(&*store, &key, now).await;
+    for i in 0..32 {
+        assert_eq!(rec.data[&format!("k{i}")], i, "k{i} lost");
+    }
+    assert_eq!(rec.version, 33);
+}
+
+/// AT-24: applying to a deleted session reports Gone and recreates nothing.
+pub async fn apply_after_delete_is_gone(store: Arc<dyn SessionStore>) {
+    let now = base();
+    let key = create(&*store, &record(now)).await;
+    assert!(store.delete(&key).await.unwrap());
+    let mut delta = Delta::default();
+    delta.set("resurrected", true.into());
+    assert_eq!(store.apply(&key, &delta, now).await.unwrap(), Applied::Gone);
+    assert!(!store.touch(&key, Touch::new(now, at(now, 60)), now).await.unwrap());
+    assert_eq!(store.load(&key, now).await.unwrap(), Loaded::Missing);
+    assert_eq!(store.count(now).await.unwrap(), 0);
+}
+
+/// Deleting is idempotent.
+pub async fn delete_is_idempotent(store: Arc<dyn SessionStore>) {
+    let now = base();
+    let key = create(&*store, &record(now)).await;
+    assert!(store.delete(&key).await.unwrap());
+    assert!(!store.delete(&key).await.unwrap());
+    assert!(!store.delete(&self::key()).await.unwrap());
+}
+
+/// SR-16: rotation moves the record to the new key in one step; the old key is dead.
+pub async fn rotate_is_atomic_and_kills_the_old_key(store: Arc<dyn SessionStore>) {
+    let now = base();
+    let mut rec = record(now);
+    rec.data.insert("cart".into(), serde_json::json!(["apple"]));
+    let old = create(&*store, &rec).await;
+    let new = key();
+    let mut delta = Delta::default();
+    delta.principal = Some(Some("alice".into()));
+    let Applied::Updated(after) = store.rotate(&old, &new, &delta, now).await.unwrap() else {
+        panic!("rotate of a live record must succeed");
+    };
+    assert_eq!(after.handle, rec.handle, "the handle survives rotation");
+    assert_eq!(after.data["cart"], serde_json::json!(["apple"]));
+    assert_eq!(after.principal.as_deref(), Some("alice"));
+    assert_eq!(store.load(&old, now).await.unwrap(), Loaded::Missing);
+    assert_eq!(live(&*store, &new, now).await, after);
+    assert_eq!(store.apply(&old, &Delta::default(), now).await.unwrap(), Applied::Gone);
+    assert_eq!(store.count(now).await.unwrap(), 1);
+    let listed = store.list_principal("alice", now).await.unwrap();
+    assert_eq!(listed.iter().map(|s| s.handle).collect::<Vec<_>>(), vec![rec.handle]);
+    let (found_key, _) = store.load_handle(&rec.handle, now).await.unwrap().unwrap();
+    assert_eq!(found_key, new);
+}
+
+/// Rotation of a missing session, or onto a taken key, writes nothing.
+pub async fn rotate_refuses_gone_and_taken(store: Arc<dyn SessionStore>) {
+    let now = base();
+    let (missing, new) = (key(), key());
+    assert_eq!(store.rotate(&missing, &new, &Delta::default(), now).await.unwrap(), Applied::Gone);
+    assert_eq!(store.load(&new, now).await.unwrap(), Loaded::Missing);
+
+    let a = record(now);
+    let b = record(now);
+    let (ka, kb) = (create(&*store, &a).await, create(&*store, &b).await);
+    assert_eq!(store.rotate(&ka, &kb, &Delta::default(), now).await.unwrap(), Applied::KeyTaken);
+    assert_eq!(live(&*store, &ka, now).await, a);
+    assert_eq!(live(&*store, &kb, now).await, b);
+}
+
+/// Concurrent increments racing one rotation: every increment reported as applied is
+/// in the rotated record, the others were refused, and the old key stays dead.
+pub async fn rotate_races_concurrent_writes(store: Arc<dyn SessionStore>) {
+    let now = base();
+    let old = create(&*store, &record(now)).await;
+    let new = key();
+    let writers: Vec<_> = (0..16)
+        .map(|_| {
+            let store = Arc::clone(&store);
+            tokio::spawn(async move {
+                let mut applied = 0i64;
+                for _ in 0..20 {
+                    let mut delta = Delta::default();
+                    delta.increment("n", 1);
+                    if let Applied::Updated(_) = store.apply(&old, &delta, now).await.unwrap() {
+                        applied += 1;
+                    }
+                    tokio::task::yield_now().await;
+                }
+                applied
+            })
+        })
+        .collect();
+    tokio::task::yield_now().await;
+    let rotated = store.rotate(&old, &new, &Delta::default(), now).await.unwrap();
+    assert!(matches!(rotated, Applied::Updated(_)));
+    let mut applied = 0;
+    for writer in writers {
+        applied += writer.await.unwrap();
+    }
+    let rec = live(&*store, &new, now).await;
+    assert_eq!(rec.data.get("n").and_then(serde_json::Value::as_i64).unwrap_or(0), applied);
+    assert_eq!(store.load(&old, now).await.unwrap(), Loaded::Missing);
+}
+
+/// Touch moves the idle deadline (capped at the absolute one) and never the data.
+pub async fn touch_moves_only_the_deadline(store: Arc<dyn SessionStore>) {
+    let now = base();
+    let mut rec = record(now);
+    rec.data.insert("a".into(), 1.into());
+    let key = create(&*store, &rec).await;
+    let t = at(now, 30);
+    assert!(store.touch(&key, Touch::new(t, at(now, 90)), t).await.unwrap());
+    let after = live(&*store, &key, t).await;
+    assert_eq!(after.data, rec.data);
+    assert_eq!(after.principal, rec.principal);
+    assert_eq!(after.idle_deadline, at(now, 90));
+    assert_eq!(after.last_seen_at, t);
+    assert_eq!(after.absolute_deadline, rec.absolute_deadline);
+    assert!(store.touch(&key, Touch::new(t, at(now, 10_000)), t).await.unwrap());
+    assert_eq!(live(&*store, &key, t).await.idle_deadline, rec.absolute_deadline);
+}
+
+/// SR-25/SR-27: list and revoke by principal and by handle.
+pub async fn list_and_revoke_by_principal(store: Arc<dyn SessionStore>) {
+    let now = base();
+    let mut handles = Vec::new();
+    for i in 0..3u64 {
+        let mut rec = Record::new(Handle::generate(), at(now, i), IDLE, ABSOLUTE);
+        rec.principal = Some("alice".into());
+        create(&*store, &rec).await;
+        handles.push(rec.handle);
+    }
+    let mut bob = record(now);
+    bob.principal = Some("bob".into());
+    let bob_key = create(&*store, &bob).await;
+    let anon = create(&*store, &record(now)).await;
+
+    let listed = store.list_principal("alice", at(now, 5)).await.unwrap();
+    assert_eq!(listed.iter().map(|s| s.handle).collect::<Vec<_>>(), handles, "oldest first");
+    assert!(listed.iter().all(|s| s.principal.as_deref() == Some("alice")));
+    assert!(store.list_principal("nobody", now).await.unwrap().is_empty());
+
+    let (_, found) = store.load_handle(&handles[0], now).await.unwrap().unwrap();
+    assert_eq!(found.handle, handles[0]);
+    assert_eq!(store.revoke_principal("alice", Some(&handles[2])).await.unwrap(), 2);
+    let left = store.list_principal("alice", at(now, 5)).await.unwrap();
+    assert_eq!(left.iter().map(|s| s.handle).collect::<Vec<_>>(), vec![handles[2]]);
+    assert!(store.load_handle(&handles[0], now).await.unwrap().is_none());
+
+    assert!(store.revoke(&handles[2]).await.unwrap());
+    assert!(!store.revoke(&handles[2]).await.unwrap());
+    assert!(store.list_principal("alice", now).await.unwrap().is_empty());
+    live(&*store, &bob_key, now).await;
+    live(&*store, &anon, now).await;
+    assert_eq!(store.revoke_principal("bob", None).await.unwrap(), 1);
+    assert_eq!(store.load(&bob_key, now).await.unwrap(), Loaded::Missing);
+}
+
+/// A principal set by a delta is indexed; cleared, it is unindexed.
+pub async fn principal_changes_are_indexed(store: Arc<dyn SessionStore>) {
+    let now = base();
+    let rec = record(now);
+    let key = create(&*store, &rec).await;
+    let mut login = Delta::default();
+    login.principal = Some(Some("carol".into()));
+    assert!(matches!(store.apply(&key, &login, now).await.unwrap(), Applied::Updated(_)));
+    assert_eq!(store.list_principal("carol", now).await.unwrap().len(), 1);
+    let mut logout = Delta::default();
+    logout.principal = Some(None);
+    assert!(matches!(store.apply(&key, &logout, now).await.unwrap(), Applied::Updated(_)));
+    assert!(store.list_principal("carol", now).await.unwrap().is_empty());
+    assert_eq!(store.revoke_principal("carol", None).await.unwrap(), 0);
+    live(&*store, &key, now).await;
+}
+
+/// Expired sessions are not listed, not counted, and purged in bounded batches.
+pub async fn purge_in_batches_and_count(store: Arc<dyn SessionStore>) {
+    let now = base();
+    for _ in 0..25 {
+        let mut rec = Record::new(Handle::generate(), now, Duration::from_secs(1), ABSOLUTE);
+        rec.principal = Some("dave".into());
+        create(&*store, &rec).await;
+    }
+    let mut keep = Vec::new();
+    for _ in 0..5 {
+        keep.push(create(&*store, &record(now)).await);
+    }
+    assert_eq!(store.count(now).await.unwrap(), 30);
+    let later = at(now, 2);
+    assert_eq!(store.count(later).await.unwrap(), 5);
+    assert!(store.list_principal("dave", later).await.unwrap().is_empty());
+    let mut batches = Vec::new();
+    loop {
+        let purged = store.purge_expired(later, 10).await.unwrap();
+        assert!(purged <= 10, "a batch deleted {purged} > 10");
+        batches.push(purged);
+        if purged < 10 {
+            break;
+        }
+    }
+    assert_eq!(batches.iter().sum::<u64>(), 25, "batches {batches:?}");
+    assert!(batches.len() >= 3, "batches {batches:?}");
+    for key in &keep {
+        live(&*store, key, later).await;
+    }
+    assert_eq!(store.count(later).await.unwrap(), 5);
+    assert_eq!(store.purge_expired(later, 10).await.unwrap(), 0);
+}
+
+/// A concurrent delete and apply never end with the session alive again.
+pub async fn delete_races_apply_without_resurrection(store: Arc<dyn SessionStore>) {
+    let now = base();
+    for _ in 0..20 {
+        let key = create(&*store, &record(now)).await;
+        let writer = {
+            let store = Arc::clone(&store);
+            tokio::spawn(async move {
+                let mut delta = Delta::default();
+                delta.set("late", true.into());
+                store.apply(&key, &delta, now).await.unwrap()
+            })
+        };
+        assert!(store.delete(&key).await.unwrap() || matches!(store.load(&key, now).await.unwrap(), Loaded::Missing));
+        writer.await.unwrap();
+        assert_eq!(store.load(&key, now).await.unwrap(), Loaded::Missing);
+    }
+    assert_eq!(store.count(now).await.unwrap(), 0);
+}
+
+/// Defines one `#[tokio::test]` per store-level case, each on a fresh store made by
+/// `$make` (an async expression returning something that converts into
+/// `Arc<dyn SessionStore>`).
+///
+/// ```
+/// mod memory {
+///     hallpass_testkit::store_conformance!(async { hallpass::MemoryStore::new() });
+/// }
+/// ```
+#[macro_export]
+macro_rules! store_conformance {
+    ($make:expr) => {
+        $crate::store_conformance!(@cases $make;
+            create_then_load, create_collision_is_reported, load_after_expiry_by_either_clock,
+            apply_updates_and_bumps_version, failed_delta_changes_nothing,
+            concurrent_increments_are_exact, concurrent_disjoint_keys_are_all_kept,
+            apply_after_delete_is_gone, delete_is_idempotent, rotate_is_atomic_and_kills_the_old_key,
+            rotate_refuses_gone_and_taken, rotate_races_concurrent_writes, touch_moves_only_the_deadline,
+            list_and_revoke_by_principal, principal_changes_are_indexed, purge_in_batches_and_count,
+            delete_races_apply_without_resurrection
+        );
+    };
+    (@cases $make:expr; $($case:ident),* $(,)?) => {
+        $(
+            #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+            async fn $case() {
+                let store: ::std::sync::Arc<dyn ::hallpass::SessionStore> = ::std::sync::Arc::new($make.await);
+                $crate::store_cases::$case(store).await;
+            }
+        )*
+    };
+}
