@@ -45,6 +45,7 @@ pub struct Gate {
 /// | `POST /revoke?handle=` | `revoke(handle)` → `true`/`false` |
 /// | `POST /revoke-all?except_current=` | `revoke_all_of_principal` → count |
 /// | `POST /slow?key=` | inserts `key`, waits at the [`Gate`], returns |
+/// | `POST /scratch` | inserts a key and removes it again |
 #[derive(Debug, Clone)]
 pub struct TestApp {
     /// The router with the layer applied.
@@ -161,6 +162,13 @@ impl TestApp {
                 }),
             )
             .route("/slow", post(slow))
+            .route(
+                "/scratch",
+                post(|session: Session| async move {
+                    session.insert("tmp", 1).await?;
+                    session.remove("tmp").await.map(|_| "ok")
+                }),
+            )
             .with_state(Arc::clone(&gate))
             .layer(layer);
         Self { router, store, clock, events, gate }

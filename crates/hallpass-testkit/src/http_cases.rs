@@ -58,7 +58,7 @@ pub async fn untouched_request_costs_no_store_call(store: Arc<dyn SessionStore>)
 pub async fn empty_sessions_are_never_stored(store: Arc<dyn SessionStore>) {
     let app = TestApp::new(store);
     let mut browser = app.browser();
-    for (method, uri) in [(Method::GET, "/me"), (Method::GET, "/cart"), (Method::POST, "/logout"), (Method::POST, "/rotate")] {
+    for (method, uri) in [(Method::GET, "/me"), (Method::GET, "/cart"), (Method::POST, "/logout"), (Method::POST, "/rotate"), (Method::POST, "/scratch")] {
         let reply = browser.send(method, uri).await;
         assert!(reply.set_cookies().is_empty(), "{uri}: {:?}", reply.set_cookies());
     }

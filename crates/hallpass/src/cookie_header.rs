@@ -161,7 +161,7 @@ mod tests {
             b"..Host-id=V",
             b"__Host-id",
             b"__Host_id=V",
-            b"__Host-id\x0b=V",
+            b"__Host-id.=V",
         ];
         for spoof in spoofs {
             assert_eq!(values(&[spoof]), Found::None, "{}", String::from_utf8_lossy(spoof));

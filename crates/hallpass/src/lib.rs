@@ -9,6 +9,8 @@ mod config;
 pub mod cookie_header;
 mod delta;
 mod engine;
+#[cfg(test)]
+mod engine_tests;
 mod error;
 mod events;
 #[cfg(feature = "axum")]
