@@ -13,7 +13,10 @@ use serde::Deserialize;
 use tokio::sync::Notify;
 use tower::ServiceExt;
 
-use hallpass::{Event, Handle, Key, Keyring, ManualClock, Session, SessionConfig, SessionError, SessionLayer, SessionStore};
+use hallpass::{
+    Event, Handle, Key, Keyring, ManualClock, Session, SessionConfig, SessionError, SessionLayer,
+    SessionStore,
+};
 
 use crate::instrumented::InstrumentedStore;
 
@@ -87,11 +90,22 @@ pub fn test_keyring() -> Keyring {
 }
 
 async fn cart(session: Session) -> Result<Json<Vec<String>>, SessionError> {
-    Ok(Json(session.get::<Vec<String>>("cart").await?.unwrap_or_default()))
+    Ok(Json(
+        session
+            .get::<Vec<String>>("cart")
+            .await?
+            .unwrap_or_default(),
+    ))
 }
 
-async fn add_to_cart(session: Session, Query(q): Query<ItemQuery>) -> Result<Json<Vec<String>>, SessionError> {
-    let mut items = session.get::<Vec<String>>("cart").await?.unwrap_or_default();
+async fn add_to_cart(
+    session: Session,
+    Query(q): Query<ItemQuery>,
+) -> Result<Json<Vec<String>>, SessionError> {
+    let mut items = session
+        .get::<Vec<String>>("cart")
+        .await?
+        .unwrap_or_default();
     items.push(q.item);
     session.insert("cart", &items).await?;
     Ok(Json(items))
@@ -110,11 +124,17 @@ async fn sessions(session: Session) -> Result<Json<Vec<String>>, SessionError> {
 }
 
 async fn revoke(session: Session, Query(q): Query<HandleQuery>) -> Result<String, SessionError> {
-    let Ok(handle) = q.handle.parse::<Handle>() else { return Ok("false".into()) };
+    let Ok(handle) = q.handle.parse::<Handle>() else {
+        return Ok("false".into());
+    };
     Ok(session.revoke(&handle).await?.to_string())
 }
 
-async fn slow(State(gate): State<Arc<Gate>>, session: Session, Query(q): Query<KeyQuery>) -> Result<&'static str, SessionError> {
+async fn slow(
+    State(gate): State<Arc<Gate>>,
+    session: Session,
+    Query(q): Query<KeyQuery>,
+) -> Result<&'static str, SessionError> {
     session.insert(&q.key, true).await?;
     gate.entered.notify_one();
     gate.release.notified().await;
@@ -132,7 +152,10 @@ impl TestApp {
     /// # Panics
     ///
     /// When `adjust` yields a configuration the layer rejects.
-    pub fn with_config(store: Arc<dyn SessionStore>, adjust: impl FnOnce(SessionConfig) -> SessionConfig) -> Self {
+    pub fn with_config(
+        store: Arc<dyn SessionStore>,
+        adjust: impl FnOnce(SessionConfig) -> SessionConfig,
+    ) -> Self {
         let store = InstrumentedStore::new(store);
         let clock = ManualClock::starting_at_unix_millis(START_MILLIS);
         let events: Arc<Mutex<Vec<Event>>> = Arc::default();
@@ -140,43 +163,85 @@ impl TestApp {
         let config = adjust(
             SessionConfig::new(test_keyring())
                 .with_clock(Arc::new(clock.clone()))
-                .with_event_hook(move |event| sink.lock().unwrap_or_else(std::sync::PoisonError::into_inner).push(event.clone())),
+                .with_event_hook(move |event| {
+                    sink.lock()
+                        .unwrap_or_else(std::sync::PoisonError::into_inner)
+                        .push(event.clone())
+                }),
         );
-        let layer = SessionLayer::new(Arc::new(store.clone()), config).unwrap_or_else(|err| panic!("test config rejected: {err}"));
+        let layer = SessionLayer::new(Arc::new(store.clone()), config)
+            .unwrap_or_else(|err| panic!("test config rejected: {err}"));
         let gate = Arc::new(Gate::default());
-        let router = Router::new()
-            .route("/untouched", get(|| async { "ok" }))
-            .route("/views", get(|session: Session| async move { session.increment("views", 1).await.map(|n| n.to_string()) }))
-            .route("/cart", get(cart).post(add_to_cart))
-            .route("/login", post(|session: Session, Query(q): Query<UserQuery>| async move { session.login(q.user).await.map(|()| "ok") }))
-            .route("/logout", post(|session: Session| async move { session.logout().await.map(|()| "bye") }))
-            .route("/rotate", post(|session: Session| async move { session.rotate().await.map(|()| "ok") }))
-            .route("/remember", post(|session: Session| async move { session.set_remember(true).await.map(|()| "ok") }))
-            .route("/me", get(me))
-            .route("/sessions", get(sessions))
-            .route("/revoke", post(revoke))
-            .route(
-                "/revoke-all",
-                post(|session: Session, Query(q): Query<ExceptQuery>| async move {
-                    session.revoke_all_of_principal(q.except_current).await.map(|n| n.to_string())
-                }),
-            )
-            .route("/slow", post(slow))
-            .route(
-                "/scratch",
-                post(|session: Session| async move {
-                    session.insert("tmp", 1).await?;
-                    session.remove("tmp").await.map(|_| "ok")
-                }),
-            )
-            .with_state(Arc::clone(&gate))
-            .layer(layer);
-        Self { router, store, clock, events, gate }
+        let router =
+            Router::new()
+                .route("/untouched", get(|| async { "ok" }))
+                .route(
+                    "/views",
+                    get(|session: Session| async move {
+                        session.increment("views", 1).await.map(|n| n.to_string())
+                    }),
+                )
+                .route("/cart", get(cart).post(add_to_cart))
+                .route(
+                    "/login",
+                    post(|session: Session, Query(q): Query<UserQuery>| async move {
+                        session.login(q.user).await.map(|()| "ok")
+                    }),
+                )
+                .route(
+                    "/logout",
+                    post(|session: Session| async move { session.logout().await.map(|()| "bye") }),
+                )
+                .route(
+                    "/rotate",
+                    post(|session: Session| async move { session.rotate().await.map(|()| "ok") }),
+                )
+                .route(
+                    "/remember",
+                    post(|session: Session| async move {
+                        session.set_remember(true).await.map(|()| "ok")
+                    }),
+                )
+                .route("/me", get(me))
+                .route("/sessions", get(sessions))
+                .route("/revoke", post(revoke))
+                .route(
+                    "/revoke-all",
+                    post(
+                        |session: Session, Query(q): Query<ExceptQuery>| async move {
+                            session
+                                .revoke_all_of_principal(q.except_current)
+                                .await
+                                .map(|n| n.to_string())
+                        },
+                    ),
+                )
+                .route("/slow", post(slow))
+                .route(
+                    "/scratch",
+                    post(|session: Session| async move {
+                        session.insert("tmp", 1).await?;
+                        session.remove("tmp").await.map(|_| "ok")
+                    }),
+                )
+                .with_state(Arc::clone(&gate))
+                .layer(layer);
+        Self {
+            router,
+            store,
+            clock,
+            events,
+            gate,
+        }
     }
 
     /// A browser with an empty cookie jar.
     pub fn browser(&self) -> Browser {
-        Browser { app: self.clone(), cookie: None, user_agent: None }
+        Browser {
+            app: self.clone(),
+            cookie: None,
+            user_agent: None,
+        }
     }
 
     /// The app's current time.
@@ -191,18 +256,34 @@ impl TestApp {
 
     /// The names of the events emitted so far.
     pub fn event_names(&self) -> Vec<&'static str> {
-        self.events.lock().unwrap_or_else(std::sync::PoisonError::into_inner).iter().map(Event::name).collect()
+        self.events
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .iter()
+            .map(Event::name)
+            .collect()
     }
 
     /// Sends a raw request with the given `Cookie` header fields.
     pub async fn raw(&self, method: Method, uri: &str, cookies: &[&[u8]]) -> Reply {
         let mut request = Request::builder().method(method).uri(uri);
         for cookie in cookies {
-            request = request.header(COOKIE, HeaderValue::from_bytes(cookie).unwrap_or_else(|e| panic!("{e}")));
+            request = request.header(
+                COOKIE,
+                HeaderValue::from_bytes(cookie).unwrap_or_else(|e| panic!("{e}")),
+            );
         }
-        let request = request.body(axum::body::Body::empty()).unwrap_or_else(|e| panic!("{e}"));
-        Reply::from(self.router.clone().oneshot(request).await.unwrap_or_else(|e| match e {}))
-            .await
+        let request = request
+            .body(axum::body::Body::empty())
+            .unwrap_or_else(|e| panic!("{e}"));
+        Reply::from(
+            self.router
+                .clone()
+                .oneshot(request)
+                .await
+                .unwrap_or_else(|e| match e {}),
+        )
+        .await
     }
 }
 
@@ -220,13 +301,25 @@ pub struct Reply {
 impl Reply {
     async fn from(response: http::Response<axum::body::Body>) -> Self {
         let (parts, body) = response.into_parts();
-        let bytes = body.collect().await.map(|b| b.to_bytes()).unwrap_or_default();
-        Self { status: parts.status, headers: parts.headers, body: String::from_utf8_lossy(&bytes).into_owned() }
+        let bytes = body
+            .collect()
+            .await
+            .map(|b| b.to_bytes())
+            .unwrap_or_default();
+        Self {
+            status: parts.status,
+            headers: parts.headers,
+            body: String::from_utf8_lossy(&bytes).into_owned(),
+        }
     }
 
     /// The `Set-Cookie` headers, as text.
     pub fn set_cookies(&self) -> Vec<String> {
-        self.headers.get_all(SET_COOKIE).iter().map(|v| v.to_str().unwrap_or_default().to_owned()).collect()
+        self.headers
+            .get_all(SET_COOKIE)
+            .iter()
+            .map(|v| v.to_str().unwrap_or_default().to_owned())
+            .collect()
     }
 
     /// The single `Set-Cookie` header, if exactly one.
@@ -240,7 +333,9 @@ impl Reply {
 
     /// A header as text.
     pub fn header(&self, name: &str) -> Option<String> {
-        self.headers.get(name).map(|v| v.to_str().unwrap_or_default().to_owned())
+        self.headers
+            .get(name)
+            .map(|v| v.to_str().unwrap_or_default().to_owned())
     }
 }
 
@@ -264,8 +359,18 @@ impl Browser {
         if let Some(ua) = &self.user_agent {
             request = request.header(http::header::USER_AGENT, ua.as_str());
         }
-        let request = request.body(axum::body::Body::empty()).unwrap_or_else(|e| panic!("{e}"));
-        let reply = Reply::from(self.app.router.clone().oneshot(request).await.unwrap_or_else(|e| match e {})).await;
+        let request = request
+            .body(axum::body::Body::empty())
+            .unwrap_or_else(|e| panic!("{e}"));
+        let reply = Reply::from(
+            self.app
+                .router
+                .clone()
+                .oneshot(request)
+                .await
+                .unwrap_or_else(|e| match e {}),
+        )
+        .await;
         for set in reply.set_cookies() {
             let pair = set.split(';').next().unwrap_or_default().to_owned();
             if set.contains("Max-Age=0") {
@@ -289,6 +394,9 @@ impl Browser {
 
     /// The session cookie's value (without the name).
     pub fn cookie_value(&self) -> Option<String> {
-        self.cookie.as_ref().and_then(|c| c.split_once('=')).map(|(_, v)| v.to_owned())
+        self.cookie
+            .as_ref()
+            .and_then(|c| c.split_once('='))
+            .map(|(_, v)| v.to_owned())
     }
 }

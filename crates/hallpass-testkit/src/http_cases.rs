@@ -17,7 +17,11 @@ const MINUTE: Duration = Duration::from_secs(60);
 fn assert_session_cookie_attributes(set_cookie: &str) {
     // SR-06…SR-10: Secure, HttpOnly, SameSite=Strict, Path=/, no Domain, no Max-Age.
     let attrs: Vec<&str> = set_cookie.split("; ").skip(1).collect();
-    assert_eq!(attrs, ["Path=/", "Secure", "HttpOnly", "SameSite=Strict"], "{set_cookie}");
+    assert_eq!(
+        attrs,
+        ["Path=/", "Secure", "HttpOnly", "SameSite=Strict"],
+        "{set_cookie}"
+    );
     assert!(set_cookie.starts_with("__Host-id="), "{set_cookie}");
 }
 
@@ -29,14 +33,26 @@ pub async fn counter_counts_visits(store: Arc<dyn SessionStore>) {
     let first = browser.get("/views").await;
     assert_eq!(first.body, "1");
     assert_session_cookie_attributes(&first.set_cookie().expect("first visit sets the cookie"));
-    assert_eq!(first.header("cache-control").as_deref(), Some("no-store"), "SR-47");
+    assert_eq!(
+        first.header("cache-control").as_deref(),
+        Some("no-store"),
+        "SR-47"
+    );
     assert_eq!(first.header("vary").as_deref(), Some("Cookie"), "AT-31");
     let before = app.store.calls().total();
     let second = browser.get("/views").await;
     assert_eq!(second.body, "2");
-    assert_eq!(second.set_cookie(), None, "an unchanged token is not re-sent");
+    assert_eq!(
+        second.set_cookie(),
+        None,
+        "an unchanged token is not re-sent"
+    );
     assert_eq!(second.header("vary").as_deref(), Some("Cookie"));
-    assert_eq!(app.store.calls().total() - before, 1, "a counter request is one store call");
+    assert_eq!(
+        app.store.calls().total() - before,
+        1,
+        "a counter request is one store call"
+    );
     assert_eq!(browser.get("/views").await.body, "3");
 }
 
@@ -58,9 +74,19 @@ pub async fn untouched_request_costs_no_store_call(store: Arc<dyn SessionStore>)
 pub async fn empty_sessions_are_never_stored(store: Arc<dyn SessionStore>) {
     let app = TestApp::new(store);
     let mut browser = app.browser();
-    for (method, uri) in [(Method::GET, "/me"), (Method::GET, "/cart"), (Method::POST, "/logout"), (Method::POST, "/rotate"), (Method::POST, "/scratch")] {
+    for (method, uri) in [
+        (Method::GET, "/me"),
+        (Method::GET, "/cart"),
+        (Method::POST, "/logout"),
+        (Method::POST, "/rotate"),
+        (Method::POST, "/scratch"),
+    ] {
         let reply = browser.send(method, uri).await;
-        assert!(reply.set_cookies().is_empty(), "{uri}: {:?}", reply.set_cookies());
+        assert!(
+            reply.set_cookies().is_empty(),
+            "{uri}: {:?}",
+            reply.set_cookies()
+        );
     }
     assert_eq!(app.store.calls().writes(), 0);
     assert_eq!(app.store.count(app.clock_now()).await.unwrap(), 0);
@@ -85,7 +111,10 @@ pub async fn idle_timeout_ends_the_session(store: Arc<dyn SessionStore>) {
 /// SR-21: activity never extends the absolute timeout; the touch is throttled to
 /// once per interval and never rewrites data.
 pub async fn absolute_timeout_beats_activity_and_touch_is_throttled(store: Arc<dyn SessionStore>) {
-    let app = TestApp::with_config(store, |c| c.with_idle_timeout(30 * MINUTE).with_absolute_timeout(120 * MINUTE));
+    let app = TestApp::with_config(store, |c| {
+        c.with_idle_timeout(30 * MINUTE)
+            .with_absolute_timeout(120 * MINUTE)
+    });
     let mut browser = app.browser();
     browser.post("/login?user=alice").await;
     browser.post("/cart?item=pen").await;
@@ -95,11 +124,23 @@ pub async fn absolute_timeout_beats_activity_and_touch_is_throttled(store: Arc<d
         app.advance(Duration::from_secs(30));
         assert_eq!(browser.get("/me").await.status, 200);
     }
-    assert_eq!(app.store.calls().writes(), writes, "no write inside the touch interval");
+    assert_eq!(
+        app.store.calls().writes(),
+        writes,
+        "no write inside the touch interval"
+    );
     app.advance(3 * MINUTE);
     assert_eq!(browser.get("/me").await.status, 200);
-    assert_eq!(app.store.calls().touch.load(Ordering::SeqCst), 1, "one touch after the interval");
-    assert_eq!(app.store.calls().apply.load(Ordering::SeqCst), 1, "the touch did not rewrite data");
+    assert_eq!(
+        app.store.calls().touch.load(Ordering::SeqCst),
+        1,
+        "one touch after the interval"
+    );
+    assert_eq!(
+        app.store.calls().apply.load(Ordering::SeqCst),
+        1,
+        "the touch did not rewrite data"
+    );
     // Keep the session busy every 20 minutes: the idle deadline keeps moving...
     for _ in 0..5 {
         app.advance(20 * MINUTE);
@@ -128,7 +169,10 @@ pub async fn login_rotates_and_keeps_data(store: Arc<dyn SessionStore>) {
     let old_cart = app.raw(Method::GET, "/cart", &[anonymous.as_bytes()]).await;
     assert_eq!(old_cart.body, "[]");
     let names = app.event_names();
-    assert!(names.contains(&"rotated") && names.contains(&"authenticated"), "{names:?}");
+    assert!(
+        names.contains(&"rotated") && names.contains(&"authenticated"),
+        "{names:?}"
+    );
 }
 
 /// SR-19, AT-21: logging in as someone else drops the previous user's data.
@@ -156,7 +200,12 @@ pub async fn logout_deletes_and_clears_the_cookie(store: Arc<dyn SessionStore>) 
         "__Host-id=; Max-Age=0; Expires=Thu, 01 Jan 1970 00:00:00 GMT; Path=/; Secure; HttpOnly; SameSite=Strict"
     );
     assert_eq!(reply.header("cache-control").as_deref(), Some("no-store"));
-    assert_eq!(app.raw(Method::GET, "/me", &[cookie.as_bytes()]).await.status, 401);
+    assert_eq!(
+        app.raw(Method::GET, "/me", &[cookie.as_bytes()])
+            .await
+            .status,
+        401
+    );
     assert_eq!(app.store.count(app.clock_now()).await.unwrap(), 0);
     assert!(app.event_names().contains(&"logged_out"));
 }
@@ -171,7 +220,10 @@ pub async fn slow_write_after_logout_does_not_resurrect(store: Arc<dyn SessionSt
     let slow = {
         let app = app.clone();
         let cookie = cookie.clone();
-        tokio::spawn(async move { app.raw(Method::POST, "/slow?key=late", &[cookie.as_bytes()]).await })
+        tokio::spawn(async move {
+            app.raw(Method::POST, "/slow?key=late", &[cookie.as_bytes()])
+                .await
+        })
     };
     app.gate.entered.notified().await;
     assert!(browser.post("/logout").await.set_cookie().is_some());
@@ -179,9 +231,21 @@ pub async fn slow_write_after_logout_does_not_resurrect(store: Arc<dyn SessionSt
     let slow = slow.await.unwrap_or_else(|e| panic!("{e}"));
     assert_eq!(slow.status, 200);
     let resent = slow.set_cookie().unwrap_or_default();
-    assert!(resent.is_empty() || resent.contains("Max-Age=0"), "no live cookie: {resent}");
-    assert_eq!(app.raw(Method::GET, "/me", &[cookie.as_bytes()]).await.status, 401);
-    assert_eq!(app.store.count(app.clock_now()).await.unwrap(), 0, "nothing resurrected");
+    assert!(
+        resent.is_empty() || resent.contains("Max-Age=0"),
+        "no live cookie: {resent}"
+    );
+    assert_eq!(
+        app.raw(Method::GET, "/me", &[cookie.as_bytes()])
+            .await
+            .status,
+        401
+    );
+    assert_eq!(
+        app.store.count(app.clock_now()).await.unwrap(),
+        0,
+        "nothing resurrected"
+    );
     assert!(app.event_names().contains(&"write_discarded"));
 }
 
@@ -228,13 +292,25 @@ pub async fn concurrent_requests_keep_each_others_changes(store: Arc<dyn Session
     let slow = {
         let app = app.clone();
         let cookie = cookie.clone();
-        tokio::spawn(async move { app.raw(Method::POST, "/slow?key=from_a", &[cookie.as_bytes()]).await })
+        tokio::spawn(async move {
+            app.raw(Method::POST, "/slow?key=from_a", &[cookie.as_bytes()])
+                .await
+        })
     };
     app.gate.entered.notified().await;
-    assert_eq!(app.raw(Method::POST, "/cart?item=from_b", &[cookie.as_bytes()]).await.status, 200);
+    assert_eq!(
+        app.raw(Method::POST, "/cart?item=from_b", &[cookie.as_bytes()])
+            .await
+            .status,
+        200
+    );
     app.gate.release.notify_one();
     assert_eq!(slow.await.map(|r| r.status.as_u16()).unwrap_or(0), 200);
-    assert_eq!(browser.get("/cart").await.body, r#"["from_b"]"#, "B's change survived A's commit");
+    assert_eq!(
+        browser.get("/cart").await.body,
+        r#"["from_b"]"#,
+        "B's change survived A's commit"
+    );
     let views = browser.get("/views").await;
     assert_eq!(views.body, "1");
 }
@@ -272,10 +348,15 @@ pub async fn dead_token_is_never_written_to(store: Arc<dyn SessionStore>) {
     browser.post("/login?user=alice").await;
     let dead = browser.cookie.clone().unwrap_or_default();
     browser.post("/logout").await;
-    let reply = app.raw(Method::POST, "/cart?item=x", &[dead.as_bytes()]).await;
+    let reply = app
+        .raw(Method::POST, "/cart?item=x", &[dead.as_bytes()])
+        .await;
     let fresh = reply.set_cookie().unwrap_or_default();
     assert!(!fresh.starts_with(&dead), "a fresh token, not the dead one");
-    assert_eq!(app.raw(Method::GET, "/cart", &[dead.as_bytes()]).await.body, "[]");
+    assert_eq!(
+        app.raw(Method::GET, "/cart", &[dead.as_bytes()]).await.body,
+        "[]"
+    );
     assert_eq!(app.store.count(app.clock_now()).await.unwrap(), 1);
 }
 
@@ -287,7 +368,13 @@ pub async fn cookie_moved_to_another_name_is_rejected(store: Arc<dyn SessionStor
     let value = browser.cookie_value().unwrap_or_default();
     let other = TestApp::with_config(store, |c| c.with_cookie_name("__Host-other"));
     let moved = format!("__Host-other={value}");
-    assert_eq!(other.raw(Method::GET, "/me", &[moved.as_bytes()]).await.status, 401);
+    assert_eq!(
+        other
+            .raw(Method::GET, "/me", &[moved.as_bytes()])
+            .await
+            .status,
+        401
+    );
     assert!(other.event_names().contains(&"invalid_token"));
 }
 
@@ -298,7 +385,12 @@ pub async fn spoofed_cookie_names_are_ignored(store: Arc<dyn SessionStore>) {
     browser.post("/login?user=alice").await;
     let value = browser.cookie_value().unwrap_or_default();
     let control = format!("__Host-id={value}");
-    assert_eq!(app.raw(Method::GET, "/me", &[control.as_bytes()]).await.status, 200);
+    assert_eq!(
+        app.raw(Method::GET, "/me", &[control.as_bytes()])
+            .await
+            .status,
+        200
+    );
     let spoofs = [
         format!("__%48ost-id={value}"),
         format!("%5F%5FHost-id={value}"),
@@ -311,7 +403,13 @@ pub async fn spoofed_cookie_names_are_ignored(store: Arc<dyn SessionStore>) {
         format!("..Host-id={value}"),
     ];
     for spoof in spoofs {
-        assert_eq!(app.raw(Method::GET, "/me", &[spoof.as_bytes()]).await.status, 401, "{spoof}");
+        assert_eq!(
+            app.raw(Method::GET, "/me", &[spoof.as_bytes()])
+                .await
+                .status,
+            401,
+            "{spoof}"
+        );
     }
 }
 
@@ -324,15 +422,34 @@ pub async fn duplicate_session_cookies_are_never_resolved_by_order(store: Arc<dy
     victim.post("/login?user=victim").await;
     let mut attacker = app.browser();
     attacker.post("/login?user=attacker").await;
-    let (v, a) = (victim.cookie.clone().unwrap_or_default(), attacker.cookie.clone().unwrap_or_default());
+    let (v, a) = (
+        victim.cookie.clone().unwrap_or_default(),
+        attacker.cookie.clone().unwrap_or_default(),
+    );
     let both = [format!("{a}; {v}"), format!("{v}; {a}")];
     for header in &both {
-        assert_eq!(app.raw(Method::GET, "/me", &[header.as_bytes()]).await.status, 401, "{header}");
-        let write = app.raw(Method::POST, "/cart?item=planted", &[header.as_bytes()]).await;
+        assert_eq!(
+            app.raw(Method::GET, "/me", &[header.as_bytes()])
+                .await
+                .status,
+            401,
+            "{header}"
+        );
+        let write = app
+            .raw(Method::POST, "/cart?item=planted", &[header.as_bytes()])
+            .await;
         let issued = write.set_cookie().unwrap_or_default();
-        assert!(!issued.starts_with(&v) && !issued.starts_with(&a), "never writes to either");
+        assert!(
+            !issued.starts_with(&v) && !issued.starts_with(&a),
+            "never writes to either"
+        );
     }
-    assert_eq!(app.raw(Method::GET, "/me", &[a.as_bytes(), v.as_bytes()]).await.status, 401);
+    assert_eq!(
+        app.raw(Method::GET, "/me", &[a.as_bytes(), v.as_bytes()])
+            .await
+            .status,
+        401
+    );
     assert_eq!(victim.get("/cart").await.body, "[]");
     assert_eq!(attacker.get("/cart").await.body, "[]");
     assert!(app.event_names().contains(&"duplicate_cookie"));
@@ -352,10 +469,20 @@ pub async fn oversized_cookie_header_gets_431(store: Arc<dyn SessionStore>) {
         assert!(reply.set_cookies().is_empty());
     }
     let half = format!("x={}", "a".repeat(5000));
-    assert_eq!(app.raw(Method::GET, "/views", &[half.as_bytes(), half.as_bytes()]).await.status, 431);
+    assert_eq!(
+        app.raw(Method::GET, "/views", &[half.as_bytes(), half.as_bytes()])
+            .await
+            .status,
+        431
+    );
     assert_eq!(app.store.calls().total(), 0);
     let many: String = (0..5000).map(|i| format!("c{i}=1; ")).collect();
-    assert_eq!(app.raw(Method::GET, "/views", &[many.as_bytes()]).await.status, 431);
+    assert_eq!(
+        app.raw(Method::GET, "/views", &[many.as_bytes()])
+            .await
+            .status,
+        431
+    );
 }
 
 /// Fail closed: a store down on load gives 503 with no Set-Cookie; with the
@@ -371,9 +498,15 @@ pub async fn store_down_on_load_fails_closed(store: Arc<dyn SessionStore>) {
         assert!(reply.set_cookies().is_empty());
     }
     app.store.set_down(false);
-    assert_eq!(browser.get("/me").await.status, 200, "works again once the store is back");
+    assert_eq!(
+        browser.get("/me").await.status,
+        200,
+        "works again once the store is back"
+    );
 
-    let lenient = TestApp::with_config(store, |c| c.with_load_failure(LoadFailure::AnonymousFallback));
+    let lenient = TestApp::with_config(store, |c| {
+        c.with_load_failure(LoadFailure::AnonymousFallback)
+    });
     let mut other = lenient.browser();
     other.post("/login?user=bob").await;
     lenient.store.set_down(true);
@@ -391,7 +524,10 @@ pub async fn failed_save_replaces_the_response(store: Arc<dyn SessionStore>) {
     let reply = browser.post("/cart?item=x").await;
     assert_eq!(reply.status, 503);
     assert!(reply.set_cookies().is_empty());
-    assert!(reply.body.is_empty(), "nothing of the handler's response leaks");
+    assert!(
+        reply.body.is_empty(),
+        "nothing of the handler's response leaks"
+    );
     app.store.set_writes_down(false);
     browser.post("/login?user=alice").await;
     app.store.set_writes_down(true);
@@ -410,7 +546,10 @@ pub async fn remember_me_sets_max_age_from_the_absolute_deadline(store: Arc<dyn 
     app.advance(MINUTE);
     let reply = browser.post("/remember").await;
     let cookie = reply.set_cookie().expect("re-issued");
-    assert!(cookie.contains("; Max-Age=43140;"), "12 h minus 1 min: {cookie}");
+    assert!(
+        cookie.contains("; Max-Age=43140;"),
+        "12 h minus 1 min: {cookie}"
+    );
     assert_eq!(browser.get("/me").await.status, 200);
 }
 
@@ -427,20 +566,56 @@ pub async fn list_and_revoke_sessions(store: Arc<dyn SessionStore>) {
         app.advance(MINUTE);
     }
     mallory.post("/login?user=mallory").await;
-    let listed: Vec<String> = serde_json::from_str(&laptop.get("/sessions").await.body).unwrap_or_default();
+    let listed: Vec<String> =
+        serde_json::from_str(&laptop.get("/sessions").await.body).unwrap_or_default();
     assert_eq!(listed.len(), 3, "oldest first: laptop, phone, tablet");
-    let mallory_list: Vec<String> = serde_json::from_str(&mallory.get("/sessions").await.body).unwrap_or_default();
-    assert_eq!(mallory.post(&format!("/revoke?handle={}", listed[1])).await.body, "false");
-    assert_eq!(phone.get("/me").await.status, 200, "mallory cannot revoke alice's session");
-    assert_eq!(laptop.post(&format!("/revoke?handle={}", mallory_list[0])).await.body, "false");
-    assert_eq!(laptop.post(&format!("/revoke?handle={}", listed[1])).await.body, "true");
-    assert_eq!(phone.get("/me").await.status, 401, "revoked on its very next request");
-    assert_eq!(laptop.post("/revoke-all?except_current=true").await.body, "1");
+    let mallory_list: Vec<String> =
+        serde_json::from_str(&mallory.get("/sessions").await.body).unwrap_or_default();
+    assert_eq!(
+        mallory
+            .post(&format!("/revoke?handle={}", listed[1]))
+            .await
+            .body,
+        "false"
+    );
+    assert_eq!(
+        phone.get("/me").await.status,
+        200,
+        "mallory cannot revoke alice's session"
+    );
+    assert_eq!(
+        laptop
+            .post(&format!("/revoke?handle={}", mallory_list[0]))
+            .await
+            .body,
+        "false"
+    );
+    assert_eq!(
+        laptop
+            .post(&format!("/revoke?handle={}", listed[1]))
+            .await
+            .body,
+        "true"
+    );
+    assert_eq!(
+        phone.get("/me").await.status,
+        401,
+        "revoked on its very next request"
+    );
+    assert_eq!(
+        laptop.post("/revoke-all?except_current=true").await.body,
+        "1"
+    );
     assert_eq!(tablet.get("/me").await.status, 401);
     assert_eq!(laptop.get("/me").await.status, 200);
     let everywhere = laptop.post("/revoke-all?except_current=false").await;
     assert_eq!(everywhere.body, "1");
-    assert!(everywhere.set_cookie().unwrap_or_default().contains("Max-Age=0"));
+    assert!(
+        everywhere
+            .set_cookie()
+            .unwrap_or_default()
+            .contains("Max-Age=0")
+    );
     assert_eq!(laptop.get("/me").await.status, 401);
     assert_eq!(mallory.get("/me").await.status, 200);
     assert_eq!(app.raw(Method::GET, "/sessions", &[]).await.status, 401);
@@ -448,15 +623,23 @@ pub async fn list_and_revoke_sessions(store: Arc<dyn SessionStore>) {
 
 /// SR-29: the per-principal cap rejects the next login, or evicts the oldest session.
 pub async fn session_cap_rejects_or_evicts(store: Arc<dyn SessionStore>) {
-    let strict = TestApp::with_config(Arc::clone(&store), |c| c.with_max_sessions_per_principal(2, CapPolicy::RejectNew));
+    let strict = TestApp::with_config(Arc::clone(&store), |c| {
+        c.with_max_sessions_per_principal(2, CapPolicy::RejectNew)
+    });
     let (mut a, mut b, mut c) = (strict.browser(), strict.browser(), strict.browser());
     assert_eq!(a.post("/login?user=alice").await.status, 200);
     assert_eq!(b.post("/login?user=alice").await.status, 200);
     assert_eq!(c.post("/login?user=alice").await.status, 409);
     assert_eq!(c.get("/me").await.status, 401);
-    assert_eq!(a.post("/login?user=alice").await.status, 200, "re-login of a counted session is fine");
+    assert_eq!(
+        a.post("/login?user=alice").await.status,
+        200,
+        "re-login of a counted session is fine"
+    );
 
-    let evicting = TestApp::with_config(store, |c| c.with_max_sessions_per_principal(2, CapPolicy::EvictOldest));
+    let evicting = TestApp::with_config(store, |c| {
+        c.with_max_sessions_per_principal(2, CapPolicy::EvictOldest)
+    });
     let (mut a, mut b, mut c) = (evicting.browser(), evicting.browser(), evicting.browser());
     a.post("/login?user=bob").await;
     evicting.advance(MINUTE);
@@ -471,9 +654,17 @@ pub async fn session_cap_rejects_or_evicts(store: Arc<dyn SessionStore>) {
 
 /// SR-46: client binding (User-Agent here): log, require login, or terminate.
 pub async fn client_binding_policies(store: Arc<dyn SessionStore>) {
-    for policy in [BindingPolicy::Log, BindingPolicy::RequireLogin, BindingPolicy::Terminate] {
+    for policy in [
+        BindingPolicy::Log,
+        BindingPolicy::RequireLogin,
+        BindingPolicy::Terminate,
+    ] {
         let app = TestApp::with_config(Arc::clone(&store), |c| {
-            c.with_client_binding(ClientBinding::new(policy).without_ip().with_user_agent(true))
+            c.with_client_binding(
+                ClientBinding::new(policy)
+                    .without_ip()
+                    .with_user_agent(true),
+            )
         });
         let mut browser = app.browser();
         browser.user_agent = Some("Firefox/1".into());
@@ -489,8 +680,15 @@ pub async fn client_binding_policies(store: Arc<dyn SessionStore>) {
         }
         assert!(app.event_names().contains(&"binding_mismatch"));
         let owner = browser.get("/me").await.status;
-        let expected = if policy == BindingPolicy::Log { 200 } else { 401 };
-        assert_eq!(owner, expected, "{policy:?}: the old token no longer works either");
+        let expected = if policy == BindingPolicy::Log {
+            200
+        } else {
+            401
+        };
+        assert_eq!(
+            owner, expected,
+            "{policy:?}: the old token no longer works either"
+        );
     }
 }
 
@@ -498,7 +696,12 @@ pub async fn client_binding_policies(store: Arc<dyn SessionStore>) {
 pub async fn same_site_lax_is_emitted(store: Arc<dyn SessionStore>) {
     let app = TestApp::with_config(store, |c| c.with_same_site(SameSite::Lax));
     let reply = app.browser().get("/views").await;
-    assert!(reply.set_cookie().unwrap_or_default().ends_with("; SameSite=Lax"));
+    assert!(
+        reply
+            .set_cookie()
+            .unwrap_or_default()
+            .ends_with("; SameSite=Lax")
+    );
 }
 
 /// Defines one `#[tokio::test]` per HTTP-level case, each on a fresh store made by

@@ -4,8 +4,8 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 
 use hallpass::{
-    Applied, Created, Delta, Handle, Loaded, Record, SessionStore, SessionSummary, StoreError, StoreErrorKind,
-    StoreFuture, StoreKey, Timestamp, Touch,
+    Applied, Created, Delta, Handle, Loaded, Record, SessionStore, SessionSummary, StoreError,
+    StoreErrorKind, StoreFuture, StoreKey, Timestamp, Touch,
 };
 
 /// Counts of store calls, by method.
@@ -30,18 +30,32 @@ pub struct Calls {
 impl Calls {
     /// The total of all calls.
     pub fn total(&self) -> u64 {
-        [&self.create, &self.load, &self.apply, &self.touch, &self.rotate, &self.delete, &self.other]
-            .iter()
-            .map(|c| c.load(Ordering::SeqCst))
-            .sum()
+        [
+            &self.create,
+            &self.load,
+            &self.apply,
+            &self.touch,
+            &self.rotate,
+            &self.delete,
+            &self.other,
+        ]
+        .iter()
+        .map(|c| c.load(Ordering::SeqCst))
+        .sum()
     }
 
     /// Writes: create, apply, touch, rotate, delete.
     pub fn writes(&self) -> u64 {
-        [&self.create, &self.apply, &self.touch, &self.rotate, &self.delete]
-            .iter()
-            .map(|c| c.load(Ordering::SeqCst))
-            .sum()
+        [
+            &self.create,
+            &self.apply,
+            &self.touch,
+            &self.rotate,
+            &self.delete,
+        ]
+        .iter()
+        .map(|c| c.load(Ordering::SeqCst))
+        .sum()
     }
 }
 
@@ -60,7 +74,12 @@ pub struct InstrumentedStore {
 impl InstrumentedStore {
     /// Wraps `inner`.
     pub fn new(inner: Arc<dyn SessionStore>) -> Self {
-        Self { inner, calls: Arc::default(), down: Arc::default(), writes_down: Arc::default() }
+        Self {
+            inner,
+            calls: Arc::default(),
+            down: Arc::default(),
+            writes_down: Arc::default(),
+        }
     }
 
     /// The call counters.
@@ -103,19 +122,35 @@ impl SessionStore for InstrumentedStore {
             self.inner.load(key, now).await
         })
     }
-    fn apply<'a>(&'a self, key: &'a StoreKey, delta: &'a Delta, now: Timestamp) -> StoreFuture<'a, Applied> {
+    fn apply<'a>(
+        &'a self,
+        key: &'a StoreKey,
+        delta: &'a Delta,
+        now: Timestamp,
+    ) -> StoreFuture<'a, Applied> {
         Box::pin(async move {
             self.gate(&self.calls.apply, true)?;
             self.inner.apply(key, delta, now).await
         })
     }
-    fn touch<'a>(&'a self, key: &'a StoreKey, touch: Touch, now: Timestamp) -> StoreFuture<'a, bool> {
+    fn touch<'a>(
+        &'a self,
+        key: &'a StoreKey,
+        touch: Touch,
+        now: Timestamp,
+    ) -> StoreFuture<'a, bool> {
         Box::pin(async move {
             self.gate(&self.calls.touch, true)?;
             self.inner.touch(key, touch, now).await
         })
     }
-    fn rotate<'a>(&'a self, old: &'a StoreKey, new: &'a StoreKey, delta: &'a Delta, now: Timestamp) -> StoreFuture<'a, Applied> {
+    fn rotate<'a>(
+        &'a self,
+        old: &'a StoreKey,
+        new: &'a StoreKey,
+        delta: &'a Delta,
+        now: Timestamp,
+    ) -> StoreFuture<'a, Applied> {
         Box::pin(async move {
             self.gate(&self.calls.rotate, true)?;
             self.inner.rotate(old, new, delta, now).await
@@ -127,7 +162,11 @@ impl SessionStore for InstrumentedStore {
             self.inner.delete(key).await
         })
     }
-    fn load_handle<'a>(&'a self, handle: &'a Handle, now: Timestamp) -> StoreFuture<'a, Option<(StoreKey, Record)>> {
+    fn load_handle<'a>(
+        &'a self,
+        handle: &'a Handle,
+        now: Timestamp,
+    ) -> StoreFuture<'a, Option<(StoreKey, Record)>> {
         Box::pin(async move {
             self.gate(&self.calls.other, false)?;
             self.inner.load_handle(handle, now).await
@@ -139,13 +178,21 @@ impl SessionStore for InstrumentedStore {
             self.inner.revoke(handle).await
         })
     }
-    fn list_principal<'a>(&'a self, principal: &'a str, now: Timestamp) -> StoreFuture<'a, Vec<SessionSummary>> {
+    fn list_principal<'a>(
+        &'a self,
+        principal: &'a str,
+        now: Timestamp,
+    ) -> StoreFuture<'a, Vec<SessionSummary>> {
         Box::pin(async move {
             self.gate(&self.calls.other, false)?;
             self.inner.list_principal(principal, now).await
         })
     }
-    fn revoke_principal<'a>(&'a self, principal: &'a str, except: Option<&'a Handle>) -> StoreFuture<'a, u64> {
+    fn revoke_principal<'a>(
+        &'a self,
+        principal: &'a str,
+        except: Option<&'a Handle>,
+    ) -> StoreFuture<'a, u64> {
         Box::pin(async move {
             self.gate(&self.calls.other, true)?;
             self.inner.revoke_principal(principal, except).await

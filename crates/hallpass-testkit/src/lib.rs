@@ -15,7 +15,17 @@
 //!     hallpass_testkit::http_conformance!(async { hallpass::MemoryStore::new() });
 //! }
 //! ```
-#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic, reason = "a test suite reports failures by panicking")]
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    reason = "a test suite reports failures by panicking"
+)]
+#![allow(
+    clippy::exhaustive_structs,
+    clippy::must_use_candidate,
+    reason = "test helpers with public fields for tests to read; not a published API"
+)]
 
 pub mod app;
 pub mod http_cases;
@@ -24,3 +34,8 @@ pub mod store_cases;
 
 pub use app::{Browser, Reply, TestApp};
 pub use instrumented::InstrumentedStore;
+
+/// The workspace README's examples, compiled and run as doctests.
+#[cfg(doctest)]
+#[doc = include_str!("../../../README.md")]
+pub struct ReadmeDoctests;

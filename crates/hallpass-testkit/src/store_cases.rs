@@ -8,7 +8,10 @@ use std::collections::BTreeSet;
 use std::sync::Arc;
 use std::time::Duration;
 
-use hallpass::{Applied, Created, Delta, Handle, Loaded, Record, SessionStore, StoreKey, Timestamp, Token, Touch};
+use hallpass::{
+    Applied, Created, Delta, Handle, Loaded, Record, SessionStore, StoreKey, Timestamp, Token,
+    Touch,
+};
 
 const IDLE: Duration = Duration::from_secs(60);
 const ABSOLUTE: Duration = Duration::from_secs(600);
@@ -43,7 +46,10 @@ async fn live(store: &dyn SessionStore, key: &StoreKey, now: Timestamp) -> Recor
 }
 
 fn assert_not_live(outcome: &Loaded) {
-    assert!(!matches!(outcome, Loaded::Live(_)), "expected no live record, got {outcome:?}");
+    assert!(
+        !matches!(outcome, Loaded::Live(_)),
+        "expected no live record, got {outcome:?}"
+    );
 }
 
 /// A created record loads back unchanged.
@@ -51,12 +57,16 @@ pub async fn create_then_load(store: Arc<dyn SessionStore>) {
     let now = base();
     let mut rec = record(now);
     rec.principal = Some("alice".into());
-    rec.data.insert("cart".into(), serde_json::json!(["apple", {"n": 1}]));
+    rec.data
+        .insert("cart".into(), serde_json::json!(["apple", {"n": 1}]));
     rec.client = hallpass::ClientMeta::new(Some("203.0.113.9".parse().unwrap()), Some("agent/1.0"));
     rec.remember = true;
     let key = create(&*store, &rec).await;
     assert_eq!(live(&*store, &key, now).await, rec);
-    assert_eq!(store.load(&self::key(), now).await.unwrap(), Loaded::Missing);
+    assert_eq!(
+        store.load(&self::key(), now).await.unwrap(),
+        Loaded::Missing
+    );
 }
 
 /// AT-10: create is insert-if-absent; a collision is reported, the first record kept.
@@ -66,7 +76,10 @@ pub async fn create_collision_is_reported(store: Arc<dyn SessionStore>) {
     let key = create(&*store, &first).await;
     let mut second = record(now);
     second.data.insert("evil".into(), true.into());
-    assert_eq!(store.create(&key, &second).await.unwrap(), Created::KeyTaken);
+    assert_eq!(
+        store.create(&key, &second).await.unwrap(),
+        Created::KeyTaken
+    );
     assert_eq!(live(&*store, &key, now).await, first);
 }
 
@@ -81,11 +94,22 @@ pub async fn load_after_expiry_by_either_clock(store: Arc<dyn SessionStore>) {
     let key = create(&*store, &record(now)).await;
     for step in 1..=11u64 {
         let t = at(now, step * 50);
-        assert!(store.touch(&key, Touch::new(t, t.saturating_add(IDLE)), t).await.unwrap());
+        assert!(
+            store
+                .touch(&key, Touch::new(t, t.saturating_add(IDLE)), t)
+                .await
+                .unwrap()
+        );
     }
     live(&*store, &key, at(now, 599)).await;
     assert_not_live(&store.load(&key, at(now, 600)).await.unwrap());
-    assert_eq!(store.apply(&key, &Delta::default(), at(now, 600)).await.unwrap(), Applied::Gone);
+    assert_eq!(
+        store
+            .apply(&key, &Delta::default(), at(now, 600))
+            .await
+            .unwrap(),
+        Applied::Gone
+    );
 }
 
 /// A delta updates the current record and bumps the version by one.
@@ -170,7 +194,10 @@ pub async fn concurrent_disjoint_keys_are_all_kept(store: Arc<dyn SessionStore>)
             tokio::spawn(async move {
                 let mut delta = Delta::default();
                 delta.set(format!("k{i}"), i.into());
-                assert!(matches!(store.apply(&key, &delta, now).await.unwrap(), Applied::Updated(_)));
+                assert!(matches!(
+                    store.apply(&key, &delta, now).await.unwrap(),
+                    Applied::Updated(_)
+                ));
             })
         })
         .collect();
@@ -192,7 +219,12 @@ pub async fn apply_after_delete_is_gone(store: Arc<dyn SessionStore>) {
     let mut delta = Delta::default();
     delta.set("resurrected", true.into());
     assert_eq!(store.apply(&key, &delta, now).await.unwrap(), Applied::Gone);
-    assert!(!store.touch(&key, Touch::new(now, at(now, 60)), now).await.unwrap());
+    assert!(
+        !store
+            .touch(&key, Touch::new(now, at(now, 60)), now)
+            .await
+            .unwrap()
+    );
     assert_eq!(store.load(&key, now).await.unwrap(), Loaded::Missing);
     assert_eq!(store.count(now).await.unwrap(), 0);
 }
@@ -223,10 +255,16 @@ pub async fn rotate_is_atomic_and_kills_the_old_key(store: Arc<dyn SessionStore>
     assert_eq!(after.principal.as_deref(), Some("alice"));
     assert_eq!(store.load(&old, now).await.unwrap(), Loaded::Missing);
     assert_eq!(live(&*store, &new, now).await, after);
-    assert_eq!(store.apply(&old, &Delta::default(), now).await.unwrap(), Applied::Gone);
+    assert_eq!(
+        store.apply(&old, &Delta::default(), now).await.unwrap(),
+        Applied::Gone
+    );
     assert_eq!(store.count(now).await.unwrap(), 1);
     let listed = store.list_principal("alice", now).await.unwrap();
-    assert_eq!(listed.iter().map(|s| s.handle).collect::<Vec<_>>(), vec![rec.handle]);
+    assert_eq!(
+        listed.iter().map(|s| s.handle).collect::<Vec<_>>(),
+        vec![rec.handle]
+    );
     let (found_key, _) = store.load_handle(&rec.handle, now).await.unwrap().unwrap();
     assert_eq!(found_key, new);
 }
@@ -235,13 +273,25 @@ pub async fn rotate_is_atomic_and_kills_the_old_key(store: Arc<dyn SessionStore>
 pub async fn rotate_refuses_gone_and_taken(store: Arc<dyn SessionStore>) {
     let now = base();
     let (missing, new) = (key(), key());
-    assert_eq!(store.rotate(&missing, &new, &Delta::default(), now).await.unwrap(), Applied::Gone);
+    assert_eq!(
+        store
+            .rotate(&missing, &new, &Delta::default(), now)
+            .await
+            .unwrap(),
+        Applied::Gone
+    );
     assert_eq!(store.load(&new, now).await.unwrap(), Loaded::Missing);
 
     let a = record(now);
     let b = record(now);
     let (ka, kb) = (create(&*store, &a).await, create(&*store, &b).await);
-    assert_eq!(store.rotate(&ka, &kb, &Delta::default(), now).await.unwrap(), Applied::KeyTaken);
+    assert_eq!(
+        store
+            .rotate(&ka, &kb, &Delta::default(), now)
+            .await
+            .unwrap(),
+        Applied::KeyTaken
+    );
     assert_eq!(live(&*store, &ka, now).await, a);
     assert_eq!(live(&*store, &kb, now).await, b);
 }
@@ -270,14 +320,23 @@ pub async fn rotate_races_concurrent_writes(store: Arc<dyn SessionStore>) {
         })
         .collect();
     tokio::task::yield_now().await;
-    let rotated = store.rotate(&old, &new, &Delta::default(), now).await.unwrap();
+    let rotated = store
+        .rotate(&old, &new, &Delta::default(), now)
+        .await
+        .unwrap();
     assert!(matches!(rotated, Applied::Updated(_)));
     let mut applied = 0;
     for writer in writers {
         applied += writer.await.unwrap();
     }
     let rec = live(&*store, &new, now).await;
-    assert_eq!(rec.data.get("n").and_then(serde_json::Value::as_i64).unwrap_or(0), applied);
+    assert_eq!(
+        rec.data
+            .get("n")
+            .and_then(serde_json::Value::as_i64)
+            .unwrap_or(0),
+        applied
+    );
     assert_eq!(store.load(&old, now).await.unwrap(), Loaded::Missing);
 }
 
@@ -288,15 +347,28 @@ pub async fn touch_moves_only_the_deadline(store: Arc<dyn SessionStore>) {
     rec.data.insert("a".into(), 1.into());
     let key = create(&*store, &rec).await;
     let t = at(now, 30);
-    assert!(store.touch(&key, Touch::new(t, at(now, 90)), t).await.unwrap());
+    assert!(
+        store
+            .touch(&key, Touch::new(t, at(now, 90)), t)
+            .await
+            .unwrap()
+    );
     let after = live(&*store, &key, t).await;
     assert_eq!(after.data, rec.data);
     assert_eq!(after.principal, rec.principal);
     assert_eq!(after.idle_deadline, at(now, 90));
     assert_eq!(after.last_seen_at, t);
     assert_eq!(after.absolute_deadline, rec.absolute_deadline);
-    assert!(store.touch(&key, Touch::new(t, at(now, 10_000)), t).await.unwrap());
-    assert_eq!(live(&*store, &key, t).await.idle_deadline, rec.absolute_deadline);
+    assert!(
+        store
+            .touch(&key, Touch::new(t, at(now, 10_000)), t)
+            .await
+            .unwrap()
+    );
+    assert_eq!(
+        live(&*store, &key, t).await.idle_deadline,
+        rec.absolute_deadline
+    );
 }
 
 /// SR-25/SR-27: list and revoke by principal and by handle.
@@ -315,15 +387,38 @@ pub async fn list_and_revoke_by_principal(store: Arc<dyn SessionStore>) {
     let anon = create(&*store, &record(now)).await;
 
     let listed = store.list_principal("alice", at(now, 5)).await.unwrap();
-    assert_eq!(listed.iter().map(|s| s.handle).collect::<Vec<_>>(), handles, "oldest first");
-    assert!(listed.iter().all(|s| s.principal.as_deref() == Some("alice")));
-    assert!(store.list_principal("nobody", now).await.unwrap().is_empty());
+    assert_eq!(
+        listed.iter().map(|s| s.handle).collect::<Vec<_>>(),
+        handles,
+        "oldest first"
+    );
+    assert!(
+        listed
+            .iter()
+            .all(|s| s.principal.as_deref() == Some("alice"))
+    );
+    assert!(
+        store
+            .list_principal("nobody", now)
+            .await
+            .unwrap()
+            .is_empty()
+    );
 
     let (_, found) = store.load_handle(&handles[0], now).await.unwrap().unwrap();
     assert_eq!(found.handle, handles[0]);
-    assert_eq!(store.revoke_principal("alice", Some(&handles[2])).await.unwrap(), 2);
+    assert_eq!(
+        store
+            .revoke_principal("alice", Some(&handles[2]))
+            .await
+            .unwrap(),
+        2
+    );
     let left = store.list_principal("alice", at(now, 5)).await.unwrap();
-    assert_eq!(left.iter().map(|s| s.handle).collect::<Vec<_>>(), vec![handles[2]]);
+    assert_eq!(
+        left.iter().map(|s| s.handle).collect::<Vec<_>>(),
+        vec![handles[2]]
+    );
     assert!(store.load_handle(&handles[0], now).await.unwrap().is_none());
 
     assert!(store.revoke(&handles[2]).await.unwrap());
@@ -342,11 +437,17 @@ pub async fn principal_changes_are_indexed(store: Arc<dyn SessionStore>) {
     let key = create(&*store, &rec).await;
     let mut login = Delta::default();
     login.principal = Some(Some("carol".into()));
-    assert!(matches!(store.apply(&key, &login, now).await.unwrap(), Applied::Updated(_)));
+    assert!(matches!(
+        store.apply(&key, &login, now).await.unwrap(),
+        Applied::Updated(_)
+    ));
     assert_eq!(store.list_principal("carol", now).await.unwrap().len(), 1);
     let mut logout = Delta::default();
     logout.principal = Some(None);
-    assert!(matches!(store.apply(&key, &logout, now).await.unwrap(), Applied::Updated(_)));
+    assert!(matches!(
+        store.apply(&key, &logout, now).await.unwrap(),
+        Applied::Updated(_)
+    ));
     assert!(store.list_principal("carol", now).await.unwrap().is_empty());
     assert_eq!(store.revoke_principal("carol", None).await.unwrap(), 0);
     live(&*store, &key, now).await;
@@ -367,7 +468,13 @@ pub async fn purge_in_batches_and_count(store: Arc<dyn SessionStore>) {
     assert_eq!(store.count(now).await.unwrap(), 30);
     let later = at(now, 2);
     assert_eq!(store.count(later).await.unwrap(), 5);
-    assert!(store.list_principal("dave", later).await.unwrap().is_empty());
+    assert!(
+        store
+            .list_principal("dave", later)
+            .await
+            .unwrap()
+            .is_empty()
+    );
     let mut batches = Vec::new();
     loop {
         let purged = store.purge_expired(later, 10).await.unwrap();
@@ -399,7 +506,10 @@ pub async fn delete_races_apply_without_resurrection(store: Arc<dyn SessionStore
                 store.apply(&key, &delta, now).await.unwrap()
             })
         };
-        assert!(store.delete(&key).await.unwrap() || matches!(store.load(&key, now).await.unwrap(), Loaded::Missing));
+        assert!(
+            store.delete(&key).await.unwrap()
+                || matches!(store.load(&key, now).await.unwrap(), Loaded::Missing)
+        );
         writer.await.unwrap();
         assert_eq!(store.load(&key, now).await.unwrap(), Loaded::Missing);
     }

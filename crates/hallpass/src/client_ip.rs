@@ -9,7 +9,11 @@ use std::net::IpAddr;
 use http::HeaderMap;
 use ipnet::IpNet;
 
-pub(crate) fn resolve(headers: &HeaderMap, peer: Option<IpAddr>, trusted: &[IpNet]) -> Option<IpAddr> {
+pub(crate) fn resolve(
+    headers: &HeaderMap,
+    peer: Option<IpAddr>,
+    trusted: &[IpNet],
+) -> Option<IpAddr> {
     let peer = peer?;
     let is_trusted = |ip: &IpAddr| trusted.iter().any(|net| net.contains(ip));
     if !is_trusted(&peer) {
@@ -17,7 +21,9 @@ pub(crate) fn resolve(headers: &HeaderMap, peer: Option<IpAddr>, trusted: &[IpNe
     }
     let mut hops: Vec<IpAddr> = Vec::new();
     for field in headers.get_all("x-forwarded-for") {
-        let Ok(text) = field.to_str() else { return Some(peer) };
+        let Ok(text) = field.to_str() else {
+            return Some(peer);
+        };
         for part in text.split(',') {
             match part.trim().parse::<IpAddr>() {
                 Ok(ip) => hops.push(ip),
@@ -27,7 +33,12 @@ pub(crate) fn resolve(headers: &HeaderMap, peer: Option<IpAddr>, trusted: &[IpNe
             }
         }
     }
-    Some(hops.into_iter().rev().find(|ip| !is_trusted(ip)).unwrap_or(peer))
+    Some(
+        hops.into_iter()
+            .rev()
+            .find(|ip| !is_trusted(ip))
+            .unwrap_or(peer),
+    )
 }
 
 #[cfg(test)]
@@ -44,16 +55,28 @@ mod tests {
     fn untrusted_peer_is_the_client_whatever_the_header_says() {
         let mut headers = HeaderMap::new();
         headers.insert("x-forwarded-for", HeaderValue::from_static("1.2.3.4"));
-        assert_eq!(resolve(&headers, Some(ip("9.9.9.9")), &[]), Some(ip("9.9.9.9")));
+        assert_eq!(
+            resolve(&headers, Some(ip("9.9.9.9")), &[]),
+            Some(ip("9.9.9.9"))
+        );
     }
 
     #[test]
     fn trusted_proxy_yields_rightmost_untrusted_hop() {
         let trusted: Vec<IpNet> = vec!["10.0.0.0/8".parse().unwrap()];
         let mut headers = HeaderMap::new();
-        headers.append("x-forwarded-for", HeaderValue::from_static("6.6.6.6, 5.5.5.5"));
+        headers.append(
+            "x-forwarded-for",
+            HeaderValue::from_static("6.6.6.6, 5.5.5.5"),
+        );
         headers.append("x-forwarded-for", HeaderValue::from_static("10.0.0.2"));
-        assert_eq!(resolve(&headers, Some(ip("10.0.0.1")), &trusted), Some(ip("5.5.5.5")));
-        assert_eq!(resolve(&HeaderMap::new(), Some(ip("10.0.0.1")), &trusted), Some(ip("10.0.0.1")));
+        assert_eq!(
+            resolve(&headers, Some(ip("10.0.0.1")), &trusted),
+            Some(ip("5.5.5.5"))
+        );
+        assert_eq!(
+            resolve(&HeaderMap::new(), Some(ip("10.0.0.1")), &trusted),
+            Some(ip("10.0.0.1"))
+        );
     }
 }

@@ -83,18 +83,29 @@ fn tag(key: &Key, cookie_name: &str, body: &[u8]) -> Hmac<Sha256> {
 }
 
 /// Encodes and signs a cookie value with the keyring's primary key.
-pub(crate) fn encode(keyring: &Keyring, cookie_name: &str, handle: &Handle, token: &Token) -> String {
+pub(crate) fn encode(
+    keyring: &Keyring,
+    cookie_name: &str,
+    handle: &Handle,
+    token: &Token,
+) -> String {
     let mut raw = zeroize::Zeroizing::new([0u8; RAW_LEN]);
     raw[0] = FORMAT_VERSION;
     raw[1..17].copy_from_slice(handle.as_bytes());
     raw[17..49].copy_from_slice(token.expose_bytes());
-    let digest = tag(keyring.primary(), cookie_name, &raw[..49]).finalize().into_bytes();
+    let digest = tag(keyring.primary(), cookie_name, &raw[..49])
+        .finalize()
+        .into_bytes();
     raw[49..].copy_from_slice(&digest);
     URL_SAFE_NO_PAD.encode(raw.as_ref())
 }
 
 /// Decodes and verifies a presented cookie value.
-pub(crate) fn decode(keyring: &Keyring, cookie_name: &str, value: &[u8]) -> Result<Verified, Rejected> {
+pub(crate) fn decode(
+    keyring: &Keyring,
+    cookie_name: &str,
+    value: &[u8],
+) -> Result<Verified, Rejected> {
     if value.len() != VALUE_LEN {
         return Err(Rejected::Malformed);
     }
@@ -151,9 +162,15 @@ mod tests {
     #[test]
     fn test_vectors_are_pinned() {
         let (handle, token) = fixture();
-        assert_eq!(encode(&ring(KEY_A), "__Host-id", &handle, &token), VECTOR_HOST_ID);
+        assert_eq!(
+            encode(&ring(KEY_A), "__Host-id", &handle, &token),
+            VECTOR_HOST_ID
+        );
         assert_eq!(encode(&ring(KEY_A), "id", &handle, &token), VECTOR_ID);
-        assert_eq!(encode(&ring(KEY_B), "__Host-id", &handle, &token), VECTOR_KEY_B);
+        assert_eq!(
+            encode(&ring(KEY_B), "__Host-id", &handle, &token),
+            VECTOR_KEY_B
+        );
         assert_eq!(VECTOR_HOST_ID.len(), VALUE_LEN);
     }
 
@@ -200,7 +217,10 @@ mod tests {
             for bit in 0..8 {
                 raw[byte] ^= 1 << bit;
                 let value = URL_SAFE_NO_PAD.encode(&raw);
-                assert!(decode(&keyring, "__Host-id", value.as_bytes()).is_err(), "{byte}/{bit}");
+                assert!(
+                    decode(&keyring, "__Host-id", value.as_bytes()).is_err(),
+                    "{byte}/{bit}"
+                );
                 raw[byte] ^= 1 << bit;
             }
         }
@@ -221,7 +241,10 @@ mod tests {
             format!("\"{}\"", &VECTOR_HOST_ID[..106]),
         ];
         for case in cases {
-            assert!(decode(&keyring, "__Host-id", case.as_bytes()).is_err(), "{case}");
+            assert!(
+                decode(&keyring, "__Host-id", case.as_bytes()).is_err(),
+                "{case}"
+            );
         }
         let mut other_version = URL_SAFE_NO_PAD.decode(VECTOR_HOST_ID).unwrap();
         other_version[0] = 2;
@@ -238,6 +261,9 @@ mod tests {
         let mut raw = URL_SAFE_NO_PAD.decode(VECTOR_HOST_ID).unwrap();
         raw[49..].fill(0);
         let value = URL_SAFE_NO_PAD.encode(&raw);
-        assert_eq!(decode(&keyring, "__Host-id", value.as_bytes()).unwrap_err(), Rejected::BadTag);
+        assert_eq!(
+            decode(&keyring, "__Host-id", value.as_bytes()).unwrap_err(),
+            Rejected::BadTag
+        );
     }
 }

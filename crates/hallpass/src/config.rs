@@ -72,7 +72,12 @@ impl ClientBinding {
     /// the User-Agent.
     #[must_use]
     pub fn new(policy: BindingPolicy) -> Self {
-        Self { policy, ipv4_prefix: Some(24), ipv6_prefix: Some(64), user_agent: false }
+        Self {
+            policy,
+            ipv4_prefix: Some(24),
+            ipv6_prefix: Some(64),
+            user_agent: false,
+        }
     }
 
     /// Compare client IPs on these prefix lengths (IPv4 at most 32, IPv6 at most 128).
@@ -342,7 +347,9 @@ impl SessionConfig {
         }
         if let Some(domain) = &self.domain {
             let ok = !domain.is_empty()
-                && domain.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'.');
+                && domain
+                    .bytes()
+                    .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'.');
             if !ok {
                 return Err(ConfigError::InvalidDomain(domain.clone()));
             }
@@ -370,14 +377,19 @@ impl SessionConfig {
         if self.idle_timeout > self.absolute_timeout {
             return Err(ConfigError::IdleLongerThanAbsolute);
         }
-        if self.touch_interval.is_some_and(|touch| touch >= self.idle_timeout) {
+        if self
+            .touch_interval
+            .is_some_and(|touch| touch >= self.idle_timeout)
+        {
             return Err(ConfigError::TouchIntervalTooLong);
         }
         if self.session_cap.is_some_and(|(max, _)| max == 0) {
             return Err(ConfigError::ZeroSessionCap);
         }
         let binding = self.binding;
-        if binding.ipv4_prefix.is_some_and(|p| p > 32) || binding.ipv6_prefix.is_some_and(|p| p > 128) {
+        if binding.ipv4_prefix.is_some_and(|p| p > 32)
+            || binding.ipv6_prefix.is_some_and(|p| p > 128)
+        {
             return Err(ConfigError::InvalidPrefix);
         }
         if self.max_cookie_header_bytes < crate::codec::VALUE_LEN + self.cookie_name.len() + 1 {
@@ -430,7 +442,9 @@ fn is_attribute_char(b: u8) -> bool {
 #[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
 pub enum ConfigError {
     /// The cookie name is empty, too long or has characters outside RFC 6265's `token`.
-    #[error("cookie name {0:?} is not a valid RFC 6265 token (letters, digits and !#$%&'*+-.^_`|~, 1 to 255 bytes)")]
+    #[error(
+        "cookie name {0:?} is not a valid RFC 6265 token (letters, digits and !#$%&'*+-.^_`|~, 1 to 255 bytes)"
+    )]
     InvalidCookieName(String),
     /// The path is not absolute or has `;`, spaces or control characters.
     #[error("cookie path {0:?} must start with '/' and contain only visible ASCII other than ';'")]
@@ -439,16 +453,22 @@ pub enum ConfigError {
     #[error("cookie domain {0:?} must be a hostname (letters, digits, '-' and '.')")]
     InvalidDomain(String),
     /// `__Host-`/`__Secure-` cookies without `Secure`.
-    #[error("a cookie named {0}… must be Secure; drop dangerous_insecure_cookie() or pick a name without the prefix")]
+    #[error(
+        "a cookie named {0}… must be Secure; drop dangerous_insecure_cookie() or pick a name without the prefix"
+    )]
     PrefixNeedsSecure(&'static str),
     /// `__Host-` with a `Domain`.
-    #[error("a __Host- cookie cannot have a Domain; drop dangerous_cookie_domain() or rename the cookie")]
+    #[error(
+        "a __Host- cookie cannot have a Domain; drop dangerous_cookie_domain() or rename the cookie"
+    )]
     HostPrefixWithDomain,
     /// `__Host-` with a path other than `/`.
     #[error("a __Host- cookie must have Path=/")]
     HostPrefixNeedsRootPath,
     /// `SameSite=None` without `Secure`.
-    #[error("SameSite=None needs Secure (browsers drop such cookies); use dangerous_same_site_none() and keep Secure")]
+    #[error(
+        "SameSite=None needs Secure (browsers drop such cookies); use dangerous_same_site_none() and keep Secure"
+    )]
     SameSiteNoneNeedsSecure,
     /// A timeout of zero.
     #[error("idle and absolute timeouts must both be longer than zero")]
@@ -457,7 +477,9 @@ pub enum ConfigError {
     #[error("the idle timeout must not be longer than the absolute timeout")]
     IdleLongerThanAbsolute,
     /// The touch interval is not shorter than the idle timeout.
-    #[error("the touch interval must be shorter than the idle timeout, or sessions would expire while in use")]
+    #[error(
+        "the touch interval must be shorter than the idle timeout, or sessions would expire while in use"
+    )]
     TouchIntervalTooLong,
     /// A session cap of zero.
     #[error("a per-principal session cap must allow at least one session")]

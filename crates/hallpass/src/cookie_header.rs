@@ -35,6 +35,7 @@ pub enum Found<'a> {
 }
 
 /// The `Cookie` header fields together exceed the configured bound: reply 431.
+#[non_exhaustive]
 #[derive(Clone, Copy, Debug, PartialEq, Eq, thiserror::Error)]
 #[error("the Cookie header is {len} bytes, more than the {max} allowed")]
 pub struct TooLarge {
@@ -95,12 +96,19 @@ fn trim_ows(mut bytes: &[u8]) -> &[u8] {
 /// assert_eq!(find(&headers, "__Host-id", 8192)?, Found::Values(vec![&b"X"[..]]));
 /// # Ok::<(), hallpass::cookie_header::TooLarge>(())
 /// ```
-pub fn find<'a>(headers: &'a HeaderMap, name: &str, max_bytes: usize) -> Result<Found<'a>, TooLarge> {
+pub fn find<'a>(
+    headers: &'a HeaderMap,
+    name: &str,
+    max_bytes: usize,
+) -> Result<Found<'a>, TooLarge> {
     let mut total = 0usize;
     for field in headers.get_all(COOKIE) {
         total = total.saturating_add(field.len());
         if total > max_bytes {
-            return Err(TooLarge { len: total, max: max_bytes });
+            return Err(TooLarge {
+                len: total,
+                max: max_bytes,
+            });
         }
     }
     let name = name.as_bytes();
@@ -145,7 +153,10 @@ mod tests {
     #[test]
     fn exact_name_matches() {
         assert_eq!(values(&[b"__Host-id=V"]), Found::Values(vec![b"V"]));
-        assert_eq!(values(&[b" \t__Host-id = V \t; x=1"]), Found::Values(vec![b"V"]));
+        assert_eq!(
+            values(&[b" \t__Host-id = V \t; x=1"]),
+            Found::Values(vec![b"V"])
+        );
     }
 
     #[test]
@@ -164,7 +175,12 @@ mod tests {
             b"__Host-id.=V",
         ];
         for spoof in spoofs {
-            assert_eq!(values(&[spoof]), Found::None, "{}", String::from_utf8_lossy(spoof));
+            assert_eq!(
+                values(&[spoof]),
+                Found::None,
+                "{}",
+                String::from_utf8_lossy(spoof)
+            );
         }
     }
 
@@ -188,7 +204,10 @@ mod tests {
         other.sort();
         assert_eq!(one, other);
         assert_eq!(one, vec![&b"A"[..], b"B"]);
-        assert_eq!(values(&[b"__Host-id=A; __Host-id=A"]), Found::Values(vec![b"A"]));
+        assert_eq!(
+            values(&[b"__Host-id=A; __Host-id=A"]),
+            Found::Values(vec![b"A"])
+        );
     }
 
     #[test]
@@ -207,7 +226,10 @@ mod tests {
         let map = headers(&[&field, &field]);
         assert_eq!(
             find(&map, "__Host-id", 8192).unwrap_err(),
-            TooLarge { len: 10004, max: 8192 }
+            TooLarge {
+                len: 10004,
+                max: 8192
+            }
         );
         assert!(find(&map, "__Host-id", 20_000).is_ok());
     }

@@ -46,7 +46,10 @@ impl Touch {
     /// A touch at `now` pushing the idle deadline to `idle_deadline`.
     #[must_use]
     pub fn new(last_seen_at: Timestamp, idle_deadline: Timestamp) -> Self {
-        Self { last_seen_at, idle_deadline }
+        Self {
+            last_seen_at,
+            idle_deadline,
+        }
     }
 
     /// Applies the touch to a record: deadline and last-seen only.
@@ -102,7 +105,10 @@ pub struct Delta {
 impl Delta {
     /// Records a `Set`.
     pub fn set(&mut self, key: impl Into<String>, value: serde_json::Value) {
-        self.ops.push(Op::Set { key: key.into(), value });
+        self.ops.push(Op::Set {
+            key: key.into(),
+            value,
+        });
     }
 
     /// Records a `Remove`.
@@ -112,7 +118,10 @@ impl Delta {
 
     /// Records an `Increment`.
     pub fn increment(&mut self, key: impl Into<String>, by: i64) {
-        self.ops.push(Op::Increment { key: key.into(), by });
+        self.ops.push(Op::Increment {
+            key: key.into(),
+            by,
+        });
     }
 
     /// Whether the delta changes anything but the deadlines.
@@ -217,7 +226,12 @@ mod tests {
     use crate::token::Handle;
 
     fn record() -> Record {
-        Record::new(Handle::generate(), Timestamp::from_unix_millis(0), Duration::from_secs(60), Duration::from_secs(600))
+        Record::new(
+            Handle::generate(),
+            Timestamp::from_unix_millis(0),
+            Duration::from_secs(60),
+            Duration::from_secs(600),
+        )
     }
 
     #[test]
@@ -227,7 +241,10 @@ mod tests {
         let mut delta = Delta::default();
         delta.set("a", 1.into());
         delta.increment("name", 1);
-        assert_eq!(delta.apply_to(&mut r), Err(DeltaError::NotAnInteger { key: "name".into() }));
+        assert_eq!(
+            delta.apply_to(&mut r),
+            Err(DeltaError::NotAnInteger { key: "name".into() })
+        );
         assert!(!r.data.contains_key("a"));
         assert_eq!(r.version, 1);
     }
@@ -238,14 +255,20 @@ mod tests {
         r.data.insert("n".into(), i64::MAX.into());
         let mut delta = Delta::default();
         delta.increment("n", 1);
-        assert!(matches!(delta.apply_to(&mut r), Err(DeltaError::Overflow { .. })));
+        assert!(matches!(
+            delta.apply_to(&mut r),
+            Err(DeltaError::Overflow { .. })
+        ));
     }
 
     #[test]
     fn touch_never_passes_the_absolute_deadline() {
         let mut r = record();
         let delta = Delta {
-            touch: Some(Touch::new(Timestamp::from_unix_millis(5), Timestamp::from_unix_millis(10_000_000))),
+            touch: Some(Touch::new(
+                Timestamp::from_unix_millis(5),
+                Timestamp::from_unix_millis(10_000_000),
+            )),
             ..Delta::default()
         };
         delta.apply_to(&mut r).unwrap();

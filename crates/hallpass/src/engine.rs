@@ -79,7 +79,13 @@ impl SessionEngine {
             SameSite::Lax => "; SameSite=Lax",
             SameSite::None => "; SameSite=None",
         });
-        Ok(Self { inner: Arc::new(EngineInner { store, config, attributes }) })
+        Ok(Self {
+            inner: Arc::new(EngineInner {
+                store,
+                config,
+                attributes,
+            }),
+        })
     }
 
     /// The store sessions live in.
@@ -97,7 +103,8 @@ impl SessionEngine {
     /// [`TooLarge`] when the `Cookie` header exceeds the bound: answer 431.
     pub fn begin(&self, headers: &HeaderMap, peer: Option<IpAddr>) -> Result<Session, TooLarge> {
         let config = &self.inner.config;
-        let found = cookie_header::find(headers, &config.cookie_name, config.max_cookie_header_bytes)?;
+        let found =
+            cookie_header::find(headers, &config.cookie_name, config.max_cookie_header_bytes)?;
         let ip = crate::client_ip::resolve(headers, peer, &config.trusted_proxies);
         let user_agent = headers.get(USER_AGENT).and_then(|ua| ua.to_str().ok());
         let client = ClientMeta::new(ip, user_agent);
@@ -105,7 +112,14 @@ impl SessionEngine {
         let (candidates, presented) = match found {
             Found::None => (Vec::new(), false),
             Found::TooMany => {
-                events::emit(hook, &Event::DuplicateCookie { values: cookie_header::MAX_CANDIDATES + 1, live: 0, ip });
+                events::emit(
+                    hook,
+                    &Event::DuplicateCookie {
+                        values: cookie_header::MAX_CANDIDATES + 1,
+                        live: 0,
+                        ip,
+                    },
+                );
                 (Vec::new(), true)
             }
             Found::Values(values) => {
@@ -127,7 +141,14 @@ impl SessionEngine {
                 if values.len() > 1 && candidates.len() <= 1 {
                     // With two or more verified values the count of live ones is
                     // reported once they are loaded.
-                    events::emit(hook, &Event::DuplicateCookie { values: values.len(), live: 0, ip });
+                    events::emit(
+                        hook,
+                        &Event::DuplicateCookie {
+                            values: values.len(),
+                            live: 0,
+                            ip,
+                        },
+                    );
                 }
                 (candidates, values.len() > 1)
             }
@@ -138,7 +159,8 @@ impl SessionEngine {
     /// A `Set-Cookie` value carrying `value` with the configured attributes.
     pub(crate) fn set_cookie(&self, value: &str, max_age: Option<Duration>) -> Option<HeaderValue> {
         let name = &self.inner.config.cookie_name;
-        let mut text = String::with_capacity(name.len() + value.len() + self.inner.attributes.len() + 24);
+        let mut text =
+            String::with_capacity(name.len() + value.len() + self.inner.attributes.len() + 24);
         text.push_str(name);
         text.push('=');
         text.push_str(value);
@@ -169,10 +191,12 @@ impl SessionEngine {
             headers.insert(CACHE_CONTROL, HeaderValue::from_static("no-store"));
         }
         if read {
-            let already = headers
-                .get_all(VARY)
-                .iter()
-                .any(|v| v.to_str().is_ok_and(|v| v.split(',').any(|p| p.trim().eq_ignore_ascii_case("cookie") || p.trim() == "*")));
+            let already = headers.get_all(VARY).iter().any(|v| {
+                v.to_str().is_ok_and(|v| {
+                    v.split(',')
+                        .any(|p| p.trim().eq_ignore_ascii_case("cookie") || p.trim() == "*")
+                })
+            });
             if !already {
                 headers.append(VARY, HeaderValue::from_static("Cookie"));
             }
@@ -201,7 +225,10 @@ pub struct CommitError {
 
 impl CommitError {
     pub(crate) fn new(source: crate::SessionError) -> Self {
-        Self { status: source.status(), source }
+        Self {
+            status: source.status(),
+            source,
+        }
     }
 
     /// The status to answer with: 503 when the store is unavailable, else 500.

@@ -7,7 +7,8 @@ use http::header::{COOKIE, SET_COOKIE};
 use http::{HeaderMap, HeaderValue};
 
 use crate::{
-    Handle, Key, Keyring, Loaded, MemoryStore, SessionConfig, SessionEngine, SessionStore, SystemClock, Token, codec,
+    Handle, Key, Keyring, Loaded, MemoryStore, SessionConfig, SessionEngine, SessionStore,
+    SystemClock, Token, codec,
 };
 
 fn keyring() -> Keyring {
@@ -20,7 +21,10 @@ fn engine(store: &MemoryStore) -> SessionEngine {
 
 fn cookie_headers(value: &str) -> HeaderMap {
     let mut headers = HeaderMap::new();
-    headers.insert(COOKIE, HeaderValue::from_str(&format!("__Host-id={value}")).unwrap());
+    headers.insert(
+        COOKIE,
+        HeaderValue::from_str(&format!("__Host-id={value}")).unwrap(),
+    );
     headers
 }
 
@@ -37,10 +41,18 @@ async fn a_signed_never_issued_token_gets_no_session_and_no_data() {
     assert_eq!(session.increment("views", 1).await.unwrap(), 1);
     let mut response = HeaderMap::new();
     session.commit(&mut response).await.unwrap();
-    let issued = response.get(SET_COOKIE).unwrap().to_str().unwrap().to_owned();
+    let issued = response
+        .get(SET_COOKIE)
+        .unwrap()
+        .to_str()
+        .unwrap()
+        .to_owned();
     assert!(!issued.contains(&value), "a fresh token is minted");
     let now = crate::Clock::now(&SystemClock);
-    assert_eq!(store.load(&token.store_key(), now).await.unwrap(), Loaded::Missing);
+    assert_eq!(
+        store.load(&token.store_key(), now).await.unwrap(),
+        Loaded::Missing
+    );
     assert_eq!(store.count(now).await.unwrap(), 1);
 }
 
@@ -55,7 +67,10 @@ async fn the_increment_fast_path_never_writes_under_an_unknown_token() {
     let mut response = HeaderMap::new();
     session.commit(&mut response).await.unwrap();
     let now = crate::Clock::now(&SystemClock);
-    assert_eq!(store.load(&token.store_key(), now).await.unwrap(), Loaded::Missing);
+    assert_eq!(
+        store.load(&token.store_key(), now).await.unwrap(),
+        Loaded::Missing
+    );
 }
 
 #[tokio::test]
@@ -69,7 +84,11 @@ async fn a_store_key_presented_as_a_cookie_does_not_work() {
     session.commit(&mut response).await.unwrap();
     let record = session.record().await.unwrap().unwrap();
     let now = crate::Clock::now(&SystemClock);
-    let (stored_key, _) = store.load_handle(&record.handle, now).await.unwrap().unwrap();
+    let (stored_key, _) = store
+        .load_handle(&record.handle, now)
+        .await
+        .unwrap()
+        .unwrap();
     let as_token = Token::from_bytes(*stored_key.as_bytes());
     let value = codec::encode(&keyring(), "__Host-id", &record.handle, &as_token);
     let replay = engine.begin(&cookie_headers(&value), None).unwrap();
@@ -86,9 +105,18 @@ async fn a_cookie_whose_handle_was_swapped_gets_nothing() {
     let mut response = HeaderMap::new();
     session.commit(&mut response).await.unwrap();
     let issued = response.get(SET_COOKIE).unwrap().to_str().unwrap();
-    let value = issued.split(';').next().unwrap().trim_start_matches("__Host-id=");
+    let value = issued
+        .split(';')
+        .next()
+        .unwrap()
+        .trim_start_matches("__Host-id=");
     let verified = codec::decode(&keyring(), "__Host-id", value.as_bytes()).unwrap();
-    let forged = codec::encode(&keyring(), "__Host-id", &Handle::generate(), &verified.token);
+    let forged = codec::encode(
+        &keyring(),
+        "__Host-id",
+        &Handle::generate(),
+        &verified.token,
+    );
     let replay = engine.begin(&cookie_headers(&forged), None).unwrap();
     assert_eq!(replay.principal().await.unwrap(), None);
 }

@@ -62,7 +62,14 @@ impl SessionError {
     #[must_use]
     pub fn status(&self) -> StatusCode {
         match self {
-            Self::Store(err) if matches!(err.kind(), StoreErrorKind::Unavailable | StoreErrorKind::Timeout | StoreErrorKind::CapacityExceeded) => {
+            Self::Store(err)
+                if matches!(
+                    err.kind(),
+                    StoreErrorKind::Unavailable
+                        | StoreErrorKind::Timeout
+                        | StoreErrorKind::CapacityExceeded
+                ) =>
+            {
                 StatusCode::SERVICE_UNAVAILABLE
             }
             Self::NotAuthenticated => StatusCode::UNAUTHORIZED,

@@ -23,7 +23,9 @@ pub struct SessionRef([u8; 9]);
 
 impl SessionRef {
     pub(crate) fn of(key: &StoreKey) -> Self {
-        let digest = Sha256::new_with_prefix(b"hallpass/ref").chain_update(key.as_bytes()).finalize();
+        let digest = Sha256::new_with_prefix(b"hallpass/ref")
+            .chain_update(key.as_bytes())
+            .finalize();
         let mut out = [0u8; 9];
         out.copy_from_slice(&digest[..9]);
         Self(out)
@@ -191,7 +193,9 @@ pub(crate) type EventHook = Arc<dyn Fn(&Event) + Send + Sync>;
 /// Emits `event` to `tracing` and to the hook.
 pub(crate) fn emit(hook: Option<&EventHook>, event: &Event) {
     match event {
-        Event::InvalidToken { .. } | Event::DuplicateCookie { .. } | Event::BindingMismatch { .. } => {
+        Event::InvalidToken { .. }
+        | Event::DuplicateCookie { .. }
+        | Event::BindingMismatch { .. } => {
             tracing::warn!(target: "hallpass::event", event = event.name(), details = ?event, "session event");
         }
         _ => {

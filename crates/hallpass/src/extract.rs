@@ -10,7 +10,9 @@ use crate::session::Session;
 /// The handler asked for a [`Session`] but no [`SessionLayer`](crate::SessionLayer)
 /// wraps the route: a wiring mistake, answered with 500.
 #[derive(Clone, Copy, Debug, thiserror::Error)]
-#[error("Session extractor used without SessionLayer: add `.layer(SessionLayer::new(..)?)` to the router")]
+#[error(
+    "Session extractor used without SessionLayer: add `.layer(SessionLayer::new(..)?)` to the router"
+)]
 pub struct MissingSessionLayer(());
 
 impl IntoResponse for MissingSessionLayer {
@@ -24,6 +26,10 @@ impl<S: Send + Sync> FromRequestParts<S> for Session {
     type Rejection = MissingSessionLayer;
 
     async fn from_request_parts(parts: &mut Parts, _state: &S) -> Result<Self, Self::Rejection> {
-        parts.extensions.get::<Self>().cloned().ok_or(MissingSessionLayer(()))
+        parts
+            .extensions
+            .get::<Self>()
+            .cloned()
+            .ok_or(MissingSessionLayer(()))
     }
 }

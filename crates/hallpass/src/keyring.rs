@@ -101,7 +101,8 @@ impl Key {
             clippy::expect_used,
             reason = "no safe fallback exists when the OS CSPRNG fails"
         )]
-        getrandom::fill(bytes.as_mut()).expect("the operating system's random number generator failed");
+        getrandom::fill(bytes.as_mut())
+            .expect("the operating system's random number generator failed");
         #[expect(
             clippy::expect_used,
             reason = "MIN_KEY_LEN bytes always satisfy Key::from_bytes"
@@ -131,10 +132,14 @@ impl fmt::Debug for Key {
 #[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
 pub enum KeyError {
     /// The key is not unpadded base64url.
-    #[error("a key must be unpadded base64url (A-Z a-z 0-9 - _), as `hallpass keys generate` prints")]
+    #[error(
+        "a key must be unpadded base64url (A-Z a-z 0-9 - _), as `hallpass keys generate` prints"
+    )]
     Malformed,
     /// The key is shorter than [`MIN_KEY_LEN`] bytes.
-    #[error("a key must be at least {MIN_KEY_LEN} bytes (256 bits) of randomness, this one is {len} bytes")]
+    #[error(
+        "a key must be at least {MIN_KEY_LEN} bytes (256 bits) of randomness, this one is {len} bytes"
+    )]
     TooShort {
         /// The decoded length.
         len: usize,
@@ -155,7 +160,7 @@ pub enum KeyError {
         index: usize,
         /// What was wrong with it.
         #[source]
-        source: Box<KeyError>,
+        source: Box<Self>,
     },
 }
 
@@ -274,18 +279,32 @@ mod tests {
 
     #[test]
     fn short_malformed_and_padded_keys_are_rejected_with_clear_errors() {
-        assert_eq!(Key::from_bytes(&[1; 31]).unwrap_err(), KeyError::TooShort { len: 31 });
-        assert_eq!(Key::from_base64url("abc$").unwrap_err(), KeyError::Malformed);
+        assert_eq!(
+            Key::from_bytes(&[1; 31]).unwrap_err(),
+            KeyError::TooShort { len: 31 }
+        );
+        assert_eq!(
+            Key::from_base64url("abc$").unwrap_err(),
+            KeyError::Malformed
+        );
         let padded = format!("{}=", &*Key::generate().to_base64url());
-        assert_eq!(Key::from_base64url(&padded).unwrap_err(), KeyError::Malformed);
-        let err = Keyring::from_base64url_list(&format!(
-            "{},short",
-            &*Key::generate().to_base64url()
-        ))
-        .unwrap_err();
+        assert_eq!(
+            Key::from_base64url(&padded).unwrap_err(),
+            KeyError::Malformed
+        );
+        let err =
+            Keyring::from_base64url_list(&format!("{},short", &*Key::generate().to_base64url()))
+                .unwrap_err();
         assert!(err.to_string().contains("key #1"), "{err}");
-        assert_eq!(Keyring::from_base64url_list(" , ").unwrap_err(), KeyError::Empty);
-        assert!(KeyError::TooShort { len: 5 }.to_string().contains("at least 32 bytes"));
+        assert_eq!(
+            Keyring::from_base64url_list(" , ").unwrap_err(),
+            KeyError::Empty
+        );
+        assert!(
+            KeyError::TooShort { len: 5 }
+                .to_string()
+                .contains("at least 32 bytes")
+        );
     }
 
     #[test]

@@ -17,6 +17,11 @@ mod events;
 mod extract;
 mod keyring;
 mod layer;
+#[doc(hidden)]
+pub mod __private {
+    pub use crate::private::*;
+}
+mod private;
 mod record;
 mod session;
 mod store;
@@ -24,7 +29,9 @@ mod token;
 
 pub use clock::{Clock, ManualClock, SystemClock};
 pub use codec::{FORMAT_VERSION, VALUE_LEN};
-pub use config::{BindingPolicy, CapPolicy, ClientBinding, ConfigError, LoadFailure, SameSite, SessionConfig};
+pub use config::{
+    BindingPolicy, CapPolicy, ClientBinding, ConfigError, LoadFailure, SameSite, SessionConfig,
+};
 pub use delta::{Delta, DeltaError, Op, Touch};
 pub use engine::{CommitError, SessionEngine};
 pub use error::SessionError;
@@ -36,7 +43,7 @@ pub use layer::{ClientAddr, ResponseFuture, SessionLayer, SessionService};
 pub use record::{ClientMeta, Expiry, RECORD_FORMAT_VERSION, Record, RecordDecodeError, Timestamp};
 pub use session::Session;
 pub use store::{
-    Applied, Created, Loaded, MemoryStore, MemoryStoreConfig, SessionStore, SessionSummary, StoreError, StoreErrorKind,
-    StoreFuture,
+    Applied, Created, Loaded, MemoryStore, MemoryStoreConfig, SessionStore, SessionSummary,
+    StoreError, StoreErrorKind, StoreFuture,
 };
 pub use token::{Handle, InvalidHandle, StoreKey, Token};

@@ -20,7 +20,9 @@ use crate::token::Handle;
 /// let t = Timestamp::from_unix_millis(1_000);
 /// assert_eq!(t.saturating_add(Duration::from_secs(1)).as_unix_millis(), 2_000);
 /// ```
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[derive(
+    Clone, Copy, Debug, Default, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize,
+)]
 #[serde(transparent)]
 pub struct Timestamp(u64);
 
@@ -40,7 +42,10 @@ impl Timestamp {
     /// `self + by`, saturating at the far future instead of overflowing (SR-36).
     #[must_use]
     pub fn saturating_add(self, by: Duration) -> Self {
-        Self(self.0.saturating_add(u64::try_from(by.as_millis()).unwrap_or(u64::MAX)))
+        Self(
+            self.0
+                .saturating_add(u64::try_from(by.as_millis()).unwrap_or(u64::MAX)),
+        )
     }
 
     /// How long from `earlier` to `self`; zero when `earlier` is later.
@@ -192,8 +197,11 @@ impl Record {
     /// Serializes the record in the typed, versioned format (JSON with `"v": 1`).
     #[must_use]
     pub fn encode(&self) -> Vec<u8> {
-        serde_json::to_vec(&Envelope { v: RECORD_FORMAT_VERSION, record: self })
-            .unwrap_or_else(|_| unreachable!("a Record always serializes: string keys, JSON values"))
+        serde_json::to_vec(&Envelope {
+            v: RECORD_FORMAT_VERSION,
+            record: self,
+        })
+        .unwrap_or_else(|_| unreachable!("a Record always serializes: string keys, JSON values"))
     }
 
     /// Parses what [`Record::encode`] wrote.
@@ -203,10 +211,12 @@ impl Record {
     /// [`RecordDecodeError`] for bytes that are not a record of a known version; the
     /// caller treats that as "no session" and logs it (SR-39), never panics.
     pub fn decode(bytes: &[u8]) -> Result<Self, RecordDecodeError> {
-        let envelope: EnvelopeOwned =
-            serde_json::from_slice(bytes).map_err(|source| RecordDecodeError::Malformed { source })?;
+        let envelope: EnvelopeOwned = serde_json::from_slice(bytes)
+            .map_err(|source| RecordDecodeError::Malformed { source })?;
         if envelope.v != RECORD_FORMAT_VERSION {
-            return Err(RecordDecodeError::UnknownVersion { version: envelope.v });
+            return Err(RecordDecodeError::UnknownVersion {
+                version: envelope.v,
+            });
         }
         Ok(envelope.record)
     }
@@ -281,8 +291,15 @@ mod tests {
 
     #[test]
     fn debug_hides_data_values() {
-        let mut record = Record::new(Handle::generate(), Timestamp(0), Duration::from_secs(1), Duration::from_secs(2));
-        record.data.insert("card".into(), serde_json::json!("4111-1111-SECRET"));
+        let mut record = Record::new(
+            Handle::generate(),
+            Timestamp(0),
+            Duration::from_secs(1),
+            Duration::from_secs(2),
+        );
+        record
+            .data
+            .insert("card".into(), serde_json::json!("4111-1111-SECRET"));
         let shown = format!("{record:?}");
         assert!(shown.contains("card"));
         assert!(!shown.contains("SECRET"));
@@ -290,15 +307,33 @@ mod tests {
 
     #[test]
     fn decode_rejects_garbage_and_other_versions() {
-        assert!(matches!(Record::decode(b"\xff\x00"), Err(RecordDecodeError::Malformed { .. })));
-        let record = Record::new(Handle::generate(), Timestamp(0), Duration::from_secs(1), Duration::from_secs(2));
-        let text = String::from_utf8(record.encode()).unwrap().replace("\"v\":1", "\"v\":9");
-        assert!(matches!(Record::decode(text.as_bytes()), Err(RecordDecodeError::UnknownVersion { version: 9 })));
+        assert!(matches!(
+            Record::decode(b"\xff\x00"),
+            Err(RecordDecodeError::Malformed { .. })
+        ));
+        let record = Record::new(
+            Handle::generate(),
+            Timestamp(0),
+            Duration::from_secs(1),
+            Duration::from_secs(2),
+        );
+        let text = String::from_utf8(record.encode())
+            .unwrap()
+            .replace("\"v\":1", "\"v\":9");
+        assert!(matches!(
+            Record::decode(text.as_bytes()),
+            Err(RecordDecodeError::UnknownVersion { version: 9 })
+        ));
     }
 
     #[test]
     fn expiry_is_the_earlier_deadline() {
-        let mut record = Record::new(Handle::generate(), Timestamp(0), Duration::from_secs(10), Duration::from_secs(20));
+        let mut record = Record::new(
+            Handle::generate(),
+            Timestamp(0),
+            Duration::from_secs(10),
+            Duration::from_secs(20),
+        );
         assert_eq!(record.expired_by(Timestamp(9_999)), None);
         assert_eq!(record.expired_by(Timestamp(10_000)), Some(Expiry::Idle));
         record.idle_deadline = Timestamp(30_000);

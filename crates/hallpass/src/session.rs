@@ -42,7 +42,12 @@ pub(crate) struct Candidate {
 impl From<Verified> for Candidate {
     fn from(verified: Verified) -> Self {
         let key = verified.token.store_key();
-        Self { handle: verified.handle, token: verified.token, key, by_primary: verified.by_primary }
+        Self {
+            handle: verified.handle,
+            token: verified.token,
+            key,
+            by_primary: verified.by_primary,
+        }
     }
 }
 
@@ -125,9 +130,20 @@ impl fmt::Debug for Session {
 }
 
 impl Session {
-    pub(crate) fn new(engine: SessionEngine, candidates: Vec<Candidate>, duplicated: bool, client: ClientMeta) -> Self {
+    pub(crate) fn new(
+        engine: SessionEngine,
+        candidates: Vec<Candidate>,
+        duplicated: bool,
+        client: ClientMeta,
+    ) -> Self {
         Self {
-            shared: Arc::new(Shared { engine, candidates, duplicated, client, state: Mutex::new(State::default()) }),
+            shared: Arc::new(Shared {
+                engine,
+                candidates,
+                duplicated,
+                client,
+                state: Mutex::new(State::default()),
+            }),
         }
     }
 
@@ -156,9 +172,22 @@ impl Session {
         let token = Token::generate();
         let key = token.store_key();
         let config = self.config();
-        let mut record = Record::new(handle.unwrap_or_else(Handle::generate), now, config.idle_timeout, config.absolute_timeout);
+        let mut record = Record::new(
+            handle.unwrap_or_else(Handle::generate),
+            now,
+            config.idle_timeout,
+            config.absolute_timeout,
+        );
         record.client = self.shared.client.clone();
-        Current { token, key, record, stored: false, pending: Delta::default(), needs_touch: false, issue_cookie: true }
+        Current {
+            token,
+            key,
+            record,
+            stored: false,
+            pending: Delta::default(),
+            needs_touch: false,
+            issue_cookie: true,
+        }
     }
 
     fn load_error(&self, state: &mut State, err: crate::StoreError) -> Result<(), SessionError> {
@@ -176,7 +205,10 @@ impl Session {
     }
 
     fn adopt(&self, state: &mut State, candidate: &Candidate, record: Record, now: Timestamp) {
-        let needs_touch = now >= record.last_seen_at.saturating_add(self.config().touch_interval());
+        let needs_touch = now
+            >= record
+                .last_seen_at
+                .saturating_add(self.config().touch_interval());
         state.current = Some(Current {
             token: candidate.token.clone(),
             key: candidate.key,
@@ -191,7 +223,10 @@ impl Session {
     /// Loads the session named by the cookie, once.
     async fn ensure_loaded(&self, state: &mut State) -> Result<(), SessionError> {
         if let Some(kind) = state.load_failed {
-            return Err(SessionError::Store(crate::StoreError::msg(kind, "an earlier load in this request failed")));
+            return Err(SessionError::Store(crate::StoreError::msg(
+                kind,
+                "an earlier load in this request failed",
+            )));
         }
         if state.loaded {
             return Ok(());
@@ -208,7 +243,10 @@ impl Session {
             };
             match outcome {
                 Loaded::Live(record) if record.handle != candidate.handle => {
-                    self.emit(&Event::InvalidToken { reason: InvalidReason::HandleMismatch, ip: self.shared.client.ip });
+                    self.emit(&Event::InvalidToken {
+                        reason: InvalidReason::HandleMismatch,
+                        ip: self.shared.client.ip,
+                    });
                 }
                 Loaded::Live(record) => match record.expired_by(now) {
                     // Defence in depth: a store that returned an expired record.
@@ -216,11 +254,17 @@ impl Session {
                     None => live.push((index, record)),
                 },
                 Loaded::Expired(reason) => {
-                    self.emit(&Event::Expired { session: reference, reason });
+                    self.emit(&Event::Expired {
+                        session: reference,
+                        reason,
+                    });
                     self.expire(state, candidate, reason).await;
                 }
                 Loaded::Missing => {
-                    self.emit(&Event::InvalidToken { reason: InvalidReason::UnknownSession, ip: self.shared.client.ip });
+                    self.emit(&Event::InvalidToken {
+                        reason: InvalidReason::UnknownSession,
+                        ip: self.shared.client.ip,
+                    });
                     if !self.shared.duplicated {
                         state.delete_cookie = true;
                     }
@@ -228,13 +272,19 @@ impl Session {
             }
         }
         if candidates.len() > 1 {
-            self.emit(&Event::DuplicateCookie { values: candidates.len(), live: live.len(), ip: self.shared.client.ip });
+            self.emit(&Event::DuplicateCookie {
+                values: candidates.len(),
+                live: live.len(),
+                ip: self.shared.client.ip,
+            });
         }
         // SR-33: with several values, a session is used only if exactly one is live;
         // the others are never written to.
         if let [(index, _)] = live.as_slice() {
             let index = *index;
-            let Some((_, record)) = live.pop() else { return Ok(()) };
+            let Some((_, record)) = live.pop() else {
+                return Ok(());
+            };
             self.adopt(state, &candidates[index], record, now);
             self.check_binding(state, now).await?;
         }
@@ -258,7 +308,9 @@ impl Session {
         if binding.policy == BindingPolicy::Off {
             return Ok(());
         }
-        let Some(current) = state.current.as_ref() else { return Ok(()) };
+        let Some(current) = state.current.as_ref() else {
+            return Ok(());
+        };
         if current.record.principal.is_none() {
             return Ok(());
         }
@@ -273,7 +325,11 @@ impl Session {
             return Ok(());
         }
         let reference = current.reference();
-        self.emit(&Event::BindingMismatch { session: reference, ip_changed, user_agent_changed });
+        self.emit(&Event::BindingMismatch {
+            session: reference,
+            ip_changed,
+            user_agent_changed,
+        });
         match binding.policy {
             BindingPolicy::Off | BindingPolicy::Log => Ok(()),
             BindingPolicy::RequireLogin => {
@@ -284,11 +340,15 @@ impl Session {
                     touch: Some(self.touch_at(now)),
                     ..Delta::default()
                 };
-                self.rotate_with(state, delta, RotationReason::BindingMismatch, now).await
+                self.rotate_with(state, delta, RotationReason::BindingMismatch, now)
+                    .await
             }
             BindingPolicy::Terminate => {
                 if let Some(current) = state.current.take() {
-                    self.store().delete(&current.key).await.map_err(SessionError::Store)?;
+                    self.store()
+                        .delete(&current.key)
+                        .await
+                        .map_err(SessionError::Store)?;
                     self.emit(&Event::Revoked {
                         handle: Some(current.record.handle),
                         principal: current.record.principal.clone(),
@@ -303,8 +363,16 @@ impl Session {
     }
 
     /// Replaces the current session's token in one atomic store step.
-    async fn rotate_with(&self, state: &mut State, mut delta: Delta, reason: RotationReason, now: Timestamp) -> Result<(), SessionError> {
-        let Some(current) = state.current.as_mut() else { return Ok(()) };
+    async fn rotate_with(
+        &self,
+        state: &mut State,
+        mut delta: Delta,
+        reason: RotationReason,
+        now: Timestamp,
+    ) -> Result<(), SessionError> {
+        let Some(current) = state.current.as_mut() else {
+            return Ok(());
+        };
         let pending = std::mem::take(&mut current.pending);
         let mut ops = pending.ops;
         ops.append(&mut delta.ops);
@@ -314,16 +382,27 @@ impl Session {
             let next = Token::generate();
             current.key = next.store_key();
             current.token = next;
-            delta.apply_to(&mut current.record).map_err(SessionError::Delta)?;
+            delta
+                .apply_to(&mut current.record)
+                .map_err(SessionError::Delta)?;
             current.issue_cookie = true;
             return Ok(());
         }
         for _ in 0..KEY_RETRIES {
             let next = Token::generate();
             let next_key = next.store_key();
-            match self.store().rotate(&current.key, &next_key, &delta, now).await.map_err(SessionError::Store)? {
+            match self
+                .store()
+                .rotate(&current.key, &next_key, &delta, now)
+                .await
+                .map_err(SessionError::Store)?
+            {
                 Applied::Updated(record) => {
-                    self.emit(&Event::Rotated { from: current.reference(), to: SessionRef::of(&next_key), reason });
+                    self.emit(&Event::Rotated {
+                        from: current.reference(),
+                        to: SessionRef::of(&next_key),
+                        reason,
+                    });
                     current.token = next;
                     current.key = next_key;
                     current.record = record;
@@ -333,14 +412,19 @@ impl Session {
                 }
                 Applied::KeyTaken => {}
                 Applied::Gone => {
-                    self.emit(&Event::WriteDiscarded { session: current.reference() });
+                    self.emit(&Event::WriteDiscarded {
+                        session: current.reference(),
+                    });
                     state.current = None;
                     state.delete_cookie = true;
                     return Err(SessionError::Ended);
                 }
             }
         }
-        Err(SessionError::Store(crate::StoreError::msg(crate::StoreErrorKind::Backend, "fresh tokens kept colliding")))
+        Err(SessionError::Store(crate::StoreError::msg(
+            crate::StoreErrorKind::Backend,
+            "fresh tokens kept colliding",
+        )))
     }
 
     /// The current session, creating a fresh unsaved one if there is none.
@@ -363,7 +447,10 @@ impl Session {
         };
         T::deserialize(value)
             .map(Some)
-            .map_err(|source| SessionError::Deserialize { key: key.to_owned(), source })
+            .map_err(|source| SessionError::Deserialize {
+                key: key.to_owned(),
+                source,
+            })
     }
 
     /// Stores `value` under `key` (written at commit, as a delta).
@@ -401,7 +488,9 @@ impl Session {
     pub async fn remove(&self, key: &str) -> Result<bool, SessionError> {
         let mut state = self.shared.state.lock().await;
         self.ensure_loaded(&mut state).await?;
-        let Some(current) = state.current.as_mut() else { return Ok(false) };
+        let Some(current) = state.current.as_mut() else {
+            return Ok(false);
+        };
         let existed = current.record.data.remove(key).is_some();
         if existed && current.stored {
             current.pending.remove(key);
@@ -431,7 +520,10 @@ impl Session {
             // the increment together with the touch.
             state.loaded = true;
             let candidate = &self.shared.candidates[0];
-            let mut delta = Delta { touch: Some(self.touch_at(now)), ..Delta::default() };
+            let mut delta = Delta {
+                touch: Some(self.touch_at(now)),
+                ..Delta::default()
+            };
             delta.increment(key, by);
             match self.store().apply(&candidate.key, &delta, now).await {
                 Ok(Applied::Updated(record)) if record.handle == candidate.handle => {
@@ -443,13 +535,21 @@ impl Session {
                     return value.ok_or(SessionError::Ended);
                 }
                 Ok(Applied::Updated(_)) => {
-                    self.emit(&Event::InvalidToken { reason: InvalidReason::HandleMismatch, ip: self.shared.client.ip });
+                    self.emit(&Event::InvalidToken {
+                        reason: InvalidReason::HandleMismatch,
+                        ip: self.shared.client.ip,
+                    });
                 }
                 Ok(Applied::Gone | Applied::KeyTaken) => {
-                    self.emit(&Event::InvalidToken { reason: InvalidReason::UnknownSession, ip: self.shared.client.ip });
+                    self.emit(&Event::InvalidToken {
+                        reason: InvalidReason::UnknownSession,
+                        ip: self.shared.client.ip,
+                    });
                     state.delete_cookie = true;
                 }
-                Err(err) if err.kind() == crate::StoreErrorKind::InvalidData => return Err(SessionError::Store(err)),
+                Err(err) if err.kind() == crate::StoreErrorKind::InvalidData => {
+                    return Err(SessionError::Store(err));
+                }
                 Err(err) => self.load_error(&mut state, err)?,
             }
         } else {
@@ -459,17 +559,29 @@ impl Session {
         if !current.stored {
             let mut delta = Delta::default();
             delta.increment(key, by);
-            delta.apply_to(&mut current.record).map_err(SessionError::Delta)?;
+            delta
+                .apply_to(&mut current.record)
+                .map_err(SessionError::Delta)?;
             // Undo the version bump: an unsaved record is still version 1.
             current.record.version = 1;
-            return current.record.data.get(key).and_then(serde_json::Value::as_i64).ok_or(SessionError::Ended);
+            return current
+                .record
+                .data
+                .get(key)
+                .and_then(serde_json::Value::as_i64)
+                .ok_or(SessionError::Ended);
         }
         let mut delta = std::mem::take(&mut current.pending);
         delta.increment(key, by);
         if current.needs_touch {
             delta.touch = Some(self.touch_at(now));
         }
-        match self.store().apply(&current.key, &delta, now).await.map_err(SessionError::Store)? {
+        match self
+            .store()
+            .apply(&current.key, &delta, now)
+            .await
+            .map_err(SessionError::Store)?
+        {
             Applied::Updated(record) => {
                 let value = record.data.get(key).and_then(serde_json::Value::as_i64);
                 current.record = record;
@@ -477,7 +589,9 @@ impl Session {
                 value.ok_or(SessionError::Ended)
             }
             Applied::Gone | Applied::KeyTaken => {
-                self.emit(&Event::WriteDiscarded { session: current.reference() });
+                self.emit(&Event::WriteDiscarded {
+                    session: current.reference(),
+                });
                 state.current = None;
                 state.delete_cookie = true;
                 Err(SessionError::Ended)
@@ -500,7 +614,11 @@ impl Session {
         self.enforce_cap(&state, &principal, now).await?;
         let config = self.config();
         let current = self.current_or_fresh(&mut state);
-        let switching = current.record.principal.as_ref().is_some_and(|p| *p != principal);
+        let switching = current
+            .record
+            .principal
+            .as_ref()
+            .is_some_and(|p| *p != principal);
         let delta = Delta {
             clear_data: switching,
             principal: Some(Some(principal.clone())),
@@ -509,26 +627,45 @@ impl Session {
             touch: Some(self.touch_at(now)),
             ..Delta::default()
         };
-        match self.rotate_with(&mut state, delta.clone(), RotationReason::Login, now).await {
+        match self
+            .rotate_with(&mut state, delta.clone(), RotationReason::Login, now)
+            .await
+        {
             Ok(()) => {}
             Err(SessionError::Ended) => {
                 // The old session ended concurrently: log in on a fresh one.
                 let mut fresh = self.fresh(now, None);
-                delta.apply_to(&mut fresh.record).map_err(SessionError::Delta)?;
+                delta
+                    .apply_to(&mut fresh.record)
+                    .map_err(SessionError::Delta)?;
                 fresh.record.version = 1;
                 state.current = Some(fresh);
             }
             Err(err) => return Err(err),
         }
         if let Some(current) = state.current.as_ref() {
-            self.emit(&Event::Authenticated { session: current.reference(), principal });
+            self.emit(&Event::Authenticated {
+                session: current.reference(),
+                principal,
+            });
         }
         Ok(())
     }
 
-    async fn enforce_cap(&self, state: &State, principal: &str, now: Timestamp) -> Result<(), SessionError> {
-        let Some((max, policy)) = self.config().session_cap else { return Ok(()) };
-        let own = state.current.as_ref().filter(|c| c.stored).map(|c| c.record.handle);
+    async fn enforce_cap(
+        &self,
+        state: &State,
+        principal: &str,
+        now: Timestamp,
+    ) -> Result<(), SessionError> {
+        let Some((max, policy)) = self.config().session_cap else {
+            return Ok(());
+        };
+        let own = state
+            .current
+            .as_ref()
+            .filter(|c| c.stored)
+            .map(|c| c.record.handle);
         let mut others: Vec<SessionSummary> = self
             .store()
             .list_principal(principal, now)
@@ -546,7 +683,12 @@ impl Session {
                 others.sort_by_key(|s| (s.last_seen_at, s.created_at));
                 let excess = others.len() + 1 - max;
                 for victim in others.iter().take(excess) {
-                    if self.store().revoke(&victim.handle).await.map_err(SessionError::Store)? {
+                    if self
+                        .store()
+                        .revoke(&victim.handle)
+                        .await
+                        .map_err(SessionError::Store)?
+                    {
                         self.emit(&Event::Revoked {
                             handle: Some(victim.handle),
                             principal: Some(principal.to_owned()),
@@ -577,7 +719,10 @@ impl Session {
                     tracing::warn!(target: "hallpass::event", ?principal, "logout failed: the store did not delete the session");
                     return Err(SessionError::Store(err));
                 }
-                self.emit(&Event::LoggedOut { session: current.reference(), principal: current.record.principal.clone() });
+                self.emit(&Event::LoggedOut {
+                    session: current.reference(),
+                    principal: current.record.principal.clone(),
+                });
                 state.delete_cookie = true;
             }
         }
@@ -605,8 +750,12 @@ impl Session {
         let mut state = self.shared.state.lock().await;
         self.ensure_loaded(&mut state).await?;
         let now = self.now();
-        let delta = Delta { touch: Some(self.touch_at(now)), ..Delta::default() };
-        self.rotate_with(&mut state, delta, RotationReason::Requested, now).await
+        let delta = Delta {
+            touch: Some(self.touch_at(now)),
+            ..Delta::default()
+        };
+        self.rotate_with(&mut state, delta, RotationReason::Requested, now)
+            .await
     }
 
     /// The logged-in principal, if any.
@@ -617,7 +766,10 @@ impl Session {
     pub async fn principal(&self) -> Result<Option<String>, SessionError> {
         let mut state = self.shared.state.lock().await;
         self.ensure_loaded(&mut state).await?;
-        Ok(state.current.as_ref().and_then(|c| c.record.principal.clone()))
+        Ok(state
+            .current
+            .as_ref()
+            .and_then(|c| c.record.principal.clone()))
     }
 
     /// The session's public handle, if there is a session.
@@ -677,8 +829,14 @@ impl Session {
     ///
     /// [`SessionError::NotAuthenticated`] without a principal, or a store error.
     pub async fn list_sessions_of_principal(&self) -> Result<Vec<SessionSummary>, SessionError> {
-        let principal = self.principal().await?.ok_or(SessionError::NotAuthenticated)?;
-        self.store().list_principal(&principal, self.now()).await.map_err(SessionError::Store)
+        let principal = self
+            .principal()
+            .await?
+            .ok_or(SessionError::NotAuthenticated)?;
+        self.store()
+            .list_principal(&principal, self.now())
+            .await
+            .map_err(SessionError::Store)
     }
 
     /// Revokes one of the logged-in principal's own sessions by handle; `false` when
@@ -701,11 +859,26 @@ impl Session {
             self.store().load_handle(handle, now).await.map_err(SessionError::Store)?,
             Some((_, record)) if record.principal.as_deref() == Some(principal.as_str())
         );
-        if !owned || !self.store().revoke(handle).await.map_err(SessionError::Store)? {
+        if !owned
+            || !self
+                .store()
+                .revoke(handle)
+                .await
+                .map_err(SessionError::Store)?
+        {
             return Ok(false);
         }
-        self.emit(&Event::Revoked { handle: Some(*handle), principal: Some(principal), count: 1, by: RevokedBy::User });
-        if state.current.as_ref().is_some_and(|c| c.record.handle == *handle) {
+        self.emit(&Event::Revoked {
+            handle: Some(*handle),
+            principal: Some(principal),
+            count: 1,
+            by: RevokedBy::User,
+        });
+        if state
+            .current
+            .as_ref()
+            .is_some_and(|c| c.record.handle == *handle)
+        {
             state.current = None;
             state.delete_cookie = true;
         }
@@ -721,15 +894,27 @@ impl Session {
     pub async fn revoke_all_of_principal(&self, except_current: bool) -> Result<u64, SessionError> {
         let mut state = self.shared.state.lock().await;
         self.ensure_loaded(&mut state).await?;
-        let current = state.current.as_ref().ok_or(SessionError::NotAuthenticated)?;
-        let principal = current.record.principal.clone().ok_or(SessionError::NotAuthenticated)?;
+        let current = state
+            .current
+            .as_ref()
+            .ok_or(SessionError::NotAuthenticated)?;
+        let principal = current
+            .record
+            .principal
+            .clone()
+            .ok_or(SessionError::NotAuthenticated)?;
         let except = except_current.then_some(current.record.handle);
         let count = self
             .store()
             .revoke_principal(&principal, except.as_ref())
             .await
             .map_err(SessionError::Store)?;
-        self.emit(&Event::Revoked { handle: None, principal: Some(principal), count, by: RevokedBy::User });
+        self.emit(&Event::Revoked {
+            handle: None,
+            principal: Some(principal),
+            count,
+            by: RevokedBy::User,
+        });
         if !except_current {
             state.current = None;
             state.delete_cookie = true;
@@ -749,7 +934,9 @@ impl Session {
     pub async fn commit(&self, headers: &mut HeaderMap) -> Result<(), CommitError> {
         let mut state = self.shared.state.lock().await;
         if let Some(kind) = state.load_failed {
-            return Err(CommitError::new(SessionError::Store(crate::StoreError::msg(kind, "the store failed on load"))));
+            return Err(CommitError::new(SessionError::Store(
+                crate::StoreError::msg(kind, "the store failed on load"),
+            )));
         }
         let reissue_only = !state.loaded
             && matches!(self.shared.candidates.as_slice(), [candidate] if !candidate.by_primary);
@@ -776,7 +963,10 @@ impl Session {
                     &current.record.handle,
                     &current.token,
                 );
-                let max_age = current.record.remember.then(|| current.record.absolute_deadline.since(self.now()));
+                let max_age = current
+                    .record
+                    .remember
+                    .then(|| current.record.absolute_deadline.since(self.now()));
                 engine.set_cookie(&value, max_age)
             }
             _ if state.delete_cookie => engine.deletion_cookie(),
@@ -789,7 +979,9 @@ impl Session {
     /// The store writes of [`Session::commit`].
     async fn write(&self, state: &mut State) -> Result<(), SessionError> {
         let now = self.now();
-        let Some(current) = state.current.as_mut() else { return Ok(()) };
+        let Some(current) = state.current.as_mut() else {
+            return Ok(());
+        };
         if !current.stored {
             if current.record.data.is_empty() && current.record.principal.is_none() {
                 // SR-18: an empty session is never stored and gets no cookie.
@@ -797,11 +989,19 @@ impl Session {
                 return Ok(());
             }
             for _ in 0..KEY_RETRIES {
-                match self.store().create(&current.key, &current.record).await.map_err(SessionError::Store)? {
+                match self
+                    .store()
+                    .create(&current.key, &current.record)
+                    .await
+                    .map_err(SessionError::Store)?
+                {
                     Created::Inserted => {
                         current.stored = true;
                         current.issue_cookie = true;
-                        self.emit(&Event::Created { session: current.reference(), handle: current.record.handle });
+                        self.emit(&Event::Created {
+                            session: current.reference(),
+                            handle: current.record.handle,
+                        });
                         return Ok(());
                     }
                     Created::KeyTaken => {
@@ -811,25 +1011,40 @@ impl Session {
                     }
                 }
             }
-            return Err(SessionError::Store(crate::StoreError::msg(crate::StoreErrorKind::Backend, "fresh tokens kept colliding")));
+            return Err(SessionError::Store(crate::StoreError::msg(
+                crate::StoreErrorKind::Backend,
+                "fresh tokens kept colliding",
+            )));
         }
         let mut delta = std::mem::take(&mut current.pending);
         if current.needs_touch {
             delta.touch = Some(self.touch_at(now));
         }
         if delta.changes_content() {
-            match self.store().apply(&current.key, &delta, now).await.map_err(SessionError::Store)? {
+            match self
+                .store()
+                .apply(&current.key, &delta, now)
+                .await
+                .map_err(SessionError::Store)?
+            {
                 Applied::Updated(record) => current.record = record,
                 Applied::Gone | Applied::KeyTaken => {
                     // AT-24: the session ended while this request ran; its writes are
                     // dropped rather than resurrecting it.
-                    self.emit(&Event::WriteDiscarded { session: current.reference() });
+                    self.emit(&Event::WriteDiscarded {
+                        session: current.reference(),
+                    });
                     state.current = None;
                     state.delete_cookie = true;
                 }
             }
         } else if let Some(touch) = delta.touch {
-            if !self.store().touch(&current.key, touch, now).await.map_err(SessionError::Store)? {
+            if !self
+                .store()
+                .touch(&current.key, touch, now)
+                .await
+                .map_err(SessionError::Store)?
+            {
                 state.current = None;
                 state.delete_cookie = true;
             }
@@ -849,11 +1064,15 @@ fn same_prefix(a: std::net::IpAddr, b: std::net::IpAddr, v4: Option<u8>, v6: Opt
     };
     match (a, b) {
         (V4(a), V4(b)) => v4.is_none_or(|bits| {
-            let mask = u32::MAX.checked_shl(32 - u32::from(bits.min(32))).unwrap_or(0);
+            let mask = u32::MAX
+                .checked_shl(32 - u32::from(bits.min(32)))
+                .unwrap_or(0);
             u32::from(a) & mask == u32::from(b) & mask
         }),
         (V6(a), V6(b)) => v6.is_none_or(|bits| {
-            let mask = u128::MAX.checked_shl(128 - u32::from(bits.min(128))).unwrap_or(0);
+            let mask = u128::MAX
+                .checked_shl(128 - u32::from(bits.min(128)))
+                .unwrap_or(0);
             u128::from(a) & mask == u128::from(b) & mask
         }),
         _ => false,
@@ -867,11 +1086,41 @@ mod tests {
     #[test]
     fn prefixes_compare_masked_addresses() {
         let ip = |s: &str| s.parse().unwrap();
-        assert!(same_prefix(ip("10.1.2.3"), ip("10.1.2.200"), Some(24), Some(64)));
-        assert!(!same_prefix(ip("10.1.2.3"), ip("10.1.3.3"), Some(24), Some(64)));
-        assert!(same_prefix(ip("10.1.2.3"), ip("99.1.3.3"), Some(0), Some(64)));
-        assert!(same_prefix(ip("2001:db8::1"), ip("2001:db8::ffff"), Some(24), Some(64)));
-        assert!(!same_prefix(ip("2001:db8::1"), ip("2001:db9::1"), Some(24), Some(64)));
-        assert!(same_prefix(ip("10.0.0.1"), ip("::ffff:10.0.0.9"), Some(24), Some(64)));
+        assert!(same_prefix(
+            ip("10.1.2.3"),
+            ip("10.1.2.200"),
+            Some(24),
+            Some(64)
+        ));
+        assert!(!same_prefix(
+            ip("10.1.2.3"),
+            ip("10.1.3.3"),
+            Some(24),
+            Some(64)
+        ));
+        assert!(same_prefix(
+            ip("10.1.2.3"),
+            ip("99.1.3.3"),
+            Some(0),
+            Some(64)
+        ));
+        assert!(same_prefix(
+            ip("2001:db8::1"),
+            ip("2001:db8::ffff"),
+            Some(24),
+            Some(64)
+        ));
+        assert!(!same_prefix(
+            ip("2001:db8::1"),
+            ip("2001:db9::1"),
+            Some(24),
+            Some(64)
+        ));
+        assert!(same_prefix(
+            ip("10.0.0.1"),
+            ip("::ffff:10.0.0.9"),
+            Some(24),
+            Some(64)
+        ));
     }
 }

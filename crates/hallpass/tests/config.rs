@@ -1,12 +1,26 @@
 //! SR-07…SR-11, H12: unsafe or inconsistent configurations fail when the layer is built.
 
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    reason = "tests report failures by panicking"
+)]
+
 use std::sync::Arc;
 use std::time::Duration;
 
-use hallpass::{CapPolicy, ConfigError, Key, Keyring, MemoryStore, SameSite, SessionConfig, SessionLayer};
+use hallpass::{
+    CapPolicy, ConfigError, Key, Keyring, MemoryStore, SameSite, SessionConfig, SessionLayer,
+};
+
+type Adjust = Box<dyn FnOnce(SessionConfig) -> SessionConfig>;
 
 fn build(adjust: impl FnOnce(SessionConfig) -> SessionConfig) -> Result<SessionLayer, ConfigError> {
-    SessionLayer::new(Arc::new(MemoryStore::new()), adjust(SessionConfig::new(Keyring::new(Key::generate()))))
+    SessionLayer::new(
+        Arc::new(MemoryStore::new()),
+        adjust(SessionConfig::new(Keyring::new(Key::generate()))),
+    )
 }
 
 #[test]
@@ -16,32 +30,95 @@ fn defaults_are_valid() {
 
 #[test]
 fn invalid_combinations_are_rejected_with_clear_messages() {
-    let cases: Vec<(Box<dyn FnOnce(SessionConfig) -> SessionConfig>, ConfigError)> = vec![
-        (Box::new(|c| c.dangerous_insecure_cookie()), ConfigError::PrefixNeedsSecure("__Host-")),
-        (Box::new(|c| c.dangerous_cookie_domain("example.com")), ConfigError::HostPrefixWithDomain),
-        (Box::new(|c| c.with_cookie_path("/app")), ConfigError::HostPrefixNeedsRootPath),
-        (Box::new(|c| c.with_cookie_name("__Secure-id").dangerous_insecure_cookie()), ConfigError::PrefixNeedsSecure("__Secure-")),
-        (Box::new(|c| c.with_cookie_name("id").dangerous_insecure_cookie().with_same_site(SameSite::None)), ConfigError::SameSiteNoneNeedsSecure),
-        (Box::new(|c| c.with_cookie_name("id; Domain=evil")), ConfigError::InvalidCookieName("id; Domain=evil".into())),
-        (Box::new(|c| c.with_cookie_name("")), ConfigError::InvalidCookieName(String::new())),
-        (Box::new(|c| c.with_cookie_name("id").with_cookie_path("/a;b")), ConfigError::InvalidPath("/a;b".into())),
-        (Box::new(|c| c.with_cookie_name("id").dangerous_cookie_domain("ex.com\r\nX: y")), ConfigError::InvalidDomain("ex.com\r\nX: y".into())),
-        (Box::new(|c| c.with_idle_timeout(Duration::ZERO)), ConfigError::ZeroTimeout),
-        (Box::new(|c| c.with_idle_timeout(Duration::from_secs(7200)).with_absolute_timeout(Duration::from_secs(3600))), ConfigError::IdleLongerThanAbsolute),
-        (Box::new(|c| c.with_touch_interval(Duration::from_secs(1800))), ConfigError::TouchIntervalTooLong),
-        (Box::new(|c| c.with_max_sessions_per_principal(0, CapPolicy::RejectNew)), ConfigError::ZeroSessionCap),
-        (Box::new(|c| c.with_max_cookie_header_bytes(64)), ConfigError::CookieHeaderBoundTooSmall),
+    let cases: Vec<(Adjust, ConfigError)> = vec![
+        (
+            Box::new(|c| c.dangerous_insecure_cookie()),
+            ConfigError::PrefixNeedsSecure("__Host-"),
+        ),
+        (
+            Box::new(|c| c.dangerous_cookie_domain("example.com")),
+            ConfigError::HostPrefixWithDomain,
+        ),
+        (
+            Box::new(|c| c.with_cookie_path("/app")),
+            ConfigError::HostPrefixNeedsRootPath,
+        ),
+        (
+            Box::new(|c| {
+                c.with_cookie_name("__Secure-id")
+                    .dangerous_insecure_cookie()
+            }),
+            ConfigError::PrefixNeedsSecure("__Secure-"),
+        ),
+        (
+            Box::new(|c| {
+                c.with_cookie_name("id")
+                    .dangerous_insecure_cookie()
+                    .with_same_site(SameSite::None)
+            }),
+            ConfigError::SameSiteNoneNeedsSecure,
+        ),
+        (
+            Box::new(|c| c.with_cookie_name("id; Domain=evil")),
+            ConfigError::InvalidCookieName("id; Domain=evil".into()),
+        ),
+        (
+            Box::new(|c| c.with_cookie_name("")),
+            ConfigError::InvalidCookieName(String::new()),
+        ),
+        (
+            Box::new(|c| c.with_cookie_name("id").with_cookie_path("/a;b")),
+            ConfigError::InvalidPath("/a;b".into()),
+        ),
+        (
+            Box::new(|c| {
+                c.with_cookie_name("id")
+                    .dangerous_cookie_domain("ex.com\r\nX: y")
+            }),
+            ConfigError::InvalidDomain("ex.com\r\nX: y".into()),
+        ),
+        (
+            Box::new(|c| c.with_idle_timeout(Duration::ZERO)),
+            ConfigError::ZeroTimeout,
+        ),
+        (
+            Box::new(|c| {
+                c.with_idle_timeout(Duration::from_secs(7200))
+                    .with_absolute_timeout(Duration::from_secs(3600))
+            }),
+            ConfigError::IdleLongerThanAbsolute,
+        ),
+        (
+            Box::new(|c| c.with_touch_interval(Duration::from_secs(1800))),
+            ConfigError::TouchIntervalTooLong,
+        ),
+        (
+            Box::new(|c| c.with_max_sessions_per_principal(0, CapPolicy::RejectNew)),
+            ConfigError::ZeroSessionCap,
+        ),
+        (
+            Box::new(|c| c.with_max_cookie_header_bytes(64)),
+            ConfigError::CookieHeaderBoundTooSmall,
+        ),
     ];
     for (adjust, expected) in cases {
         let err = build(adjust).unwrap_err();
         assert_eq!(err, expected);
-        assert!(err.to_string().len() > 20, "a message that says what to do: {err}");
+        assert!(
+            err.to_string().len() > 20,
+            "a message that says what to do: {err}"
+        );
     }
 }
 
 #[test]
 fn dangerous_options_work_when_consistent() {
     assert!(build(|c| c.with_cookie_name("sid").dangerous_insecure_cookie()).is_ok());
-    assert!(build(|c| c.with_cookie_name("sid").dangerous_cookie_domain("example.com")).is_ok());
+    assert!(
+        build(|c| c
+            .with_cookie_name("sid")
+            .dangerous_cookie_domain("example.com"))
+        .is_ok()
+    );
     assert!(build(|c| c.dangerous_same_site_none()).is_ok());
 }

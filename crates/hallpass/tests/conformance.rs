@@ -1,5 +1,12 @@
 //! The conformance suite against `MemoryStore`.
 
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    reason = "tests report failures by panicking"
+)]
+
 mod store {
     hallpass_testkit::store_conformance!(async { hallpass::MemoryStore::new() });
 }

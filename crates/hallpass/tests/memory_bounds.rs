@@ -2,10 +2,20 @@
 //! sessions, evicting expired then least-recently-used anonymous sessions, and never
 //! an authenticated one.
 
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    reason = "tests report failures by panicking"
+)]
+
 use std::sync::Arc;
 use std::time::Duration;
 
-use hallpass::{Handle, Loaded, MemoryStore, MemoryStoreConfig, Record, SessionStore, StoreErrorKind, Timestamp, Token};
+use hallpass::{
+    Handle, Loaded, MemoryStore, MemoryStoreConfig, Record, SessionStore, StoreErrorKind,
+    Timestamp, Token,
+};
 use hallpass_testkit::TestApp;
 use http::Method;
 
@@ -14,7 +24,11 @@ const ABSOLUTE: Duration = Duration::from_secs(43_200);
 
 #[tokio::test]
 async fn flood_of_anonymous_sessions_stays_bounded_and_keeps_the_logged_in_user() {
-    let memory = MemoryStore::with_config(MemoryStoreConfig::default().with_capacity(1_000).with_shards(4));
+    let memory = MemoryStore::with_config(
+        MemoryStoreConfig::default()
+            .with_capacity(1_000)
+            .with_shards(4),
+    );
     let store: Arc<dyn SessionStore> = Arc::new(memory.clone());
     let app = TestApp::new(Arc::clone(&store));
     let mut alice = app.browser();
@@ -25,38 +39,76 @@ async fn flood_of_anonymous_sessions_stays_bounded_and_keeps_the_logged_in_user(
     }
     let now = hallpass::Clock::now(&app.clock);
     assert!(store.count(now).await.unwrap() <= 1_000);
-    assert_eq!(alice.get("/me").await.body, "alice", "the authenticated session survived");
+    assert_eq!(
+        alice.get("/me").await.body,
+        "alice",
+        "the authenticated session survived"
+    );
 }
 
 #[tokio::test]
 async fn expired_sessions_go_first_then_least_recently_used_anonymous() {
-    let store = MemoryStore::with_config(MemoryStoreConfig::default().with_capacity(3).with_shards(1));
+    let store =
+        MemoryStore::with_config(MemoryStoreConfig::default().with_capacity(3).with_shards(1));
     let t0 = Timestamp::from_unix_millis(1_000_000);
     let mut keys = Vec::new();
     for i in 0..3u64 {
         let key = Token::generate().store_key();
         let idle = if i == 1 { Duration::from_secs(1) } else { IDLE };
-        store.create(&key, &Record::new(Handle::generate(), t0, idle, ABSOLUTE)).await.unwrap();
+        store
+            .create(&key, &Record::new(Handle::generate(), t0, idle, ABSOLUTE))
+            .await
+            .unwrap();
         keys.push(key);
     }
     // Use key 0 so key 2 becomes the least recently used.
     let later = t0.saturating_add(Duration::from_secs(5));
-    assert!(matches!(store.load(&keys[0], later).await.unwrap(), Loaded::Live(_)));
+    assert!(matches!(
+        store.load(&keys[0], later).await.unwrap(),
+        Loaded::Live(_)
+    ));
     let fourth = Token::generate().store_key();
-    store.create(&fourth, &Record::new(Handle::generate(), later, IDLE, ABSOLUTE)).await.unwrap();
-    assert_eq!(store.load(&keys[1], later).await.unwrap(), Loaded::Missing, "the expired one went first");
+    store
+        .create(
+            &fourth,
+            &Record::new(Handle::generate(), later, IDLE, ABSOLUTE),
+        )
+        .await
+        .unwrap();
+    assert_eq!(
+        store.load(&keys[1], later).await.unwrap(),
+        Loaded::Missing,
+        "the expired one went first"
+    );
     // (Loading key 2 here would refresh it; count it instead.)
     assert_eq!(store.count(later).await.unwrap(), 3);
     let fifth = Token::generate().store_key();
-    store.create(&fifth, &Record::new(Handle::generate(), later, IDLE, ABSOLUTE)).await.unwrap();
-    assert_eq!(store.load(&keys[2], later).await.unwrap(), Loaded::Missing, "then the LRU anonymous one");
-    assert!(matches!(store.load(&keys[0], later).await.unwrap(), Loaded::Live(_)));
-    assert!(matches!(store.load(&fourth, later).await.unwrap(), Loaded::Live(_)));
+    store
+        .create(
+            &fifth,
+            &Record::new(Handle::generate(), later, IDLE, ABSOLUTE),
+        )
+        .await
+        .unwrap();
+    assert_eq!(
+        store.load(&keys[2], later).await.unwrap(),
+        Loaded::Missing,
+        "then the LRU anonymous one"
+    );
+    assert!(matches!(
+        store.load(&keys[0], later).await.unwrap(),
+        Loaded::Live(_)
+    ));
+    assert!(matches!(
+        store.load(&fourth, later).await.unwrap(),
+        Loaded::Live(_)
+    ));
 }
 
 #[tokio::test]
 async fn a_store_full_of_authenticated_sessions_refuses_rather_than_drops() {
-    let store = MemoryStore::with_config(MemoryStoreConfig::default().with_capacity(2).with_shards(1));
+    let store =
+        MemoryStore::with_config(MemoryStoreConfig::default().with_capacity(2).with_shards(1));
     let now = Timestamp::from_unix_millis(1_000_000);
     let mut keys = Vec::new();
     for user in ["a", "b"] {
@@ -67,12 +119,18 @@ async fn a_store_full_of_authenticated_sessions_refuses_rather_than_drops() {
         keys.push(key);
     }
     let err = store
-        .create(&Token::generate().store_key(), &Record::new(Handle::generate(), now, IDLE, ABSOLUTE))
+        .create(
+            &Token::generate().store_key(),
+            &Record::new(Handle::generate(), now, IDLE, ABSOLUTE),
+        )
         .await
         .unwrap_err();
     assert_eq!(err.kind(), StoreErrorKind::CapacityExceeded);
     for key in &keys {
-        assert!(matches!(store.load(key, now).await.unwrap(), Loaded::Live(_)));
+        assert!(matches!(
+            store.load(key, now).await.unwrap(),
+            Loaded::Live(_)
+        ));
     }
 }
 
@@ -83,7 +141,10 @@ async fn the_sweeper_frees_expired_sessions_in_the_background() {
     let now = hallpass::Clock::now(&clock);
     for _ in 0..10 {
         let record = Record::new(Handle::generate(), now, Duration::from_secs(1), ABSOLUTE);
-        store.create(&Token::generate().store_key(), &record).await.unwrap();
+        store
+            .create(&Token::generate().store_key(), &record)
+            .await
+            .unwrap();
     }
     let sweeper = store.spawn_sweeper(Duration::from_millis(10), Arc::new(clock.clone()));
     clock.advance(Duration::from_secs(2));
@@ -95,7 +156,14 @@ async fn the_sweeper_frees_expired_sessions_in_the_background() {
         tokio::time::sleep(Duration::from_millis(10)).await;
     }
     // Counting "as of the epoch" sees every stored record, expired or not.
-    assert_eq!(store.count(far_past).await.unwrap(), 0, "the sweeper purged them");
+    assert_eq!(
+        store.count(far_past).await.unwrap(),
+        0,
+        "the sweeper purged them"
+    );
     drop(store);
-    tokio::time::timeout(Duration::from_secs(5), sweeper).await.unwrap().unwrap();
+    tokio::time::timeout(Duration::from_secs(5), sweeper)
+        .await
+        .unwrap()
+        .unwrap();
 }

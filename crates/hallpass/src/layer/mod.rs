@@ -22,6 +22,10 @@ use crate::store::SessionStore;
 
 /// The peer address of a connection, for servers that are not axum: insert it into
 /// the request extensions before the session layer runs.
+#[expect(
+    clippy::exhaustive_structs,
+    reason = "a newtype that callers construct"
+)]
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct ClientAddr(pub SocketAddr);
 
@@ -56,7 +60,9 @@ impl SessionLayer {
     /// [`ConfigError`] for an unsafe or inconsistent configuration, with a message
     /// saying how to fix it.
     pub fn new(store: Arc<dyn SessionStore>, config: SessionConfig) -> Result<Self, ConfigError> {
-        Ok(Self { engine: SessionEngine::new(store, config)? })
+        Ok(Self {
+            engine: SessionEngine::new(store, config)?,
+        })
     }
 
     /// The engine behind the layer (shares the store and configuration).

@@ -53,7 +53,10 @@ fn peer_ip<B>(request: &Request<B>) -> Option<IpAddr> {
         return Some(addr.ip());
     }
     #[cfg(feature = "axum")]
-    if let Some(info) = request.extensions().get::<axum::extract::ConnectInfo<std::net::SocketAddr>>() {
+    if let Some(info) = request
+        .extensions()
+        .get::<axum::extract::ConnectInfo<std::net::SocketAddr>>()
+    {
         return Some(info.0.ip());
     }
     None
@@ -70,7 +73,10 @@ fn mark_cookies_sensitive(headers: &mut HeaderMap) {
 
 impl<S, ReqBody, ResBody> tower_service::Service<Request<ReqBody>> for SessionService<S>
 where
-    S: tower_service::Service<Request<ReqBody>, Response = Response<ResBody>> + Clone + Send + 'static,
+    S: tower_service::Service<Request<ReqBody>, Response = Response<ResBody>>
+        + Clone
+        + Send
+        + 'static,
     S::Future: Send + 'static,
     S::Error: Send + 'static,
     ReqBody: Send + 'static,
@@ -90,7 +96,9 @@ where
             Ok(session) => session,
             Err(too_large) => {
                 tracing::warn!(target: "hallpass::rejection", len = too_large.len, max = too_large.max, "Cookie header too large");
-                return Box::pin(std::future::ready(Ok(bare(StatusCode::REQUEST_HEADER_FIELDS_TOO_LARGE))));
+                return Box::pin(std::future::ready(Ok(bare(
+                    StatusCode::REQUEST_HEADER_FIELDS_TOO_LARGE,
+                ))));
             }
         };
         request.extensions_mut().insert(session.clone());

@@ -41,13 +41,21 @@ pub struct StoreError {
 impl StoreError {
     /// An error of `kind` caused by `source`.
     pub fn new(kind: StoreErrorKind, source: impl Into<Box<dyn StdError + Send + Sync>>) -> Self {
-        Self { kind, message: None, source: Some(source.into()) }
+        Self {
+            kind,
+            message: None,
+            source: Some(source.into()),
+        }
     }
 
     /// An error of `kind` with a fixed description and no underlying cause.
     #[must_use]
     pub fn msg(kind: StoreErrorKind, message: &'static str) -> Self {
-        Self { kind, message: Some(message), source: None }
+        Self {
+            kind,
+            message: Some(message),
+            source: None,
+        }
     }
 
     /// The kind of failure.
@@ -86,7 +94,9 @@ impl fmt::Display for StoreError {
 
 impl StdError for StoreError {
     fn source(&self) -> Option<&(dyn StdError + 'static)> {
-        self.source.as_deref().map(|source| source as &(dyn StdError + 'static))
+        self.source
+            .as_deref()
+            .map(|source| source as &(dyn StdError + 'static))
     }
 }
 

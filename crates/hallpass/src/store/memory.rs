@@ -5,10 +5,12 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError, Weak};
 use std::time::Duration;
 
-use super::{Applied, Created, Loaded, SessionStore, SessionSummary, StoreError, StoreErrorKind, StoreFuture};
+use super::{
+    Applied, Created, Loaded, SessionStore, SessionSummary, StoreError, StoreErrorKind, StoreFuture,
+};
 use crate::clock::Clock;
 use crate::delta::{Delta, Touch};
-use crate::record::{Record, Timestamp};
+use crate::record::{Expiry, Record, Timestamp};
 use crate::token::{Handle, StoreKey};
 
 /// Sizing of a [`MemoryStore`].
@@ -29,7 +31,10 @@ pub struct MemoryStoreConfig {
 
 impl Default for MemoryStoreConfig {
     fn default() -> Self {
-        Self { capacity: 1_000_000, shards: 16 }
+        Self {
+            capacity: 1_000_000,
+            shards: 16,
+        }
     }
 }
 
@@ -127,14 +132,15 @@ impl Shard {
     }
 
     /// The live record under `key`; an expired one is removed and reported.
-    fn take_live(&mut self, key: &StoreKey, now: Timestamp) -> Result<Record, Loaded> {
+    /// The live record under `key`, taken out; otherwise why not (`None`: missing).
+    fn take_live(&mut self, key: &StoreKey, now: Timestamp) -> Result<Record, Option<Expiry>> {
         let Some(entry) = self.entries.get(key) else {
-            return Err(Loaded::Missing);
+            return Err(None);
         };
         if let Some(expiry) = entry.record.expired_by(now) {
-            return Err(Loaded::Expired(expiry));
+            return Err(Some(expiry));
         }
-        self.remove(key).ok_or(Loaded::Missing)
+        self.remove(key).ok_or(None)
     }
 }
 
@@ -167,7 +173,11 @@ impl MemoryStore {
     /// # Panics
     ///
     /// Panics when called outside a tokio runtime, as `tokio::spawn` does.
-    pub fn spawn_sweeper(&self, every: Duration, clock: Arc<dyn Clock>) -> tokio::task::JoinHandle<()> {
+    pub fn spawn_sweeper(
+        &self,
+        every: Duration,
+        clock: Arc<dyn Clock>,
+    ) -> tokio::task::JoinHandle<()> {
         let weak: Weak<Inner> = Arc::downgrade(&self.inner);
         tokio::spawn(async move {
             let mut interval = tokio::time::interval(every.max(Duration::from_millis(10)));
@@ -208,7 +218,10 @@ impl MemoryStore {
     fn index(&self, key: StoreKey, record: &Record) {
         self.handle_map(&record.handle).insert(record.handle, key);
         if let Some(principal) = &record.principal {
-            lock(&self.inner.principals).entry(principal.clone()).or_default().insert(key);
+            lock(&self.inner.principals)
+                .entry(principal.clone())
+                .or_default()
+                .insert(key);
         }
     }
 
@@ -259,7 +272,9 @@ impl MemoryStore {
         for shard in &*self.inner.shards {
             let mut shard = lock(shard);
             while usize::try_from(purged).unwrap_or(usize::MAX) < batch {
-                let Some(&(deadline, key)) = shard.by_expiry.first() else { break };
+                let Some(&(deadline, key)) = shard.by_expiry.first() else {
+                    break;
+                };
                 if deadline > now {
                     break;
                 }
@@ -280,9 +295,8 @@ impl MemoryStore {
         change: impl FnOnce(&mut Record) -> Result<(), StoreError>,
     ) -> Result<Option<Record>, StoreError> {
         let mut shard = lock(&self.inner.shards[self.shard_of(key)]);
-        let mut record = match shard.take_live(key, now) {
-            Ok(record) => record,
-            Err(_) => return Ok(None),
+        let Ok(mut record) = shard.take_live(key, now) else {
+            return Ok(None);
         };
         let before = record.clone();
         let result = change(&mut record);
@@ -339,7 +353,8 @@ impl SessionStore for MemoryStore {
             let mut shard = lock(&self.inner.shards[self.shard_of(key)]);
             let record = match shard.take_live(key, now) {
                 Ok(record) => record,
-                Err(outcome) => return Ok(outcome),
+                Err(None) => return Ok(Loaded::Missing),
+                Err(Some(expiry)) => return Ok(Loaded::Expired(expiry)),
             };
             let tick = self.next_tick();
             shard.insert(*key, record.clone(), tick);
@@ -347,14 +362,24 @@ impl SessionStore for MemoryStore {
         })
     }
 
-    fn apply<'a>(&'a self, key: &'a StoreKey, delta: &'a Delta, now: Timestamp) -> StoreFuture<'a, Applied> {
+    fn apply<'a>(
+        &'a self,
+        key: &'a StoreKey,
+        delta: &'a Delta,
+        now: Timestamp,
+    ) -> StoreFuture<'a, Applied> {
         Box::pin(async move {
             let updated = self.update(key, now, |record| Ok(delta.apply_to(record)?))?;
             Ok(updated.map_or(Applied::Gone, Applied::Updated))
         })
     }
 
-    fn touch<'a>(&'a self, key: &'a StoreKey, touch: Touch, now: Timestamp) -> StoreFuture<'a, bool> {
+    fn touch<'a>(
+        &'a self,
+        key: &'a StoreKey,
+        touch: Touch,
+        now: Timestamp,
+    ) -> StoreFuture<'a, bool> {
         Box::pin(async move {
             let updated = self.update(key, now, |record| {
                 touch.apply_to(record);
@@ -411,7 +436,10 @@ impl SessionStore for MemoryStore {
                 return Ok(Applied::KeyTaken);
             }
             if !self.make_room(new_shard, now) {
-                return Err(StoreError::msg(StoreErrorKind::CapacityExceeded, "no room for the rotated session"));
+                return Err(StoreError::msg(
+                    StoreErrorKind::CapacityExceeded,
+                    "no room for the rotated session",
+                ));
             }
             let Ok(mut record) = old_shard.take_live(old, now) else {
                 return Ok(Applied::Gone);
@@ -432,7 +460,11 @@ impl SessionStore for MemoryStore {
         Box::pin(async move { Ok(self.remove_key(key).is_some()) })
     }
 
-    fn load_handle<'a>(&'a self, handle: &'a Handle, now: Timestamp) -> StoreFuture<'a, Option<(StoreKey, Record)>> {
+    fn load_handle<'a>(
+        &'a self,
+        handle: &'a Handle,
+        now: Timestamp,
+    ) -> StoreFuture<'a, Option<(StoreKey, Record)>> {
         Box::pin(async move {
             let Some(key) = self.handle_map(handle).get(handle).copied() else {
                 return Ok(None);
@@ -441,7 +473,9 @@ impl SessionStore for MemoryStore {
             Ok(shard
                 .entries
                 .get(&key)
-                .filter(|entry| entry.record.handle == *handle && entry.record.expired_by(now).is_none())
+                .filter(|entry| {
+                    entry.record.handle == *handle && entry.record.expired_by(now).is_none()
+                })
                 .map(|entry| (key, entry.record.clone())))
         })
     }
@@ -455,18 +489,29 @@ impl SessionStore for MemoryStore {
                     return Ok(false);
                 };
                 let mut shard = lock(&self.inner.shards[self.shard_of(&key)]);
-                if shard.entries.get(&key).is_some_and(|entry| entry.record.handle == *handle) {
+                if shard
+                    .entries
+                    .get(&key)
+                    .is_some_and(|entry| entry.record.handle == *handle)
+                {
                     if let Some(record) = shard.remove(&key) {
                         self.unindex(&key, &record);
                     }
                     return Ok(true);
                 }
             }
-            Err(StoreError::msg(StoreErrorKind::Backend, "session kept moving while being revoked"))
+            Err(StoreError::msg(
+                StoreErrorKind::Backend,
+                "session kept moving while being revoked",
+            ))
         })
     }
 
-    fn list_principal<'a>(&'a self, principal: &'a str, now: Timestamp) -> StoreFuture<'a, Vec<SessionSummary>> {
+    fn list_principal<'a>(
+        &'a self,
+        principal: &'a str,
+        now: Timestamp,
+    ) -> StoreFuture<'a, Vec<SessionSummary>> {
         Box::pin(async move {
             let keys: Vec<StoreKey> = lock(&self.inner.principals)
                 .get(principal)
@@ -491,7 +536,11 @@ impl SessionStore for MemoryStore {
         })
     }
 
-    fn revoke_principal<'a>(&'a self, principal: &'a str, except: Option<&'a Handle>) -> StoreFuture<'a, u64> {
+    fn revoke_principal<'a>(
+        &'a self,
+        principal: &'a str,
+        except: Option<&'a Handle>,
+    ) -> StoreFuture<'a, u64> {
         Box::pin(async move {
             let mut revoked = 0u64;
             // Repeat until the index holds nothing to revoke, so a session rotated
@@ -533,8 +582,17 @@ impl SessionStore for MemoryStore {
             let mut live = 0u64;
             for shard in &*self.inner.shards {
                 let shard = lock(shard);
-                let expired = shard.by_expiry.range(..(now.saturating_add(Duration::from_millis(1)), StoreKey::from_bytes([0; 32]))).count();
-                live += u64::try_from(shard.entries.len().saturating_sub(expired)).unwrap_or(u64::MAX);
+                let expired = shard
+                    .by_expiry
+                    .range(
+                        ..(
+                            now.saturating_add(Duration::from_millis(1)),
+                            StoreKey::from_bytes([0; 32]),
+                        ),
+                    )
+                    .count();
+                live +=
+                    u64::try_from(shard.entries.len().saturating_sub(expired)).unwrap_or(u64::MAX);
             }
             Ok(live)
         })

@@ -127,11 +127,21 @@ pub trait SessionStore: Send + Sync + fmt::Debug + 'static {
 
     /// Applies `delta` to the live record under `key`, atomically; the stored version
     /// goes up by one.
-    fn apply<'a>(&'a self, key: &'a StoreKey, delta: &'a Delta, now: Timestamp) -> StoreFuture<'a, Applied>;
+    fn apply<'a>(
+        &'a self,
+        key: &'a StoreKey,
+        delta: &'a Delta,
+        now: Timestamp,
+    ) -> StoreFuture<'a, Applied>;
 
     /// Moves the idle deadline and last-seen of the live record under `key`; `false`
     /// when there is none.
-    fn touch<'a>(&'a self, key: &'a StoreKey, touch: crate::delta::Touch, now: Timestamp) -> StoreFuture<'a, bool>;
+    fn touch<'a>(
+        &'a self,
+        key: &'a StoreKey,
+        touch: crate::delta::Touch,
+        now: Timestamp,
+    ) -> StoreFuture<'a, bool>;
 
     /// Atomically applies `delta` to the live record under `old`, stores the result
     /// under `new` and deletes `old`.
@@ -147,17 +157,29 @@ pub trait SessionStore: Send + Sync + fmt::Debug + 'static {
     fn delete<'a>(&'a self, key: &'a StoreKey) -> StoreFuture<'a, bool>;
 
     /// The live record with this handle, with its key.
-    fn load_handle<'a>(&'a self, handle: &'a Handle, now: Timestamp) -> StoreFuture<'a, Option<(StoreKey, Record)>>;
+    fn load_handle<'a>(
+        &'a self,
+        handle: &'a Handle,
+        now: Timestamp,
+    ) -> StoreFuture<'a, Option<(StoreKey, Record)>>;
 
     /// Deletes the session with this handle; `true` if there was one.
     fn revoke<'a>(&'a self, handle: &'a Handle) -> StoreFuture<'a, bool>;
 
     /// The live sessions of `principal`, oldest first.
-    fn list_principal<'a>(&'a self, principal: &'a str, now: Timestamp) -> StoreFuture<'a, Vec<SessionSummary>>;
+    fn list_principal<'a>(
+        &'a self,
+        principal: &'a str,
+        now: Timestamp,
+    ) -> StoreFuture<'a, Vec<SessionSummary>>;
 
     /// Deletes every session of `principal` except the one with handle `except`;
     /// returns how many were deleted.
-    fn revoke_principal<'a>(&'a self, principal: &'a str, except: Option<&'a Handle>) -> StoreFuture<'a, u64>;
+    fn revoke_principal<'a>(
+        &'a self,
+        principal: &'a str,
+        except: Option<&'a Handle>,
+    ) -> StoreFuture<'a, u64>;
 
     /// Deletes at most `batch` sessions expired at `now`; returns how many. Call again
     /// until it returns less than `batch`.
