@@ -704,6 +704,72 @@ pub async fn same_site_lax_is_emitted(store: Arc<dyn SessionStore>) {
     );
 }
 
+/// SR-45: each transition emits its event, in order, carrying no token.
+pub async fn events_follow_the_lifecycle(store: Arc<dyn SessionStore>) {
+    let app = TestApp::new(store);
+    let mut browser = app.browser();
+    browser.post("/cart?item=x").await;
+    browser.post("/login?user=alice").await;
+    browser.post("/rotate").await;
+    browser.post("/logout").await;
+    assert_eq!(
+        app.event_names(),
+        [
+            "created",
+            "rotated",
+            "authenticated",
+            "rotated",
+            "logged_out"
+        ]
+    );
+    let events = format!(
+        "{:?}",
+        app.events
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+    );
+    assert!(events.contains("principal: \"alice\""), "{events}");
+}
+
+/// SR-36: an invalid, unknown, expired or revoked cookie gets the very same answer:
+/// same status, same body, the same deletion cookie and the same header names.
+pub async fn invalid_unknown_expired_and_revoked_look_alike(store: Arc<dyn SessionStore>) {
+    let app = TestApp::new(store);
+    let forged = format!("__Host-id={}", "A".repeat(108));
+    let mut logged_out = app.browser();
+    logged_out.post("/login?user=a").await;
+    let unknown = logged_out.cookie.clone().unwrap_or_default();
+    logged_out.post("/logout").await;
+    let mut revoked = app.browser();
+    revoked.post("/login?user=b").await;
+    let revoked_cookie = revoked.cookie.clone().unwrap_or_default();
+    let mut other = revoked.clone();
+    other.cookie = None;
+    other.post("/login?user=b").await;
+    other.post("/revoke-all?except_current=true").await;
+    let mut expiring = app.browser();
+    expiring.post("/login?user=c").await;
+    let expired = expiring.cookie.clone().unwrap_or_default();
+    app.advance(31 * MINUTE);
+    let mut shapes = Vec::new();
+    for cookie in [&forged, &unknown, &revoked_cookie, &expired] {
+        let reply = app.raw(Method::GET, "/me", &[cookie.as_bytes()]).await;
+        let mut names: Vec<String> = reply
+            .headers
+            .keys()
+            .map(|k| k.as_str().to_owned())
+            .collect();
+        names.retain(|n| n != "date");
+        names.sort();
+        shapes.push((reply.status, reply.body.clone(), reply.set_cookies(), names));
+    }
+    for shape in &shapes[1..] {
+        assert_eq!(shape, &shapes[0]);
+    }
+    assert_eq!(shapes[0].0, 401);
+    assert!(shapes[0].2[0].contains("Max-Age=0"));
+}
+
 /// Defines one `#[tokio::test]` per HTTP-level case, each on a fresh store made by
 /// `$make`.
 ///
@@ -725,7 +791,8 @@ macro_rules! http_conformance {
             spoofed_cookie_names_are_ignored, duplicate_session_cookies_are_never_resolved_by_order,
             oversized_cookie_header_gets_431, store_down_on_load_fails_closed, failed_save_replaces_the_response,
             remember_me_sets_max_age_from_the_absolute_deadline, list_and_revoke_sessions,
-            session_cap_rejects_or_evicts, client_binding_policies, same_site_lax_is_emitted
+            session_cap_rejects_or_evicts, client_binding_policies, same_site_lax_is_emitted,
+            events_follow_the_lifecycle, invalid_unknown_expired_and_revoked_look_alike
         );
     };
     (@cases $make:expr; $($case:ident),* $(,)?) => {

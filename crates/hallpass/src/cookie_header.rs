@@ -233,4 +233,40 @@ mod tests {
         );
         assert!(find(&map, "__Host-id", 20_000).is_ok());
     }
+
+    proptest::proptest! {
+        #![proptest_config(proptest::prelude::ProptestConfig::with_cases(2_000))]
+
+        /// SR-32/SR-36: any bytes parse without panicking, and every name returned is
+        /// exactly a slice of the input between separators, never altered.
+        #[test]
+        fn any_bytes_parse_and_names_are_verbatim(field in proptest::collection::vec(proptest::prelude::any::<u8>(), 0..512)) {
+            for (name, value) in pairs(&field) {
+                proptest::prop_assert!(!name.is_empty());
+                proptest::prop_assert!(field.windows(name.len()).any(|w| w == name));
+                proptest::prop_assert!(!name.contains(&b';') && !name.contains(&b'='));
+                proptest::prop_assert!(!value.contains(&b';'));
+                proptest::prop_assert!(name.first() != Some(&b' ') && name.last() != Some(&b' '));
+            }
+        }
+
+        /// Whatever else the header holds, an exact `__Host-id=V` pair is found, and a
+        /// name differing in any byte is not.
+        #[test]
+        fn the_exact_name_is_found_among_noise(
+            noise in "[ -~]{0,200}",
+            value in "[A-Za-z0-9_-]{1,108}",
+        ) {
+            let noise = noise.replace("__Host-id", "x");
+            let header = format!("{noise}; __Host-id={value}");
+            if let Ok(header_value) = http::HeaderValue::from_str(&header) {
+                let mut map = HeaderMap::new();
+                map.insert(COOKIE, header_value);
+                match find(&map, "__Host-id", 8192).unwrap() {
+                    Found::Values(values) => proptest::prop_assert!(values.contains(&value.as_bytes())),
+                    other => proptest::prop_assert!(false, "{other:?}"),
+                }
+            }
+        }
+    }
 }

@@ -109,8 +109,8 @@ impl SessionEngine {
         let user_agent = headers.get(USER_AGENT).and_then(|ua| ua.to_str().ok());
         let client = ClientMeta::new(ip, user_agent);
         let hook = config.hook.as_ref();
-        let (candidates, presented) = match found {
-            Found::None => (Vec::new(), false),
+        let (candidates, duplicated, presented) = match found {
+            Found::None => (Vec::new(), false, false),
             Found::TooMany => {
                 events::emit(
                     hook,
@@ -120,7 +120,7 @@ impl SessionEngine {
                         ip,
                     },
                 );
-                (Vec::new(), true)
+                (Vec::new(), true, true)
             }
             Found::Values(values) => {
                 let mut candidates = Vec::with_capacity(values.len());
@@ -150,10 +150,16 @@ impl SessionEngine {
                         },
                     );
                 }
-                (candidates, values.len() > 1)
+                (candidates, values.len() > 1, true)
             }
         };
-        Ok(Session::new(self.clone(), candidates, presented, client))
+        Ok(Session::new(
+            self.clone(),
+            candidates,
+            duplicated,
+            presented,
+            client,
+        ))
     }
 
     /// A `Set-Cookie` value carrying `value` with the configured attributes.

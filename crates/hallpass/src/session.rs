@@ -130,19 +130,27 @@ impl fmt::Debug for Session {
 }
 
 impl Session {
+    /// `presented`: a value arrived under the cookie's name. A single value that did
+    /// not verify is cleared by a request that uses the session, exactly as an
+    /// unknown, expired or revoked one is, so the four look alike from outside (SR-36).
     pub(crate) fn new(
         engine: SessionEngine,
         candidates: Vec<Candidate>,
         duplicated: bool,
+        presented: bool,
         client: ClientMeta,
     ) -> Self {
+        let state = State {
+            delete_cookie: presented && candidates.is_empty() && !duplicated,
+            ..State::default()
+        };
         Self {
             shared: Arc::new(Shared {
                 engine,
                 candidates,
                 duplicated,
                 client,
-                state: Mutex::new(State::default()),
+                state: Mutex::new(state),
             }),
         }
     }
@@ -236,7 +244,6 @@ impl Session {
         let candidates = &self.shared.candidates;
         let mut live: Vec<(usize, Record)> = Vec::new();
         for (index, candidate) in candidates.iter().enumerate() {
-            let reference = SessionRef::of(&candidate.key);
             let outcome = match self.store().load(&candidate.key, now).await {
                 Ok(outcome) => outcome,
                 Err(err) => return self.load_error(state, err),
@@ -253,13 +260,7 @@ impl Session {
                     Some(reason) => self.expire(state, candidate, reason).await,
                     None => live.push((index, record)),
                 },
-                Loaded::Expired(reason) => {
-                    self.emit(&Event::Expired {
-                        session: reference,
-                        reason,
-                    });
-                    self.expire(state, candidate, reason).await;
-                }
+                Loaded::Expired(reason) => self.expire(state, candidate, reason).await,
                 Loaded::Missing => {
                     self.emit(&Event::InvalidToken {
                         reason: InvalidReason::UnknownSession,
@@ -293,7 +294,10 @@ impl Session {
 
     /// SR-23: an expired session's record is deleted and its cookie cleared.
     async fn expire(&self, state: &mut State, candidate: &Candidate, reason: crate::Expiry) {
-        tracing::debug!(target: "hallpass::event", reason = reason.as_str(), "session expired");
+        self.emit(&Event::Expired {
+            session: SessionRef::of(&candidate.key),
+            reason,
+        });
         if let Err(err) = self.store().delete(&candidate.key).await {
             tracing::warn!(target: "hallpass::event", error = %err, "could not delete an expired session; the store's purge will");
         }
