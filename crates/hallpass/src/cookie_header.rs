@@ -259,7 +259,7 @@ mod tests {
         ) {
             let noise = noise.replace("__Host-id", "x");
             let header = format!("{noise}; __Host-id={value}");
-            if let Ok(header_value) = http::HeaderValue::from_str(&header) {
+            if let Ok(header_value) = HeaderValue::from_str(&header) {
                 let mut map = HeaderMap::new();
                 map.insert(COOKIE, header_value);
                 match find(&map, "__Host-id", 8192).unwrap() {
