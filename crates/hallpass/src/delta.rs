@@ -2,6 +2,8 @@
 //! whatever the record holds *now*, so concurrent requests that change different keys
 //! both keep their changes and `increment` never loses a count.
 
+use std::collections::BTreeMap;
+
 use serde::{Deserialize, Serialize};
 
 use crate::record::{ClientMeta, Record, Timestamp};
@@ -152,50 +154,79 @@ impl Delta {
     /// [`DeltaError`] when an increment meets a value that is not an integer or would
     /// overflow.
     pub fn apply_to(&self, record: &mut Record) -> Result<(), DeltaError> {
-        let mut next = record.clone();
+        // Check first, then change in place: no copy of the record is needed for the
+        // all-or-nothing guarantee.
+        self.check(&record.data)?;
         if self.clear_data {
-            next.data.clear();
+            record.data.clear();
         }
         for op in &self.ops {
             match op {
                 Op::Set { key, value } => {
-                    next.data.insert(key.clone(), value.clone());
+                    record.data.insert(key.clone(), value.clone());
                 }
                 Op::Remove { key } => {
-                    next.data.remove(key);
+                    record.data.remove(key);
                 }
                 Op::Increment { key, by } => {
-                    let current = match next.data.get(key) {
-                        None => 0,
-                        Some(value) => value
-                            .as_i64()
-                            .ok_or_else(|| DeltaError::NotAnInteger { key: key.clone() })?,
-                    };
-                    let sum = current
-                        .checked_add(*by)
-                        .ok_or_else(|| DeltaError::Overflow { key: key.clone() })?;
-                    next.data.insert(key.clone(), sum.into());
+                    let current = record
+                        .data
+                        .get(key)
+                        .and_then(serde_json::Value::as_i64)
+                        .unwrap_or(0);
+                    // `check` proved this neither overflows nor meets a non-integer.
+                    record
+                        .data
+                        .insert(key.clone(), current.saturating_add(*by).into());
                 }
             }
         }
         if let Some(principal) = &self.principal {
-            next.principal.clone_from(principal);
+            record.principal.clone_from(principal);
         }
         if let Some(remember) = self.remember {
-            next.remember = remember;
+            record.remember = remember;
         }
         if let Some(client) = &self.client {
-            next.client = client.clone();
+            record.client = client.clone();
         }
         if let Some(deadline) = self.absolute_deadline {
-            next.absolute_deadline = deadline;
-            next.idle_deadline = next.idle_deadline.min(deadline);
+            record.absolute_deadline = deadline;
+            record.idle_deadline = record.idle_deadline.min(deadline);
         }
         if let Some(touch) = &self.touch {
-            touch.apply_to(&mut next);
+            touch.apply_to(record);
         }
-        next.version = next.version.saturating_add(1);
-        *record = next;
+        record.version = record.version.saturating_add(1);
+        Ok(())
+    }
+
+    /// Replays the increments against `data` (as the earlier ops in this delta leave
+    /// it) without changing anything: the only way applying a delta can fail.
+    fn check(&self, data: &BTreeMap<String, serde_json::Value>) -> Result<(), DeltaError> {
+        /// What the delta has done to a key so far: `Some(integer)`, or `None` for a
+        /// value that is not an integer; absent keys count as 0.
+        let mut seen: Vec<(&str, Option<i64>)> = Vec::new();
+        for op in &self.ops {
+            let (key, now) = match op {
+                Op::Set { key, value } => (key, value.as_i64()),
+                Op::Remove { key } => (key, Some(0)),
+                Op::Increment { key, by } => {
+                    let current = match seen.iter().rev().find(|(k, _)| *k == key.as_str()) {
+                        Some((_, current)) => *current,
+                        None if self.clear_data => Some(0),
+                        None => data.get(key).map_or(Some(0), serde_json::Value::as_i64),
+                    };
+                    let current =
+                        current.ok_or_else(|| DeltaError::NotAnInteger { key: key.clone() })?;
+                    let sum = current
+                        .checked_add(*by)
+                        .ok_or_else(|| DeltaError::Overflow { key: key.clone() })?;
+                    (key, Some(sum))
+                }
+            };
+            seen.push((key.as_str(), now));
+        }
         Ok(())
     }
 }
@@ -274,5 +305,84 @@ mod tests {
         delta.apply_to(&mut r).unwrap();
         assert_eq!(r.idle_deadline, r.absolute_deadline);
         assert_eq!(r.last_seen_at, Timestamp::from_unix_millis(5));
+    }
+
+    /// The obvious semantics: apply op by op to a copy, keep the copy only if every op
+    /// succeeded.
+    fn reference(delta: &Delta, record: &Record) -> Result<Record, DeltaError> {
+        let mut next = record.clone();
+        if delta.clear_data {
+            next.data.clear();
+        }
+        for op in &delta.ops {
+            match op {
+                Op::Set { key, value } => {
+                    next.data.insert(key.clone(), value.clone());
+                }
+                Op::Remove { key } => {
+                    next.data.remove(key);
+                }
+                Op::Increment { key, by } => {
+                    let current = match next.data.get(key) {
+                        None => 0,
+                        Some(v) => v
+                            .as_i64()
+                            .ok_or_else(|| DeltaError::NotAnInteger { key: key.clone() })?,
+                    };
+                    let sum = current
+                        .checked_add(*by)
+                        .ok_or_else(|| DeltaError::Overflow { key: key.clone() })?;
+                    next.data.insert(key.clone(), sum.into());
+                }
+            }
+        }
+        next.version += 1;
+        Ok(next)
+    }
+
+    fn op_strategy() -> impl proptest::strategy::Strategy<Value = Op> {
+        use proptest::prelude::*;
+        let key = prop::sample::select(vec!["a", "b", "c"]).prop_map(str::to_owned);
+        let value = prop_oneof![
+            any::<i64>().prop_map(serde_json::Value::from),
+            (-5i64..5).prop_map(serde_json::Value::from),
+            Just(serde_json::json!("text")),
+            Just(serde_json::json!(1.5)),
+        ];
+        prop_oneof![
+            (key.clone(), value).prop_map(|(key, value)| Op::Set { key, value }),
+            key.clone().prop_map(|key| Op::Remove { key }),
+            (key, prop_oneof![any::<i64>(), -3i64..3])
+                .prop_map(|(key, by)| Op::Increment { key, by }),
+        ]
+    }
+
+    proptest::proptest! {
+        #[test]
+        fn in_place_apply_matches_the_copying_reference(
+            ops in proptest::collection::vec(op_strategy(), 0..8),
+            clear_data in proptest::prelude::any::<bool>(),
+            start in proptest::collection::vec((0usize..3, proptest::prelude::any::<i64>()), 0..3),
+        ) {
+            let mut record = record();
+            for (i, v) in start {
+                record.data.insert(["a", "b", "c"][i].to_owned(), v.into());
+            }
+            record.data.insert("s".to_owned(), "string".into());
+            let delta = Delta { clear_data, ops, ..Delta::default() };
+            let expected = reference(&delta, &record);
+            let mut actual = record.clone();
+            let result = delta.apply_to(&mut actual);
+            match expected {
+                Ok(expected) => {
+                    proptest::prop_assert_eq!(result, Ok(()));
+                    proptest::prop_assert_eq!(actual, expected);
+                }
+                Err(err) => {
+                    proptest::prop_assert_eq!(result, Err(err));
+                    proptest::prop_assert_eq!(actual, record, "a failed delta changes nothing");
+                }
+            }
+        }
     }
 }

@@ -132,6 +132,63 @@ impl Shard {
     }
 
     /// The live record under `key`; an expired one is removed and reported.
+    /// Marks the live entry under `key` as just used and returns it; otherwise says
+    /// why not (`None`: missing). Only the LRU index changes, and only for anonymous
+    /// sessions: the common read path does no re-insertion.
+    fn use_live(
+        &mut self,
+        key: &StoreKey,
+        now: Timestamp,
+        tick: u64,
+    ) -> Result<&Record, Option<Expiry>> {
+        let Some(entry) = self.entries.get_mut(key) else {
+            return Err(None);
+        };
+        if let Some(expiry) = entry.record.expired_by(now) {
+            return Err(Some(expiry));
+        }
+        if entry.record.principal.is_none() {
+            self.anonymous_lru.remove(&entry.tick);
+            self.anonymous_lru.insert(tick, *key);
+        }
+        entry.tick = tick;
+        Ok(&entry.record)
+    }
+
+    /// Changes the live record under `key` in place with `change` (which must be
+    /// all-or-nothing), keeping the shard's indexes in step. Returns the record as it
+    /// now stands and its principal before the change; `None` when not live.
+    fn modify(
+        &mut self,
+        key: &StoreKey,
+        now: Timestamp,
+        tick: u64,
+        change: impl FnOnce(&mut Record) -> Result<(), StoreError>,
+    ) -> Result<Option<(Record, Option<String>)>, StoreError> {
+        let Some(entry) = self.entries.get_mut(key) else {
+            return Ok(None);
+        };
+        if entry.record.expired_by(now).is_some() {
+            return Ok(None);
+        }
+        let old_expiry = entry.record.expires_at();
+        let old_principal = entry.record.principal.clone();
+        change(&mut entry.record)?;
+        let new_expiry = entry.record.expires_at();
+        if old_expiry != new_expiry {
+            self.by_expiry.remove(&(old_expiry, *key));
+            self.by_expiry.insert((new_expiry, *key));
+        }
+        if old_principal.is_none() {
+            self.anonymous_lru.remove(&entry.tick);
+        }
+        if entry.record.principal.is_none() {
+            self.anonymous_lru.insert(tick, *key);
+        }
+        entry.tick = tick;
+        Ok(Some((entry.record.clone(), old_principal)))
+    }
+
     /// The live record under `key`, taken out; otherwise why not (`None`: missing).
     fn take_live(&mut self, key: &StoreKey, now: Timestamp) -> Result<Record, Option<Expiry>> {
         let Some(entry) = self.entries.get(key) else {
@@ -233,12 +290,16 @@ impl MemoryStore {
             }
         }
         if let Some(principal) = &record.principal {
-            let mut principals = lock(&self.inner.principals);
-            if let Some(keys) = principals.get_mut(principal) {
-                keys.remove(key);
-                if keys.is_empty() {
-                    principals.remove(principal);
-                }
+            self.unindex_principal(key, principal);
+        }
+    }
+
+    fn unindex_principal(&self, key: &StoreKey, principal: &str) {
+        let mut principals = lock(&self.inner.principals);
+        if let Some(keys) = principals.get_mut(principal) {
+            keys.remove(key);
+            if keys.is_empty() {
+                principals.remove(principal);
             }
         }
     }
@@ -294,22 +355,22 @@ impl MemoryStore {
         now: Timestamp,
         change: impl FnOnce(&mut Record) -> Result<(), StoreError>,
     ) -> Result<Option<Record>, StoreError> {
+        let tick = self.next_tick();
         let mut shard = lock(&self.inner.shards[self.shard_of(key)]);
-        let Ok(mut record) = shard.take_live(key, now) else {
+        let Some((record, old_principal)) = shard.modify(key, now, tick, change)? else {
             return Ok(None);
         };
-        let before = record.clone();
-        let result = change(&mut record);
-        let tick = self.next_tick();
-        if let Err(err) = result {
-            shard.insert(*key, before, tick);
-            return Err(err);
+        if old_principal != record.principal {
+            if let Some(old) = &old_principal {
+                self.unindex_principal(key, old);
+            }
+            if let Some(new) = &record.principal {
+                lock(&self.inner.principals)
+                    .entry(new.clone())
+                    .or_default()
+                    .insert(*key);
+            }
         }
-        if before.principal != record.principal {
-            self.unindex(key, &before);
-            self.index(*key, &record);
-        }
-        shard.insert(*key, record.clone(), tick);
         Ok(Some(record))
     }
 
@@ -350,15 +411,13 @@ impl SessionStore for MemoryStore {
 
     fn load<'a>(&'a self, key: &'a StoreKey, now: Timestamp) -> StoreFuture<'a, Loaded> {
         Box::pin(async move {
-            let mut shard = lock(&self.inner.shards[self.shard_of(key)]);
-            let record = match shard.take_live(key, now) {
-                Ok(record) => record,
-                Err(None) => return Ok(Loaded::Missing),
-                Err(Some(expiry)) => return Ok(Loaded::Expired(expiry)),
-            };
             let tick = self.next_tick();
-            shard.insert(*key, record.clone(), tick);
-            Ok(Loaded::Live(record))
+            let mut shard = lock(&self.inner.shards[self.shard_of(key)]);
+            Ok(match shard.use_live(key, now, tick) {
+                Ok(record) => Loaded::Live(record.clone()),
+                Err(None) => Loaded::Missing,
+                Err(Some(expiry)) => Loaded::Expired(expiry),
+            })
         })
     }
 
