@@ -204,8 +204,8 @@ impl Delta {
     /// Replays the increments against `data` (as the earlier ops in this delta leave
     /// it) without changing anything: the only way applying a delta can fail.
     fn check(&self, data: &BTreeMap<String, serde_json::Value>) -> Result<(), DeltaError> {
-        /// What the delta has done to a key so far: `Some(integer)`, or `None` for a
-        /// value that is not an integer; absent keys count as 0.
+        // What the delta has done to a key so far: `Some(integer)`, or `None` for a
+        // value that is not an integer; absent keys count as 0.
         let mut seen: Vec<(&str, Option<i64>)> = Vec::new();
         for op in &self.ops {
             let (key, now) = match op {
