@@ -2,6 +2,7 @@
 #![cfg_attr(not(test), forbid(clippy::panic))]
 #![cfg_attr(docsrs, feature(doc_cfg))]
 
+mod cleanup;
 mod client_ip;
 mod clock;
 mod codec;
@@ -27,6 +28,7 @@ mod session;
 mod store;
 mod token;
 
+pub use cleanup::{CleanupConfig, purge_expired, spawn_cleanup};
 pub use clock::{Clock, ManualClock, SystemClock};
 pub use codec::{FORMAT_VERSION, VALUE_LEN};
 pub use config::{

@@ -167,3 +167,59 @@ async fn the_sweeper_frees_expired_sessions_in_the_background() {
         .unwrap()
         .unwrap();
 }
+
+#[tokio::test]
+async fn the_cleanup_task_survives_store_errors_and_keeps_purging() {
+    let memory = MemoryStore::new();
+    let faulty = hallpass_testkit::InstrumentedStore::new(Arc::new(memory.clone()));
+    let clock = hallpass::ManualClock::starting_at_unix_millis(1_000_000);
+    let now = hallpass::Clock::now(&clock);
+    let create = |n: usize| {
+        let memory = memory.clone();
+        async move {
+            for _ in 0..n {
+                let record = Record::new(Handle::generate(), now, Duration::from_secs(1), ABSOLUTE);
+                memory
+                    .create(&Token::generate().store_key(), &record)
+                    .await
+                    .unwrap();
+            }
+        }
+    };
+    create(5).await;
+    faulty.set_down(true);
+    let task = hallpass::spawn_cleanup(
+        Arc::new(faulty.clone()),
+        Arc::new(clock.clone()),
+        hallpass::CleanupConfig::default()
+            .with_every(Duration::from_millis(5))
+            .with_max_backoff(Duration::from_millis(20)),
+    );
+    clock.advance(Duration::from_secs(2));
+    let epoch = Timestamp::from_unix_millis(0);
+    // Several runs fail while the store is down...
+    while faulty
+        .calls()
+        .other
+        .load(std::sync::atomic::Ordering::SeqCst)
+        < 3
+    {
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+    assert_eq!(
+        memory.count(epoch).await.unwrap(),
+        5,
+        "nothing purged while down"
+    );
+    assert!(!task.is_finished(), "the task survived the errors");
+    // ...and once it is back, the task purges without being restarted.
+    faulty.set_down(false);
+    for _ in 0..400 {
+        if memory.count(epoch).await.unwrap() == 0 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+    assert_eq!(memory.count(epoch).await.unwrap(), 0);
+    task.abort();
+}

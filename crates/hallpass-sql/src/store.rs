@@ -1,0 +1,648 @@
+//! [`SqlStore`]: the store contract, once, for every sqlx database. Each driver crate
+//! supplies a [`Dialect`]: its SQL text and how its transactions lock.
+
+use std::fmt;
+use std::sync::Arc;
+
+use hallpass::{
+    Applied, Created, Delta, Handle, Loaded, Record, SessionStore, SessionSummary, StoreError,
+    StoreFuture, StoreKey, Timestamp, Touch,
+};
+use sqlx::{
+    AssertSqlSafe, ColumnIndex, Database, Decode, Encode, Executor, IntoArguments, Pool, Row, Type,
+};
+
+use crate::{Columns, SqlOptions, log_bad_row, millis, store_error, timed};
+
+/// How many rows a statement changed, for the drivers' result types.
+pub trait RowsAffected {
+    /// The count.
+    fn rows(&self) -> u64;
+}
+
+#[cfg(feature = "postgres")]
+impl RowsAffected for sqlx::postgres::PgQueryResult {
+    fn rows(&self) -> u64 {
+        self.rows_affected()
+    }
+}
+
+#[cfg(feature = "mysql")]
+impl RowsAffected for sqlx::mysql::MySqlQueryResult {
+    fn rows(&self) -> u64 {
+        self.rows_affected()
+    }
+}
+
+#[cfg(feature = "sqlite")]
+impl RowsAffected for sqlx::sqlite::SqliteQueryResult {
+    fn rows(&self) -> u64 {
+        self.rows_affected()
+    }
+}
+
+/// How a driver reports an insert whose key is taken.
+#[non_exhaustive]
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum InsertConflict {
+    /// `INSERT … ON CONFLICT DO NOTHING`: zero rows inserted.
+    NoRowsInserted,
+    /// A plain `INSERT` fails with a unique violation.
+    UniqueViolation,
+}
+
+/// One database's SQL, with the table prefix already spliced in. Placeholders follow
+/// the driver (`$1…` or `?`); the parameter order of each statement is documented on
+/// its field.
+#[expect(
+    clippy::exhaustive_structs,
+    reason = "built field by field by each driver crate"
+)]
+#[derive(Clone, Debug)]
+pub struct Dialect {
+    /// Statement that opens a write-locking transaction, or `None` for the pool's
+    /// default `BEGIN` (row locks come from `select_for_update`).
+    pub begin_write: Option<Arc<str>>,
+    /// How `insert` reports a taken key.
+    pub insert_conflict: InsertConflict,
+    /// `INSERT` of [`crate::INSERT_COLUMNS`] (13 parameters).
+    pub insert: Arc<str>,
+    /// `SELECT` [`crate::SELECT_COLUMNS`] by `token_hash`.
+    pub select: Arc<str>,
+    /// The same, locking the row for the transaction.
+    pub select_for_update: Arc<str>,
+    /// `UPDATE` of the delta-changeable columns, then `token_hash` (see
+    /// [`Columns::bind_update`]).
+    pub update: Arc<str>,
+    /// Touch: `last_seen_at`, idle deadline, the same again for `expires_at`,
+    /// `token_hash`, `now`; only where `expires_at > now`.
+    pub touch: Arc<str>,
+    /// `DELETE` by `token_hash`.
+    pub delete: Arc<str>,
+    /// `SELECT token_hash, ` [`crate::SELECT_COLUMNS`] by `handle`.
+    pub select_by_handle: Arc<str>,
+    /// `DELETE` by `handle`.
+    pub delete_by_handle: Arc<str>,
+    /// `SELECT` [`crate::SELECT_COLUMNS`] by `principal` with `expires_at > now`,
+    /// ordered by `created_at, handle`.
+    pub list_principal: Arc<str>,
+    /// `DELETE` by `principal`.
+    pub delete_principal: Arc<str>,
+    /// `DELETE` by `principal` and `handle <> ?`.
+    pub delete_principal_except: Arc<str>,
+    /// `DELETE` at most `limit` rows with `expires_at <= now` (parameters: now, limit).
+    pub purge: Arc<str>,
+    /// `SELECT COUNT(*)` with `expires_at > now`.
+    pub count: Arc<str>,
+}
+
+/// The versioned migrations of one database, prefix already spliced in.
+#[non_exhaustive]
+#[derive(Clone, Debug)]
+pub struct Migrations {
+    /// A statement run first in the migration transaction to serialize concurrent
+    /// migrators (PostgreSQL's advisory lock), if needed.
+    pub lock: Option<Arc<str>>,
+    /// `CREATE TABLE IF NOT EXISTS <prefix>schema_migrations (version BIGINT PRIMARY KEY, applied_at BIGINT NOT NULL)`.
+    pub create_table: Arc<str>,
+    /// `SELECT version FROM <prefix>schema_migrations`.
+    pub select_versions: Arc<str>,
+    /// `INSERT INTO <prefix>schema_migrations (version, applied_at) VALUES (?, ?)`.
+    pub insert_version: Arc<str>,
+    /// `(version, file text)` in order; the text uses the default `hallpass_` prefix.
+    pub files: Vec<(i64, &'static str)>,
+}
+
+impl Migrations {
+    /// The bookkeeping statements for `options`' prefix, with `placeholders` giving
+    /// the two parameters of the insert (`["$1", "$2"]` or `["?", "?"]`).
+    #[must_use]
+    pub fn new(
+        options: &SqlOptions,
+        placeholders: [&str; 2],
+        files: Vec<(i64, &'static str)>,
+    ) -> Self {
+        let table = options.table("schema_migrations");
+        let [a, b] = placeholders;
+        Self {
+            lock: None,
+            create_table: format!("CREATE TABLE IF NOT EXISTS {table} (version BIGINT PRIMARY KEY, applied_at BIGINT NOT NULL)").into(),
+            select_versions: format!("SELECT version FROM {table}").into(),
+            insert_version: format!("INSERT INTO {table} (version, applied_at) VALUES ({a}, {b})").into(),
+            files,
+        }
+    }
+
+    /// Adds the serializing lock statement.
+    #[must_use]
+    pub fn with_lock(mut self, lock: String) -> Self {
+        self.lock = Some(lock.into());
+        self
+    }
+}
+
+/// A session store on a sqlx pool; see the crate docs for the row and the locking.
+pub struct SqlStore<DB: Database> {
+    pool: Pool<DB>,
+    dialect: Arc<Dialect>,
+    options: SqlOptions,
+    name: &'static str,
+}
+
+impl<DB: Database> Clone for SqlStore<DB> {
+    fn clone(&self) -> Self {
+        Self {
+            pool: self.pool.clone(),
+            dialect: Arc::clone(&self.dialect),
+            options: self.options.clone(),
+            name: self.name,
+        }
+    }
+}
+
+impl<DB: Database> fmt::Debug for SqlStore<DB> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("SqlStore")
+            .field("database", &self.name)
+            .field("prefix", &self.options.prefix())
+            .field("call_timeout", &self.options.call_timeout())
+            .finish_non_exhaustive()
+    }
+}
+
+fn sql(text: &Arc<str>) -> AssertSqlSafe<Arc<str>> {
+    // Every statement is a constant of the driver crate with a validated
+    // `[a-z0-9_]` prefix spliced in; values always travel as bind parameters.
+    AssertSqlSafe(Arc::clone(text))
+}
+
+impl<DB: Database> SqlStore<DB> {
+    /// Wraps a pool; `name` labels the database in `Debug` output.
+    #[must_use]
+    pub fn new(pool: Pool<DB>, dialect: Dialect, options: SqlOptions, name: &'static str) -> Self {
+        Self {
+            pool,
+            dialect: Arc::new(dialect),
+            options,
+            name,
+        }
+    }
+
+    /// The pool.
+    #[must_use]
+    pub fn pool(&self) -> &Pool<DB> {
+        &self.pool
+    }
+
+    /// The options.
+    #[must_use]
+    pub fn options(&self) -> &SqlOptions {
+        &self.options
+    }
+}
+
+/// Decodes a row's columns into a record; a corrupt row is logged and reads as no
+/// session (SR-39).
+fn decode(columns: Result<Columns, sqlx::Error>) -> Result<Option<Record>, StoreError> {
+    match columns.map_err(store_error)?.into_record() {
+        Ok(record) => Ok(Some(record)),
+        Err(err) => {
+            log_bad_row(&err);
+            Ok(None)
+        }
+    }
+}
+
+fn key_bytes(key: &StoreKey) -> Vec<u8> {
+    key.as_bytes().to_vec()
+}
+
+/// The store operations, each one transaction or one statement.
+impl<DB> SqlStore<DB>
+where
+    DB: Database,
+    for<'c> &'c mut <DB as Database>::Connection: Executor<'c, Database = DB>,
+    for<'c> &'c Pool<DB>: Executor<'c, Database = DB>,
+    <DB as Database>::Arguments: IntoArguments<DB>,
+    for<'r> Vec<u8>: Decode<'r, DB> + Encode<'r, DB> + Type<DB>,
+    for<'r> String: Decode<'r, DB> + Encode<'r, DB> + Type<DB>,
+    for<'r> Option<String>: Decode<'r, DB> + Encode<'r, DB> + Type<DB>,
+    for<'r> i64: Decode<'r, DB> + Encode<'r, DB> + Type<DB>,
+    for<'r> bool: Decode<'r, DB> + Encode<'r, DB> + Type<DB>,
+    usize: ColumnIndex<<DB as Database>::Row>,
+    <DB as Database>::QueryResult: RowsAffected,
+{
+    /// Applies the migrations not yet recorded in `migrations.table`, each in a
+    /// transaction together with its record (PostgreSQL DDL is transactional; MySQL
+    /// commits DDL implicitly, and its statements are idempotent instead).
+    ///
+    /// # Errors
+    ///
+    /// The first failing statement.
+    pub async fn migrate(&self, migrations: &Migrations) -> Result<(), StoreError> {
+        let mut tx = self.begin_write().await?;
+        if let Some(lock) = &migrations.lock {
+            sqlx::query(sql(lock))
+                .execute(&mut *tx)
+                .await
+                .map_err(store_error)?;
+        }
+        sqlx::query(sql(&migrations.create_table))
+            .execute(&mut *tx)
+            .await
+            .map_err(store_error)?;
+        let applied: Vec<i64> = sqlx::query(sql(&migrations.select_versions))
+            .fetch_all(&mut *tx)
+            .await
+            .map_err(store_error)?
+            .iter()
+            .map(|row| row.try_get::<i64, _>(0))
+            .collect::<Result<_, _>>()
+            .map_err(store_error)?;
+        for (version, file) in &migrations.files {
+            if applied.contains(version) {
+                continue;
+            }
+            for statement in crate::statements(&self.options.render(file)) {
+                sqlx::query(AssertSqlSafe(statement))
+                    .execute(&mut *tx)
+                    .await
+                    .map_err(store_error)?;
+            }
+            sqlx::query(sql(&migrations.insert_version))
+                .bind(*version)
+                .bind(millis(hallpass::Clock::now(&hallpass::SystemClock)))
+                .execute(&mut *tx)
+                .await
+                .map_err(store_error)?;
+            tracing::info!(target: "hallpass::store", database = self.name, version, "applied session store migration");
+        }
+        tx.commit().await.map_err(store_error)
+    }
+
+    async fn begin_write(&self) -> Result<sqlx::Transaction<'static, DB>, StoreError> {
+        match &self.dialect.begin_write {
+            Some(begin) => self.pool.begin_with(sql(begin)).await,
+            None => self.pool.begin().await,
+        }
+        .map_err(store_error)
+    }
+
+    /// Inserts unless the key is taken; `false` when taken.
+    async fn insert<'e, E>(
+        &self,
+        executor: E,
+        key: &StoreKey,
+        record: &Record,
+    ) -> Result<bool, StoreError>
+    where
+        E: Executor<'e, Database = DB>,
+    {
+        let query =
+            Columns::from_record(record)?.bind_all(key, sqlx::query(sql(&self.dialect.insert)));
+        match (query.execute(executor).await, self.dialect.insert_conflict) {
+            (Ok(result), InsertConflict::NoRowsInserted) => Ok(result.rows() == 1),
+            (Ok(_), InsertConflict::UniqueViolation) => Ok(true),
+            (Err(sqlx::Error::Database(db)), InsertConflict::UniqueViolation)
+                if db.is_unique_violation() =>
+            {
+                Ok(false)
+            }
+            (Err(err), _) => Err(store_error(err)),
+        }
+    }
+
+    /// The live record under `key`, row-locked, inside `tx`.
+    async fn locked(
+        &self,
+        tx: &mut sqlx::Transaction<'static, DB>,
+        key: &StoreKey,
+        now: Timestamp,
+    ) -> Result<Option<Record>, StoreError> {
+        let row = sqlx::query(sql(&self.dialect.select_for_update))
+            .bind(key_bytes(key))
+            .fetch_optional(&mut **tx)
+            .await
+            .map_err(store_error)?;
+        let Some(row) = row else { return Ok(None) };
+        Ok(
+            decode(crate::read_columns!(&row, 0))?
+                .filter(|record| record.expired_by(now).is_none()),
+        )
+    }
+
+    async fn do_create(&self, key: &StoreKey, record: &Record) -> Result<Created, StoreError> {
+        Ok(if self.insert(&self.pool, key, record).await? {
+            Created::Inserted
+        } else {
+            Created::KeyTaken
+        })
+    }
+
+    async fn do_load(&self, key: &StoreKey, now: Timestamp) -> Result<Loaded, StoreError> {
+        let row = sqlx::query(sql(&self.dialect.select))
+            .bind(key_bytes(key))
+            .fetch_optional(&self.pool)
+            .await
+            .map_err(store_error)?;
+        let Some(row) = row else {
+            return Ok(Loaded::Missing);
+        };
+        let Some(record) = decode(crate::read_columns!(&row, 0))? else {
+            return Ok(Loaded::Missing);
+        };
+        Ok(match record.expired_by(now) {
+            Some(expiry) => Loaded::Expired(expiry),
+            None => Loaded::Live(record),
+        })
+    }
+
+    async fn do_apply(
+        &self,
+        key: &StoreKey,
+        delta: &Delta,
+        now: Timestamp,
+    ) -> Result<Applied, StoreError> {
+        let mut tx = self.begin_write().await?;
+        // Dropping `tx` on any early return rolls back.
+        let Some(mut record) = self.locked(&mut tx, key, now).await? else {
+            return Ok(Applied::Gone);
+        };
+        delta.apply_to(&mut record)?;
+        Columns::from_record(&record)?
+            .bind_update(key, sqlx::query(sql(&self.dialect.update)))
+            .execute(&mut *tx)
+            .await
+            .map_err(store_error)?;
+        tx.commit().await.map_err(store_error)?;
+        Ok(Applied::Updated(record))
+    }
+
+    async fn do_touch(
+        &self,
+        key: &StoreKey,
+        touch: Touch,
+        now: Timestamp,
+    ) -> Result<bool, StoreError> {
+        let result = sqlx::query(sql(&self.dialect.touch))
+            .bind(millis(touch.last_seen_at))
+            .bind(millis(touch.idle_deadline))
+            .bind(millis(touch.idle_deadline))
+            .bind(key_bytes(key))
+            .bind(millis(now))
+            .execute(&self.pool)
+            .await
+            .map_err(store_error)?;
+        Ok(result.rows() == 1)
+    }
+
+    async fn do_rotate(
+        &self,
+        old: &StoreKey,
+        new: &StoreKey,
+        delta: &Delta,
+        now: Timestamp,
+    ) -> Result<Applied, StoreError> {
+        let mut tx = self.begin_write().await?;
+        let Some(mut record) = self.locked(&mut tx, old, now).await? else {
+            return Ok(Applied::Gone);
+        };
+        delta.apply_to(&mut record)?;
+        self.execute_key(&mut *tx, &self.dialect.delete, old)
+            .await?;
+        if !self.insert(&mut *tx, new, &record).await? {
+            return Ok(Applied::KeyTaken);
+        }
+        tx.commit().await.map_err(store_error)?;
+        Ok(Applied::Updated(record))
+    }
+
+    async fn execute_key<'e, E>(
+        &self,
+        executor: E,
+        statement: &Arc<str>,
+        key: &StoreKey,
+    ) -> Result<u64, StoreError>
+    where
+        E: Executor<'e, Database = DB>,
+    {
+        let result = sqlx::query(sql(statement))
+            .bind(key_bytes(key))
+            .execute(executor)
+            .await
+            .map_err(store_error)?;
+        Ok(result.rows())
+    }
+
+    async fn do_load_handle(
+        &self,
+        handle: &Handle,
+        now: Timestamp,
+    ) -> Result<Option<(StoreKey, Record)>, StoreError> {
+        let row = sqlx::query(sql(&self.dialect.select_by_handle))
+            .bind(handle.as_bytes().to_vec())
+            .fetch_optional(&self.pool)
+            .await
+            .map_err(store_error)?;
+        let Some(row) = row else { return Ok(None) };
+        let key: Vec<u8> = row.try_get(0).map_err(store_error)?;
+        let Ok(key) = <[u8; 32]>::try_from(key.as_slice()) else {
+            return Ok(None);
+        };
+        let record = decode(crate::read_columns!(&row, 1))?
+            .filter(|record| record.expired_by(now).is_none());
+        Ok(record.map(|record| (StoreKey::from_bytes(key), record)))
+    }
+
+    async fn do_revoke(&self, handle: &Handle) -> Result<bool, StoreError> {
+        let result = sqlx::query(sql(&self.dialect.delete_by_handle))
+            .bind(handle.as_bytes().to_vec())
+            .execute(&self.pool)
+            .await
+            .map_err(store_error)?;
+        Ok(result.rows() > 0)
+    }
+
+    async fn do_list(
+        &self,
+        principal: &str,
+        now: Timestamp,
+    ) -> Result<Vec<SessionSummary>, StoreError> {
+        let rows = sqlx::query(sql(&self.dialect.list_principal))
+            .bind(principal.to_owned())
+            .bind(millis(now))
+            .fetch_all(&self.pool)
+            .await
+            .map_err(store_error)?;
+        let mut out = Vec::with_capacity(rows.len());
+        for row in &rows {
+            if let Some(record) = decode(crate::read_columns!(row, 0))? {
+                out.push(SessionSummary::from(&record));
+            }
+        }
+        Ok(out)
+    }
+
+    async fn do_revoke_principal(
+        &self,
+        principal: &str,
+        except: Option<&Handle>,
+    ) -> Result<u64, StoreError> {
+        // Repeat until nothing is left: a session rotated while the first DELETE ran
+        // is caught under its new key by the next.
+        let mut total = 0;
+        loop {
+            let query = match except {
+                Some(handle) => sqlx::query(sql(&self.dialect.delete_principal_except))
+                    .bind(principal.to_owned())
+                    .bind(handle.as_bytes().to_vec()),
+                None => sqlx::query(sql(&self.dialect.delete_principal)).bind(principal.to_owned()),
+            };
+            let deleted = query.execute(&self.pool).await.map_err(store_error)?.rows();
+            total += deleted;
+            if deleted == 0 {
+                return Ok(total);
+            }
+        }
+    }
+
+    async fn do_purge(&self, now: Timestamp, batch: usize) -> Result<u64, StoreError> {
+        let result = sqlx::query(sql(&self.dialect.purge))
+            .bind(millis(now))
+            .bind(i64::try_from(batch).unwrap_or(i64::MAX))
+            .execute(&self.pool)
+            .await
+            .map_err(store_error)?;
+        Ok(result.rows())
+    }
+
+    async fn do_count(&self, now: Timestamp) -> Result<u64, StoreError> {
+        let row = sqlx::query(sql(&self.dialect.count))
+            .bind(millis(now))
+            .fetch_one(&self.pool)
+            .await
+            .map_err(store_error)?;
+        let count: i64 = row.try_get(0).map_err(store_error)?;
+        Ok(u64::try_from(count).unwrap_or(0))
+    }
+}
+
+impl<DB> SessionStore for SqlStore<DB>
+where
+    DB: Database,
+    for<'c> &'c mut <DB as Database>::Connection: Executor<'c, Database = DB>,
+    for<'c> &'c Pool<DB>: Executor<'c, Database = DB>,
+    <DB as Database>::Arguments: IntoArguments<DB>,
+    for<'r> Vec<u8>: Decode<'r, DB> + Encode<'r, DB> + Type<DB>,
+    for<'r> String: Decode<'r, DB> + Encode<'r, DB> + Type<DB>,
+    for<'r> Option<String>: Decode<'r, DB> + Encode<'r, DB> + Type<DB>,
+    for<'r> i64: Decode<'r, DB> + Encode<'r, DB> + Type<DB>,
+    for<'r> bool: Decode<'r, DB> + Encode<'r, DB> + Type<DB>,
+    usize: ColumnIndex<<DB as Database>::Row>,
+    <DB as Database>::QueryResult: RowsAffected,
+{
+    fn create<'a>(&'a self, key: &'a StoreKey, record: &'a Record) -> StoreFuture<'a, Created> {
+        Box::pin(timed(
+            self.options.call_timeout(),
+            self.do_create(key, record),
+        ))
+    }
+
+    fn load<'a>(&'a self, key: &'a StoreKey, now: Timestamp) -> StoreFuture<'a, Loaded> {
+        Box::pin(timed(self.options.call_timeout(), self.do_load(key, now)))
+    }
+
+    fn apply<'a>(
+        &'a self,
+        key: &'a StoreKey,
+        delta: &'a Delta,
+        now: Timestamp,
+    ) -> StoreFuture<'a, Applied> {
+        Box::pin(timed(
+            self.options.call_timeout(),
+            self.do_apply(key, delta, now),
+        ))
+    }
+
+    fn touch<'a>(
+        &'a self,
+        key: &'a StoreKey,
+        touch: Touch,
+        now: Timestamp,
+    ) -> StoreFuture<'a, bool> {
+        Box::pin(timed(
+            self.options.call_timeout(),
+            self.do_touch(key, touch, now),
+        ))
+    }
+
+    fn rotate<'a>(
+        &'a self,
+        old: &'a StoreKey,
+        new: &'a StoreKey,
+        delta: &'a Delta,
+        now: Timestamp,
+    ) -> StoreFuture<'a, Applied> {
+        Box::pin(timed(
+            self.options.call_timeout(),
+            self.do_rotate(old, new, delta, now),
+        ))
+    }
+
+    fn delete<'a>(&'a self, key: &'a StoreKey) -> StoreFuture<'a, bool> {
+        Box::pin(timed(self.options.call_timeout(), async move {
+            Ok(self
+                .execute_key(&self.pool, &self.dialect.delete, key)
+                .await?
+                > 0)
+        }))
+    }
+
+    fn load_handle<'a>(
+        &'a self,
+        handle: &'a Handle,
+        now: Timestamp,
+    ) -> StoreFuture<'a, Option<(StoreKey, Record)>> {
+        Box::pin(timed(
+            self.options.call_timeout(),
+            self.do_load_handle(handle, now),
+        ))
+    }
+
+    fn revoke<'a>(&'a self, handle: &'a Handle) -> StoreFuture<'a, bool> {
+        Box::pin(timed(self.options.call_timeout(), self.do_revoke(handle)))
+    }
+
+    fn list_principal<'a>(
+        &'a self,
+        principal: &'a str,
+        now: Timestamp,
+    ) -> StoreFuture<'a, Vec<SessionSummary>> {
+        Box::pin(timed(
+            self.options.call_timeout(),
+            self.do_list(principal, now),
+        ))
+    }
+
+    fn revoke_principal<'a>(
+        &'a self,
+        principal: &'a str,
+        except: Option<&'a Handle>,
+    ) -> StoreFuture<'a, u64> {
+        Box::pin(timed(
+            self.options.call_timeout(),
+            self.do_revoke_principal(principal, except),
+        ))
+    }
+
+    fn purge_expired(&self, now: Timestamp, batch: usize) -> StoreFuture<'_, u64> {
+        Box::pin(timed(
+            self.options.call_timeout(),
+            self.do_purge(now, batch),
+        ))
+    }
+
+    fn count(&self, now: Timestamp) -> StoreFuture<'_, u64> {
+        Box::pin(timed(self.options.call_timeout(), self.do_count(now)))
+    }
+}
