@@ -1,1 +1,112 @@
-//! placeholder
+//! The MySQL / MariaDB session store for hallpass.
+//!
+//! ```no_run
+//! # async fn run() -> Result<(), hallpass_mysql::ConnectError> {
+//! use hallpass_sql::SqlOptions;
+//!
+//! let store = hallpass_mysql::connect("mysql://root@127.0.0.1:3306/test", SqlOptions::default()).await?;
+//! # let _ = store;
+//! # Ok(()) }
+//! ```
+//!
+//! InnoDB, `utf8mb4_bin` (principals compare byte for byte). A delta is one
+//! transaction: `SELECT … FOR UPDATE`, apply, `UPDATE`; a transaction InnoDB aborts as
+//! a deadlock is run again. Inserts are plain `INSERT`s whose duplicate-key error
+//! reports a taken key (`INSERT IGNORE` would also swallow unrelated errors).
+
+use std::str::FromStr;
+use std::sync::Arc;
+
+use hallpass_sql::{Dialect, InsertConflict, Migrations, SqlOptions, SqlStore};
+use sqlx::MySql;
+use sqlx::mysql::{MySqlConnectOptions, MySqlPoolOptions};
+
+/// The migration files, in order.
+pub const MIGRATIONS: &[(i64, &str)] = &[(1, include_str!("../sql/001_sessions.sql"))];
+
+/// A MySQL / MariaDB session store.
+pub type MySqlStore = SqlStore<MySql>;
+
+/// The store could not be opened.
+#[non_exhaustive]
+#[derive(Debug, thiserror::Error)]
+pub enum ConnectError {
+    /// The URL is not a MySQL URL.
+    #[error("not a valid MySQL URL: {0}")]
+    Url(#[source] sqlx::Error),
+    /// The server could not be reached.
+    #[error("cannot connect to MySQL/MariaDB: {0}")]
+    Connect(#[source] hallpass::StoreError),
+    /// The schema could not be created or migrated.
+    #[error("cannot create the session tables in MySQL/MariaDB: {0}")]
+    Migrate(#[source] hallpass::StoreError),
+}
+
+/// The MySQL statements for `options`' table prefix.
+#[must_use]
+pub fn dialect(options: &SqlOptions) -> Dialect {
+    let t = options.table("sessions");
+    let select = hallpass_sql::SELECT_COLUMNS;
+    let insert = hallpass_sql::INSERT_COLUMNS;
+    let s = |text: String| -> Arc<str> { text.into() };
+    Dialect {
+        begin_write: None,
+        insert_conflict: InsertConflict::UniqueViolation,
+        insert: s(format!(
+            "INSERT INTO {t} ({insert}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
+        )),
+        select: s(format!("SELECT {select} FROM {t} WHERE token_hash = ?")),
+        select_for_update: s(format!(
+            "SELECT {select} FROM {t} WHERE token_hash = ? FOR UPDATE"
+        )),
+        update: s(format!(
+            "UPDATE {t} SET principal = ?, data = ?, last_seen_at = ?, idle_deadline = ?, absolute_deadline = ?, \
+             expires_at = ?, version = ?, remember = ?, client_ip = ?, user_agent = ? WHERE token_hash = ?"
+        )),
+        touch: s(format!(
+            "UPDATE {t} SET last_seen_at = GREATEST(last_seen_at, ?), idle_deadline = LEAST(?, absolute_deadline), \
+             expires_at = LEAST(?, absolute_deadline) WHERE token_hash = ? AND expires_at > ?"
+        )),
+        delete: s(format!("DELETE FROM {t} WHERE token_hash = ?")),
+        select_by_handle: s(format!(
+            "SELECT token_hash, {select} FROM {t} WHERE handle = ?"
+        )),
+        delete_by_handle: s(format!("DELETE FROM {t} WHERE handle = ?")),
+        list_principal: s(format!(
+            "SELECT {select} FROM {t} WHERE principal = ? AND expires_at > ? ORDER BY created_at, handle"
+        )),
+        delete_principal: s(format!("DELETE FROM {t} WHERE principal = ?")),
+        delete_principal_except: s(format!(
+            "DELETE FROM {t} WHERE principal = ? AND handle <> ?"
+        )),
+        purge: s(format!(
+            "DELETE FROM {t} WHERE expires_at <= ? ORDER BY expires_at LIMIT ?"
+        )),
+        count: s(format!("SELECT COUNT(*) FROM {t} WHERE expires_at > ?")),
+    }
+}
+
+/// Opens a pool on `url`, checks the connection and (unless disabled) migrates.
+///
+/// # Errors
+///
+/// [`ConnectError`] saying which step failed.
+pub async fn connect(url: &str, options: SqlOptions) -> Result<MySqlStore, ConnectError> {
+    let connect_options = MySqlConnectOptions::from_str(url).map_err(ConnectError::Url)?;
+    let pool = MySqlPoolOptions::new()
+        .max_connections(options.max_connections())
+        .acquire_timeout(options.call_timeout())
+        .connect_with(connect_options)
+        .await
+        .map_err(|err| ConnectError::Connect(hallpass_sql::store_error(err)))?;
+    let store = SqlStore::new(pool, dialect(&options), options.clone(), "mysql");
+    if options.migrate() {
+        let lock = format!("SELECT GET_LOCK('{}', 30)", options.table("migrate"));
+        let migrations = Migrations::new(&options, ["?", "?"], MIGRATIONS.to_vec()).with_lock(lock);
+        store
+            .migrate(&migrations)
+            .await
+            .map_err(ConnectError::Migrate)?;
+    }
+    Ok(store)
+}

@@ -181,7 +181,6 @@ macro_rules! read_columns {
 
 impl Columns {
     /// Binds `token_hash` and every column, in [`INSERT_COLUMNS`] order.
-    #[must_use]
     pub fn bind_all<'q, DB>(
         self,
         key: &StoreKey,
@@ -214,7 +213,6 @@ impl Columns {
     /// Binds the columns a delta can change, then `token_hash`, in the order of an
     /// `UPDATE … SET principal, data, last_seen_at, idle_deadline, absolute_deadline,
     /// expires_at, version, remember, client_ip, user_agent WHERE token_hash`.
-    #[must_use]
     pub fn bind_update<'q, DB>(
         self,
         key: &StoreKey,
@@ -261,6 +259,21 @@ pub fn store_error(err: sqlx::Error) -> StoreError {
         _ => StoreErrorKind::Backend,
     };
     StoreError::new(kind, err)
+}
+
+/// Whether a failed transaction may simply be run again: a deadlock or serialization
+/// failure (PostgreSQL 40001/40P01, MySQL 1213, SQLite busy/locked).
+#[must_use]
+pub fn is_retryable(err: &StoreError) -> bool {
+    let Some(sqlx::Error::Database(db)) =
+        std::error::Error::source(err).and_then(|s| s.downcast_ref::<sqlx::Error>())
+    else {
+        return false;
+    };
+    matches!(
+        db.code().as_deref(),
+        Some("40001" | "40P01" | "1213" | "5" | "6" | "517")
+    )
 }
 
 /// Server-side codes that mean "the database is going away or not ready": PostgreSQL
@@ -322,7 +335,15 @@ impl Default for SqlOptions {
 /// A table prefix with characters other than `a-z`, `0-9` and `_`, or longer than 40.
 #[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
 #[error("table prefix {0:?} must be 1 to 40 characters of a-z, 0-9 and _, starting with a letter")]
-pub struct InvalidPrefix(pub String);
+pub struct InvalidPrefix(String);
+
+impl InvalidPrefix {
+    /// The rejected prefix.
+    #[must_use]
+    pub fn prefix(&self) -> &str {
+        &self.0
+    }
+}
 
 impl SqlOptions {
     /// The prefix of every table and index name (default `hallpass_`). Only `a-z`,

@@ -2,6 +2,7 @@
 //! supplies a [`Dialect`]: its SQL text and how its transactions lock.
 
 use std::fmt;
+use std::future::Future;
 use std::sync::Arc;
 
 use hallpass::{
@@ -357,7 +358,32 @@ where
         })
     }
 
+    /// Runs a transaction again when the database aborted it as a deadlock or a
+    /// serialization failure (nothing was written); at most three attempts.
+    async fn retrying<T, F, Fut>(&self, mut attempt: F) -> Result<T, StoreError>
+    where
+        F: FnMut() -> Fut,
+        Fut: Future<Output = Result<T, StoreError>>,
+    {
+        let mut tries = 0;
+        loop {
+            match attempt().await {
+                Err(err) if tries < 2 && crate::is_retryable(&err) => tries += 1,
+                other => return other,
+            }
+        }
+    }
+
     async fn do_apply(
+        &self,
+        key: &StoreKey,
+        delta: &Delta,
+        now: Timestamp,
+    ) -> Result<Applied, StoreError> {
+        self.retrying(|| self.apply_once(key, delta, now)).await
+    }
+
+    async fn apply_once(
         &self,
         key: &StoreKey,
         delta: &Delta,
@@ -397,6 +423,17 @@ where
     }
 
     async fn do_rotate(
+        &self,
+        old: &StoreKey,
+        new: &StoreKey,
+        delta: &Delta,
+        now: Timestamp,
+    ) -> Result<Applied, StoreError> {
+        self.retrying(|| self.rotate_once(old, new, delta, now))
+            .await
+    }
+
+    async fn rotate_once(
         &self,
         old: &StoreKey,
         new: &StoreKey,

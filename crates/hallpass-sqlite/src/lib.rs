@@ -1,1 +1,130 @@
-//! placeholder
+//! The SQLite session store for hallpass: the embedded, persistent default.
+//!
+//! ```
+//! # tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap().block_on(async {
+//! use hallpass_sql::SqlOptions;
+//!
+//! let store = hallpass_sqlite::connect("sqlite::memory:", SqlOptions::default()).await?;
+//! # let _ = store;
+//! # Ok::<(), hallpass_sqlite::ConnectError>(())
+//! # }).unwrap();
+//! ```
+//!
+//! `sqlite://path/to/file.db` creates the file if missing and runs it in WAL mode;
+//! `sqlite::memory:` keeps everything in one connection's memory (tests, demos). A
+//! delta is one `BEGIN IMMEDIATE` transaction (SQLite's database-wide write lock, taken
+//! up front so two writers never deadlock upgrading a read lock): read the row, apply
+//! the delta, write it back. WAL keeps the file consistent if the process is killed
+//! mid-write.
+
+use std::str::FromStr;
+use std::sync::Arc;
+
+use hallpass_sql::{Dialect, InsertConflict, Migrations, SqlOptions, SqlStore};
+use sqlx::Sqlite;
+use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
+
+/// The migration files, in order.
+pub const MIGRATIONS: &[(i64, &str)] = &[(1, include_str!("../sql/001_sessions.sql"))];
+
+/// A SQLite session store.
+pub type SqliteStore = SqlStore<Sqlite>;
+
+/// The store could not be opened.
+#[non_exhaustive]
+#[derive(Debug, thiserror::Error)]
+pub enum ConnectError {
+    /// The URL is not a SQLite URL.
+    #[error("not a valid SQLite URL (sqlite://path or sqlite::memory:): {0}")]
+    Url(#[source] sqlx::Error),
+    /// The database file could not be opened or created.
+    #[error("cannot open the SQLite database: {0}")]
+    Connect(#[source] hallpass::StoreError),
+    /// The schema could not be created or migrated.
+    #[error("cannot create the session tables in SQLite: {0}")]
+    Migrate(#[source] hallpass::StoreError),
+}
+
+/// The SQLite statements for `options`' table prefix.
+#[must_use]
+pub fn dialect(options: &SqlOptions) -> Dialect {
+    let t = options.table("sessions");
+    let select = hallpass_sql::SELECT_COLUMNS;
+    let insert = hallpass_sql::INSERT_COLUMNS;
+    let s = |text: String| -> Arc<str> { text.into() };
+    let by_key = s(format!("SELECT {select} FROM {t} WHERE token_hash = ?"));
+    Dialect {
+        begin_write: Some("BEGIN IMMEDIATE".into()),
+        insert_conflict: InsertConflict::NoRowsInserted,
+        insert: s(format!(
+            "INSERT INTO {t} ({insert}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT DO NOTHING"
+        )),
+        // BEGIN IMMEDIATE already holds the write lock: a plain SELECT is locked.
+        select_for_update: Arc::clone(&by_key),
+        select: by_key,
+        update: s(format!(
+            "UPDATE {t} SET principal = ?, data = ?, last_seen_at = ?, idle_deadline = ?, absolute_deadline = ?, \
+             expires_at = ?, version = ?, remember = ?, client_ip = ?, user_agent = ? WHERE token_hash = ?"
+        )),
+        touch: s(format!(
+            "UPDATE {t} SET last_seen_at = max(last_seen_at, ?), idle_deadline = min(?, absolute_deadline), \
+             expires_at = min(?, absolute_deadline) WHERE token_hash = ? AND expires_at > ?"
+        )),
+        delete: s(format!("DELETE FROM {t} WHERE token_hash = ?")),
+        select_by_handle: s(format!(
+            "SELECT token_hash, {select} FROM {t} WHERE handle = ?"
+        )),
+        delete_by_handle: s(format!("DELETE FROM {t} WHERE handle = ?")),
+        list_principal: s(format!(
+            "SELECT {select} FROM {t} WHERE principal = ? AND expires_at > ? ORDER BY created_at, handle"
+        )),
+        delete_principal: s(format!("DELETE FROM {t} WHERE principal = ?")),
+        delete_principal_except: s(format!(
+            "DELETE FROM {t} WHERE principal = ? AND handle <> ?"
+        )),
+        purge: s(format!(
+            "DELETE FROM {t} WHERE token_hash IN (SELECT token_hash FROM {t} WHERE expires_at <= ? LIMIT ?)"
+        )),
+        count: s(format!("SELECT COUNT(*) FROM {t} WHERE expires_at > ?")),
+    }
+}
+
+/// Opens (creating if needed) the database at `url` and (unless disabled) migrates.
+///
+/// # Errors
+///
+/// [`ConnectError`] saying which step failed.
+pub async fn connect(url: &str, options: SqlOptions) -> Result<SqliteStore, ConnectError> {
+    let in_memory = url.contains(":memory:") || url.contains("mode=memory");
+    let mut connect_options = SqliteConnectOptions::from_str(url)
+        .map_err(ConnectError::Url)?
+        .create_if_missing(true)
+        .busy_timeout(options.call_timeout());
+    let mut pool = SqlitePoolOptions::new().acquire_timeout(options.call_timeout());
+    if in_memory {
+        // One connection that never closes: the database lives as long as it does.
+        pool = pool
+            .max_connections(1)
+            .min_connections(1)
+            .idle_timeout(None)
+            .max_lifetime(None);
+    } else {
+        connect_options = connect_options
+            .journal_mode(SqliteJournalMode::Wal)
+            .synchronous(SqliteSynchronous::Normal);
+        pool = pool.max_connections(options.max_connections());
+    }
+    let pool = pool
+        .connect_with(connect_options)
+        .await
+        .map_err(|err| ConnectError::Connect(hallpass_sql::store_error(err)))?;
+    let store = SqlStore::new(pool, dialect(&options), options.clone(), "sqlite");
+    if options.migrate() {
+        let migrations = Migrations::new(&options, ["?", "?"], MIGRATIONS.to_vec());
+        store
+            .migrate(&migrations)
+            .await
+            .map_err(ConnectError::Migrate)?;
+    }
+    Ok(store)
+}

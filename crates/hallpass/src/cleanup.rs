@@ -92,7 +92,7 @@ pub async fn purge_expired(
         let purged = store.purge_expired(now, batch).await?;
         total += purged;
         progress(total);
-        if usize::try_from(purged).map_or(false, |p| p < batch) {
+        if usize::try_from(purged).is_ok_and(|p| p < batch) {
             return Ok(total);
         }
         tokio::task::yield_now().await;
