@@ -150,38 +150,49 @@ pub async fn failed_delta_changes_nothing(store: Arc<dyn SessionStore>) {
     assert_eq!(live(&*store, &key, now).await, rec);
 }
 
-/// 1,000 concurrent increments from 32 tasks end at exactly 1,000, and every caller
-/// saw a different value.
-pub async fn concurrent_increments_are_exact(store: Arc<dyn SessionStore>) {
+/// `tasks` tasks each apply `each` increments to one session concurrently: the total
+/// is exact and every caller saw a different value.
+async fn concurrent_increments(store: Arc<dyn SessionStore>, tasks: u64, each: u64) {
     let now = base();
     let key = create(&*store, &record(now)).await;
-    let mut tasks = Vec::new();
-    for task in 0..32u64 {
-        let store = Arc::clone(&store);
-        let n = if task < 8 { 32 } else { 31 };
-        tasks.push(tokio::spawn(async move {
-            let mut seen = Vec::new();
-            for _ in 0..n {
-                let mut delta = Delta::default();
-                delta.increment("views", 1);
-                match store.apply(&key, &delta, now).await.unwrap() {
-                    Applied::Updated(record) => seen.push(record.data["views"].as_i64().unwrap()),
-                    other => panic!("{other:?}"),
+    let handles: Vec<_> = (0..tasks)
+        .map(|_| {
+            let store = Arc::clone(&store);
+            tokio::spawn(async move {
+                let mut seen = Vec::new();
+                for _ in 0..each {
+                    let mut delta = Delta::default();
+                    delta.increment("views", 1);
+                    match store.apply(&key, &delta, now).await.unwrap() {
+                        Applied::Updated(record) => {
+                            seen.push(record.data["views"].as_i64().unwrap())
+                        }
+                        other => panic!("{other:?}"),
+                    }
                 }
-            }
-            seen
-        }));
-    }
+                seen
+            })
+        })
+        .collect();
     let mut seen = BTreeSet::new();
-    for task in tasks {
-        for value in task.await.unwrap() {
+    for handle in handles {
+        for value in handle.await.unwrap() {
             assert!(seen.insert(value), "value {value} was returned twice");
         }
     }
-    assert_eq!(seen.len(), 1000);
-    assert_eq!(seen.first(), Some(&1));
-    assert_eq!(seen.last(), Some(&1000));
-    assert_eq!(live(&*store, &key, now).await.data["views"], 1000);
+    let total = i64::try_from(tasks * each).unwrap();
+    assert_eq!(seen, (1..=total).collect::<BTreeSet<i64>>());
+    assert_eq!(live(&*store, &key, now).await.data["views"], total);
+}
+
+/// 1,000 concurrent increments (40 tasks × 25) end at exactly 1,000.
+pub async fn concurrent_increments_are_exact(store: Arc<dyn SessionStore>) {
+    concurrent_increments(store, 40, 25).await;
+}
+
+/// 32 concurrent tasks × 100 increments on one session end at exactly 3,200.
+pub async fn thirty_two_tasks_times_a_hundred_increments(store: Arc<dyn SessionStore>) {
+    concurrent_increments(store, 32, 100).await;
 }
 
 /// Concurrent deltas to different keys all survive (no lost update).
@@ -531,7 +542,8 @@ macro_rules! store_conformance {
         $crate::store_conformance!(@cases $make;
             create_then_load, create_collision_is_reported, load_after_expiry_by_either_clock,
             apply_updates_and_bumps_version, failed_delta_changes_nothing,
-            concurrent_increments_are_exact, concurrent_disjoint_keys_are_all_kept,
+            concurrent_increments_are_exact, thirty_two_tasks_times_a_hundred_increments,
+            concurrent_disjoint_keys_are_all_kept,
             apply_after_delete_is_gone, delete_is_idempotent, rotate_is_atomic_and_kills_the_old_key,
             rotate_refuses_gone_and_taken, rotate_races_concurrent_writes, touch_moves_only_the_deadline,
             list_and_revoke_by_principal, principal_changes_are_indexed, purge_in_batches_and_count,
