@@ -95,6 +95,16 @@ pub fn dialect(options: &SqlOptions) -> Dialect {
 ///
 /// [`ConnectError`] saying which step failed.
 pub async fn connect(url: &str, options: SqlOptions) -> Result<SqliteStore, ConnectError> {
+    let path = url
+        .strip_prefix("sqlite://")
+        .or_else(|| url.strip_prefix("sqlite:"))
+        .unwrap_or(url);
+    if path.split('?').next().is_none_or(str::is_empty) {
+        return Err(ConnectError::Url(sqlx::Error::Configuration(
+            "the URL names no database file: use sqlite://path/to/file.db or sqlite::memory:"
+                .into(),
+        )));
+    }
     let in_memory = url.contains(":memory:") || url.contains("mode=memory");
     let mut connect_options = SqliteConnectOptions::from_str(url)
         .map_err(ConnectError::Url)?

@@ -1,1 +1,193 @@
-//! placeholder
+//! Open any hallpass session store from one URL, behind the core's object-safe trait.
+//!
+//! | URL | store |
+//! |---|---|
+//! | `memory:` | [`hallpass::MemoryStore`] (one process, nothing persisted) |
+//! | `sqlite://path/to/file.db`, `sqlite::memory:` | SQLite (feature `sqlite`) |
+//! | `postgres://…`, `postgresql://…` | PostgreSQL (feature `postgres`) |
+//! | `mysql://…`, `mariadb://…` | MySQL / MariaDB (feature `mysql`) |
+//!
+//! ```
+//! # tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap().block_on(async {
+//! let store = hallpass_stores::open("sqlite::memory:").await?;
+//! # let _ = store;
+//! assert!(matches!(hallpass_stores::open("ftp://x").await, Err(hallpass_stores::OpenError::UnknownScheme(_))));
+//! # Ok::<(), hallpass_stores::OpenError>(())
+//! # }).unwrap();
+//! ```
+
+use std::sync::Arc;
+
+use hallpass::SessionStore;
+
+/// A store could not be opened from a URL.
+#[non_exhaustive]
+#[derive(Debug, thiserror::Error)]
+pub enum OpenError {
+    /// The scheme names no store this build knows.
+    #[error(
+        "unknown store URL {0:?}: use memory:, sqlite://PATH, sqlite::memory:, postgres://… or mysql://…"
+    )]
+    UnknownScheme(String),
+    /// The scheme is known but its feature is not compiled in.
+    #[error("this build has no {0} store (enable the `{0}` feature of hallpass-stores)")]
+    NotCompiled(&'static str),
+    /// SQLite failed to open.
+    #[cfg(feature = "sqlite")]
+    #[error(transparent)]
+    Sqlite(#[from] hallpass_sqlite::ConnectError),
+    /// PostgreSQL failed to open.
+    #[cfg(feature = "postgres")]
+    #[error(transparent)]
+    Postgres(#[from] hallpass_postgres::ConnectError),
+    /// MySQL failed to open.
+    #[cfg(feature = "mysql")]
+    #[error(transparent)]
+    MySql(#[from] hallpass_mysql::ConnectError),
+}
+
+impl OpenError {
+    /// Whether the URL itself is at fault (a usage error), rather than the store.
+    #[must_use]
+    pub fn is_bad_url(&self) -> bool {
+        match self {
+            Self::UnknownScheme(_) | Self::NotCompiled(_) => true,
+            #[cfg(feature = "sqlite")]
+            Self::Sqlite(err) => matches!(err, hallpass_sqlite::ConnectError::Url(_)),
+            #[cfg(feature = "postgres")]
+            Self::Postgres(err) => matches!(err, hallpass_postgres::ConnectError::Url(_)),
+            #[cfg(feature = "mysql")]
+            Self::MySql(err) => matches!(err, hallpass_mysql::ConnectError::Url(_)),
+        }
+    }
+}
+
+/// The store kinds, by URL scheme.
+#[non_exhaustive]
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Kind {
+    /// `memory:`
+    Memory,
+    /// `sqlite:`
+    Sqlite,
+    /// `postgres:` / `postgresql:`
+    Postgres,
+    /// `mysql:` / `mariadb:`
+    MySql,
+}
+
+/// Which store a URL names, without opening it.
+///
+/// # Errors
+///
+/// [`OpenError::UnknownScheme`].
+pub fn kind(url: &str) -> Result<Kind, OpenError> {
+    let scheme = url
+        .split_once(':')
+        .map_or("", |(scheme, _)| scheme)
+        .to_ascii_lowercase();
+    match scheme.as_str() {
+        "memory" => Ok(Kind::Memory),
+        "sqlite" => Ok(Kind::Sqlite),
+        "postgres" | "postgresql" => Ok(Kind::Postgres),
+        "mysql" | "mariadb" => Ok(Kind::MySql),
+        _ => Err(OpenError::UnknownScheme(redact(url))),
+    }
+}
+
+/// The URL without any password, for messages.
+#[must_use]
+pub fn redact(url: &str) -> String {
+    match (url.find("://"), url.rfind('@')) {
+        (Some(start), Some(at)) if at > start => {
+            let credentials = &url[start + 3..at];
+            match credentials.split_once(':') {
+                Some((user, _)) => format!("{}{user}:***{}", &url[..start + 3], &url[at..]),
+                None => url.to_owned(),
+            }
+        }
+        _ => url.to_owned(),
+    }
+}
+
+/// Opens the store `url` names with default options (tables prefixed `hallpass_`,
+/// created on first use; 5 s per call).
+///
+/// # Errors
+///
+/// [`OpenError`]: an unknown scheme, or the store's own connect error.
+pub async fn open(url: &str) -> Result<Arc<dyn SessionStore>, OpenError> {
+    match kind(url)? {
+        Kind::Memory => Ok(Arc::new(hallpass::MemoryStore::new())),
+        Kind::Sqlite => open_sqlite(url).await,
+        Kind::Postgres => open_postgres(url).await,
+        Kind::MySql => open_mysql(url).await,
+    }
+}
+
+#[cfg(feature = "sqlite")]
+async fn open_sqlite(url: &str) -> Result<Arc<dyn SessionStore>, OpenError> {
+    Ok(Arc::new(
+        hallpass_sqlite::connect(url, hallpass_sql_options()).await?,
+    ))
+}
+
+#[cfg(not(feature = "sqlite"))]
+async fn open_sqlite(_: &str) -> Result<Arc<dyn SessionStore>, OpenError> {
+    Err(OpenError::NotCompiled("sqlite"))
+}
+
+#[cfg(feature = "postgres")]
+async fn open_postgres(url: &str) -> Result<Arc<dyn SessionStore>, OpenError> {
+    Ok(Arc::new(
+        hallpass_postgres::connect(url, hallpass_sql_options()).await?,
+    ))
+}
+
+#[cfg(not(feature = "postgres"))]
+async fn open_postgres(_: &str) -> Result<Arc<dyn SessionStore>, OpenError> {
+    Err(OpenError::NotCompiled("postgres"))
+}
+
+#[cfg(feature = "mysql")]
+async fn open_mysql(url: &str) -> Result<Arc<dyn SessionStore>, OpenError> {
+    // sqlx speaks mysql://; accept mariadb:// as a synonym.
+    let url = url
+        .strip_prefix("mariadb:")
+        .map_or_else(|| url.to_owned(), |rest| format!("mysql:{rest}"));
+    Ok(Arc::new(
+        hallpass_mysql::connect(&url, hallpass_sql_options()).await?,
+    ))
+}
+
+#[cfg(not(feature = "mysql"))]
+async fn open_mysql(_: &str) -> Result<Arc<dyn SessionStore>, OpenError> {
+    Err(OpenError::NotCompiled("mysql"))
+}
+
+#[cfg(any(feature = "sqlite", feature = "postgres", feature = "mysql"))]
+fn hallpass_sql_options() -> hallpass_sql::SqlOptions {
+    hallpass_sql::SqlOptions::default()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn schemes_are_recognised_case_insensitively() {
+        assert_eq!(kind("SQLITE://x.db").unwrap(), Kind::Sqlite);
+        assert_eq!(kind("postgresql://h/db").unwrap(), Kind::Postgres);
+        assert_eq!(kind("mariadb://h/db").unwrap(), Kind::MySql);
+        assert_eq!(kind("memory:").unwrap(), Kind::Memory);
+        assert!(kind("redis://h").is_err());
+        assert!(kind("no scheme").is_err());
+    }
+
+    #[test]
+    fn passwords_never_appear_in_messages() {
+        assert_eq!(redact("postgres://u:s3cret@h/db"), "postgres://u:***@h/db");
+        let err = kind("ftp://u:s3cret@h").unwrap_err();
+        assert!(!err.to_string().contains("s3cret"), "{err}");
+    }
+}

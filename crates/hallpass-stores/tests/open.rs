@@ -1,0 +1,65 @@
+//! Every URL form opens a working store over the real servers.
+
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    reason = "tests report failures by panicking"
+)]
+
+use std::time::Duration;
+
+use hallpass::{Handle, Loaded, Record, Token};
+
+async fn round_trip(url: &str) {
+    let store = hallpass_stores::open(url)
+        .await
+        .unwrap_or_else(|err| panic!("{url}: {err}"));
+    let now = hallpass::Clock::now(&hallpass::SystemClock);
+    let key = Token::generate().store_key();
+    let record = Record::new(
+        Handle::generate(),
+        now,
+        Duration::from_secs(60),
+        Duration::from_secs(600),
+    );
+    store.create(&key, &record).await.unwrap();
+    assert_eq!(store.load(&key, now).await.unwrap(), Loaded::Live(record));
+    assert!(store.delete(&key).await.unwrap());
+}
+
+#[tokio::test]
+async fn every_scheme_opens_a_working_store() {
+    let dir = tempfile::tempdir().unwrap();
+    round_trip("memory:").await;
+    round_trip("sqlite::memory:").await;
+    round_trip(&format!("sqlite://{}", dir.path().join("s.db").display())).await;
+    let pg = std::env::var("DATABASE_URL_POSTGRES")
+        .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/test".into());
+    round_trip(&pg).await;
+    let my = std::env::var("DATABASE_URL_MYSQL")
+        .unwrap_or_else(|_| "mysql://root@127.0.0.1:3306/test".into());
+    round_trip(&my).await;
+    round_trip(&my.replacen("mysql:", "mariadb:", 1)).await;
+}
+
+#[tokio::test]
+async fn an_unreachable_server_is_a_clear_error() {
+    let err = hallpass_stores::open("postgres://postgres@127.0.0.1:1/test")
+        .await
+        .err()
+        .unwrap();
+    assert!(!err.is_bad_url());
+    assert!(
+        err.to_string().starts_with("cannot connect to PostgreSQL"),
+        "{err}"
+    );
+    assert!(hallpass_stores::open("sqlite://").await.is_err());
+    assert!(
+        hallpass_stores::open("nope://x")
+            .await
+            .err()
+            .unwrap()
+            .is_bad_url()
+    );
+}
