@@ -27,20 +27,9 @@ pub const MIGRATIONS: &[(i64, &str)] = &[(1, include_str!("../sql/001_sessions.s
 /// A MySQL / MariaDB session store.
 pub type MySqlStore = SqlStore<MySql>;
 
-/// The store could not be opened.
-#[non_exhaustive]
-#[derive(Debug, thiserror::Error)]
-pub enum ConnectError {
-    /// The URL is not a MySQL URL.
-    #[error("not a valid MySQL URL: {0}")]
-    Url(#[source] sqlx::Error),
-    /// The server could not be reached.
-    #[error("cannot connect to MySQL/MariaDB: {0}")]
-    Connect(#[source] hallpass::StoreError),
-    /// The schema could not be created or migrated.
-    #[error("cannot create the session tables in MySQL/MariaDB: {0}")]
-    Migrate(#[source] hallpass::StoreError),
-}
+pub use hallpass_sql::ConnectError;
+
+const DATABASE: &str = "MySQL/MariaDB";
 
 /// The MySQL statements for `options`' table prefix.
 #[must_use]
@@ -92,13 +81,20 @@ pub fn dialect(options: &SqlOptions) -> Dialect {
 ///
 /// [`ConnectError`] saying which step failed.
 pub async fn connect(url: &str, options: SqlOptions) -> Result<MySqlStore, ConnectError> {
-    let connect_options = MySqlConnectOptions::from_str(url).map_err(ConnectError::Url)?;
+    let connect_options =
+        MySqlConnectOptions::from_str(url).map_err(|source| ConnectError::Url {
+            database: DATABASE,
+            source,
+        })?;
     let pool = MySqlPoolOptions::new()
         .max_connections(options.max_connections())
         .acquire_timeout(options.call_timeout())
         .connect_with(connect_options)
         .await
-        .map_err(|err| ConnectError::Connect(hallpass_sql::store_error(err)))?;
+        .map_err(|err| ConnectError::Connect {
+            database: DATABASE,
+            source: hallpass_sql::store_error(err),
+        })?;
     let store = SqlStore::new(pool, dialect(&options), options.clone(), "mysql");
     if options.migrate() {
         let lock = format!("SELECT GET_LOCK('{}', 30)", options.table("migrate"));
@@ -106,7 +102,10 @@ pub async fn connect(url: &str, options: SqlOptions) -> Result<MySqlStore, Conne
         store
             .migrate(&migrations)
             .await
-            .map_err(ConnectError::Migrate)?;
+            .map_err(|source| ConnectError::Migrate {
+                database: DATABASE,
+                source,
+            })?;
     }
     Ok(store)
 }

@@ -31,20 +31,9 @@ pub const MIGRATIONS: &[(i64, &str)] = &[(1, include_str!("../sql/001_sessions.s
 /// A PostgreSQL session store.
 pub type PostgresStore = SqlStore<Postgres>;
 
-/// The store could not be opened.
-#[non_exhaustive]
-#[derive(Debug, thiserror::Error)]
-pub enum ConnectError {
-    /// The URL is not a PostgreSQL URL.
-    #[error("not a valid PostgreSQL URL: {0}")]
-    Url(#[source] sqlx::Error),
-    /// The server could not be reached.
-    #[error("cannot connect to PostgreSQL: {0}")]
-    Connect(#[source] hallpass::StoreError),
-    /// The schema could not be created or migrated.
-    #[error("cannot create the session tables in PostgreSQL: {0}")]
-    Migrate(#[source] hallpass::StoreError),
-}
+pub use hallpass_sql::ConnectError;
+
+const DATABASE: &str = "PostgreSQL";
 
 /// The PostgreSQL statements for `options`' table prefix.
 #[must_use]
@@ -96,13 +85,19 @@ pub fn dialect(options: &SqlOptions) -> Dialect {
 ///
 /// [`ConnectError`] saying which step failed.
 pub async fn connect(url: &str, options: SqlOptions) -> Result<PostgresStore, ConnectError> {
-    let connect_options = PgConnectOptions::from_str(url).map_err(ConnectError::Url)?;
+    let connect_options = PgConnectOptions::from_str(url).map_err(|source| ConnectError::Url {
+        database: DATABASE,
+        source,
+    })?;
     let pool = PgPoolOptions::new()
         .max_connections(options.max_connections())
         .acquire_timeout(options.call_timeout())
         .connect_with(connect_options)
         .await
-        .map_err(|err| ConnectError::Connect(hallpass_sql::store_error(err)))?;
+        .map_err(|err| ConnectError::Connect {
+            database: DATABASE,
+            source: hallpass_sql::store_error(err),
+        })?;
     let store = SqlStore::new(pool, dialect(&options), options.clone(), "postgres");
     if options.migrate() {
         let lock = format!(
@@ -114,7 +109,10 @@ pub async fn connect(url: &str, options: SqlOptions) -> Result<PostgresStore, Co
         store
             .migrate(&migrations)
             .await
-            .map_err(ConnectError::Migrate)?;
+            .map_err(|source| ConnectError::Migrate {
+                database: DATABASE,
+                source,
+            })?;
     }
     Ok(store)
 }

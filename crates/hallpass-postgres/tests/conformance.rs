@@ -1,6 +1,6 @@
-//! The conformance suite against a real PostgreSQL server (`DATABASE_URL_POSTGRES`,
-//! default `postgres://postgres@127.0.0.1:5432/test`). Each test gets its own table
-//! prefix, so the tests run in parallel; tables left by earlier runs are dropped.
+//! The conformance suite against a real PostgreSQL server (`DATABASE_URL_POSTGRES`, default
+//! `postgres://postgres@127.0.0.1:5432/test`). Each test gets its own table prefix, so the tests run in
+//! parallel; tables left by earlier runs are dropped.
 
 #![allow(
     clippy::unwrap_used,
@@ -9,57 +9,28 @@
     reason = "tests report failures by panicking"
 )]
 
-use std::sync::OnceLock;
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Arc;
 
 use hallpass_postgres::PostgresStore;
 use hallpass_sql::SqlOptions;
-use sqlx::Row;
+use hallpass_testkit::isolation;
 
-fn url() -> String {
-    std::env::var("DATABASE_URL_POSTGRES")
-        .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/test".to_owned())
-}
-
-/// This run's prefix stem: tables of other runs are stale.
-fn run_id() -> &'static str {
-    static RUN: OnceLock<String> = OnceLock::new();
-    RUN.get_or_init(|| {
-        let nanos = std::time::SystemTime::UNIX_EPOCH
-            .elapsed()
-            .map(|d| d.subsec_nanos())
-            .unwrap_or(0);
-        format!("hpt{}{}", std::process::id(), nanos % 100_000)
-    })
-}
-
-async fn drop_stale_tables() {
-    static CLEANED: tokio::sync::OnceCell<()> = tokio::sync::OnceCell::const_new();
-    CLEANED
-        .get_or_init(|| async {
-            let pool = sqlx::PgPool::connect(&url()).await.expect("PostgreSQL reachable at DATABASE_URL_POSTGRES");
-            let rows = sqlx::query("SELECT tablename FROM pg_tables WHERE schemaname = current_schema() AND tablename LIKE 'hpt%'")
-                .fetch_all(&pool)
-                .await
-                .unwrap();
-            for row in rows {
-                let name: String = row.get(0);
-                if !name.starts_with(run_id()) {
-                    sqlx::query(sqlx::AssertSqlSafe(format!("DROP TABLE IF EXISTS {name} CASCADE"))).execute(&pool).await.unwrap();
-                }
-            }
-        })
-        .await;
-}
+const LIST_TEST_TABLES: &str = "SELECT tablename::text FROM pg_tables WHERE schemaname = current_schema() AND tablename LIKE 'hpt%'";
 
 async fn fresh() -> PostgresStore {
-    static N: AtomicUsize = AtomicUsize::new(0);
-    drop_stale_tables().await;
-    let prefix = format!("{}_{}_", run_id(), N.fetch_add(1, Ordering::SeqCst));
-    let options = SqlOptions::default().with_table_prefix(&prefix).unwrap();
-    hallpass_postgres::connect(&url(), options)
+    let url = std::env::var("DATABASE_URL_POSTGRES")
+        .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/test".to_owned());
+    let options = SqlOptions::default()
+        .with_table_prefix(&isolation::next_prefix())
+        .unwrap();
+    let store = hallpass_postgres::connect(&url, options)
         .await
-        .expect("PostgreSQL reachable at DATABASE_URL_POSTGRES")
+        .expect("PostgreSQL reachable at DATABASE_URL_POSTGRES");
+    store
+        .drop_other_tables(LIST_TEST_TABLES, isolation::run_id())
+        .await
+        .unwrap();
+    store
 }
 
 mod store {
@@ -74,62 +45,15 @@ const BULK_INSERT: &str = "INSERT INTO {t} (token_hash, handle, principal, data,
      absolute_deadline, expires_at, version, remember) SELECT sha256(int8send(g)), decode(lpad(to_hex(g), 32, '0'), 'hex'), \
      NULL, '{{}}', 0, 0, 1000, 2000, 1000, 1, false FROM generate_series(1, 100000) AS g";
 
-/// Purging 100,000 expired sessions goes in batches of at most 1,000, deletes
-/// exactly those, and leaves live sessions alone. The DELETE runs in the database:
-/// no row is loaded into the process.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn purge_of_100k_expired_sessions_runs_in_bounded_batches() {
-    use hallpass::SessionStore as _;
     let store = fresh().await;
-    let table = store.options().table("sessions");
-    sqlx::query(sqlx::AssertSqlSafe(
-        BULK_INSERT.replace("{t}", &table).replace("{{}}", "{}"),
-    ))
-    .execute(store.pool())
-    .await
-    .unwrap();
-    let clock = hallpass::ManualClock::starting_now();
-    let now = hallpass::Clock::now(&clock);
-    for _ in 0..10 {
-        let record = hallpass::Record::new(
-            hallpass::Handle::generate(),
-            now,
-            std::time::Duration::from_secs(600),
-            std::time::Duration::from_secs(3600),
-        );
-        store
-            .create(&hallpass::Token::generate().store_key(), &record)
-            .await
-            .unwrap();
-    }
-    assert_eq!(
-        store
-            .count(hallpass::Timestamp::from_unix_millis(0))
-            .await
-            .unwrap(),
-        100_010
-    );
-    let mut totals = Vec::new();
-    let purged = hallpass::purge_expired(&store, &clock, 1_000, |total| totals.push(total))
+    let insert = BULK_INSERT
+        .replace("{t}", &store.options().table("sessions"))
+        .replace("{{}}", "{}");
+    sqlx::query(sqlx::AssertSqlSafe(insert))
+        .execute(store.pool())
         .await
         .unwrap();
-    assert_eq!(purged, 100_000);
-    let mut previous = 0;
-    for total in &totals {
-        assert!(
-            total - previous <= 1_000,
-            "a batch deleted {} rows",
-            total - previous
-        );
-        previous = *total;
-    }
-    assert!(totals.len() >= 100, "{} batches", totals.len());
-    assert_eq!(store.count(now).await.unwrap(), 10);
-    assert_eq!(
-        store
-            .count(hallpass::Timestamp::from_unix_millis(0))
-            .await
-            .unwrap(),
-        10
-    );
+    hallpass_testkit::store_cases::purge_bulk_in_bounded_batches(Arc::new(store), 100_000).await;
 }

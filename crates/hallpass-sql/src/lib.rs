@@ -140,6 +140,47 @@ impl Columns {
     }
 }
 
+/// A SQL store could not be opened.
+#[non_exhaustive]
+#[derive(Debug, thiserror::Error)]
+pub enum ConnectError {
+    /// The URL is not one this database reads.
+    #[error("not a valid {database} URL: {source}")]
+    Url {
+        /// `SQLite`, `PostgreSQL` or `MySQL/MariaDB`.
+        database: &'static str,
+        /// What sqlx said.
+        #[source]
+        source: sqlx::Error,
+    },
+    /// The server (or file) could not be reached.
+    #[error("cannot connect to {database}: {source}")]
+    Connect {
+        /// The database.
+        database: &'static str,
+        /// The store error (kind `Unavailable` when the server is down).
+        #[source]
+        source: StoreError,
+    },
+    /// The schema could not be created or migrated.
+    #[error("cannot create the session tables in {database}: {source}")]
+    Migrate {
+        /// The database.
+        database: &'static str,
+        /// The failing statement's error.
+        #[source]
+        source: StoreError,
+    },
+}
+
+impl ConnectError {
+    /// Whether the URL itself is at fault.
+    #[must_use]
+    pub fn is_bad_url(&self) -> bool {
+        matches!(self, Self::Url { .. })
+    }
+}
+
 /// A stored row that does not describe a valid record.
 #[non_exhaustive]
 #[derive(Debug, thiserror::Error)]

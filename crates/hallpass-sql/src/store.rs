@@ -281,6 +281,35 @@ where
         tx.commit().await.map_err(store_error)
     }
 
+    /// For test suites: drops every table that `list_tables` returns (its one column
+    /// is a table name) whose name does not start with `keep`.
+    ///
+    /// # Errors
+    ///
+    /// The first failing statement.
+    #[doc(hidden)]
+    pub async fn drop_other_tables(
+        &self,
+        list_tables: &'static str,
+        keep: &str,
+    ) -> Result<(), StoreError> {
+        let rows = sqlx::query(list_tables)
+            .fetch_all(&self.pool)
+            .await
+            .map_err(store_error)?;
+        for row in rows {
+            let name: String = row.try_get(0).map_err(store_error)?;
+            let safe = name.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_');
+            if safe && !name.starts_with(keep) {
+                sqlx::query(AssertSqlSafe(format!("DROP TABLE IF EXISTS {name}")))
+                    .execute(&self.pool)
+                    .await
+                    .map_err(store_error)?;
+            }
+        }
+        Ok(())
+    }
+
     async fn begin_write(&self) -> Result<sqlx::Transaction<'static, DB>, StoreError> {
         match &self.dialect.begin_write {
             Some(begin) => self.pool.begin_with(sql(begin)).await,

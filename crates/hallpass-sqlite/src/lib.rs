@@ -30,20 +30,9 @@ pub const MIGRATIONS: &[(i64, &str)] = &[(1, include_str!("../sql/001_sessions.s
 /// A SQLite session store.
 pub type SqliteStore = SqlStore<Sqlite>;
 
-/// The store could not be opened.
-#[non_exhaustive]
-#[derive(Debug, thiserror::Error)]
-pub enum ConnectError {
-    /// The URL is not a SQLite URL.
-    #[error("not a valid SQLite URL (sqlite://path or sqlite::memory:): {0}")]
-    Url(#[source] sqlx::Error),
-    /// The database file could not be opened or created.
-    #[error("cannot open the SQLite database: {0}")]
-    Connect(#[source] hallpass::StoreError),
-    /// The schema could not be created or migrated.
-    #[error("cannot create the session tables in SQLite: {0}")]
-    Migrate(#[source] hallpass::StoreError),
-}
+pub use hallpass_sql::ConnectError;
+
+const DATABASE: &str = "SQLite";
 
 /// The SQLite statements for `options`' table prefix.
 #[must_use]
@@ -100,14 +89,19 @@ pub async fn connect(url: &str, options: SqlOptions) -> Result<SqliteStore, Conn
         .or_else(|| url.strip_prefix("sqlite:"))
         .unwrap_or(url);
     if path.split('?').next().is_none_or(str::is_empty) {
-        return Err(ConnectError::Url(sqlx::Error::Configuration(
-            "the URL names no database file: use sqlite://path/to/file.db or sqlite::memory:"
-                .into(),
-        )));
+        let message =
+            "the URL names no database file: use sqlite://path/to/file.db or sqlite::memory:";
+        return Err(ConnectError::Url {
+            database: DATABASE,
+            source: sqlx::Error::Configuration(message.into()),
+        });
     }
     let in_memory = url.contains(":memory:") || url.contains("mode=memory");
     let mut connect_options = SqliteConnectOptions::from_str(url)
-        .map_err(ConnectError::Url)?
+        .map_err(|source| ConnectError::Url {
+            database: DATABASE,
+            source,
+        })?
         .create_if_missing(true)
         .busy_timeout(options.call_timeout());
     let mut pool = SqlitePoolOptions::new().acquire_timeout(options.call_timeout());
@@ -127,14 +121,20 @@ pub async fn connect(url: &str, options: SqlOptions) -> Result<SqliteStore, Conn
     let pool = pool
         .connect_with(connect_options)
         .await
-        .map_err(|err| ConnectError::Connect(hallpass_sql::store_error(err)))?;
+        .map_err(|err| ConnectError::Connect {
+            database: DATABASE,
+            source: hallpass_sql::store_error(err),
+        })?;
     let store = SqlStore::new(pool, dialect(&options), options.clone(), "sqlite");
     if options.migrate() {
         let migrations = Migrations::new(&options, ["?", "?"], MIGRATIONS.to_vec());
         store
             .migrate(&migrations)
             .await
-            .map_err(ConnectError::Migrate)?;
+            .map_err(|source| ConnectError::Migrate {
+                database: DATABASE,
+                source,
+            })?;
     }
     Ok(store)
 }

@@ -49,62 +49,19 @@ const BULK_INSERT: &str = "WITH RECURSIVE g(n) AS (SELECT 1 UNION ALL SELECT n +
      INSERT INTO {t} (token_hash, handle, principal, data, created_at, last_seen_at, idle_deadline, \
      absolute_deadline, expires_at, version, remember) SELECT randomblob(32), randomblob(16), NULL, '{{}}', 0, 0, 1000, 2000, 1000, 1, 0 FROM g";
 
-/// Purging 100,000 expired sessions goes in batches of at most 1,000, deletes
-/// exactly those, and leaves live sessions alone. The DELETE runs in the database:
-/// no row is loaded into the process.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn purge_of_100k_expired_sessions_runs_in_bounded_batches() {
-    use hallpass::SessionStore as _;
     let store = fresh().await;
-    let table = store.options().table("sessions");
-    sqlx::query(sqlx::AssertSqlSafe(
-        BULK_INSERT.replace("{t}", &table).replace("{{}}", "{}"),
-    ))
-    .execute(store.pool())
-    .await
-    .unwrap();
-    let clock = hallpass::ManualClock::starting_now();
-    let now = hallpass::Clock::now(&clock);
-    for _ in 0..10 {
-        let record = hallpass::Record::new(
-            hallpass::Handle::generate(),
-            now,
-            std::time::Duration::from_secs(600),
-            std::time::Duration::from_secs(3600),
-        );
-        store
-            .create(&hallpass::Token::generate().store_key(), &record)
-            .await
-            .unwrap();
-    }
-    assert_eq!(
-        store
-            .count(hallpass::Timestamp::from_unix_millis(0))
-            .await
-            .unwrap(),
-        100_010
-    );
-    let mut totals = Vec::new();
-    let purged = hallpass::purge_expired(&store, &clock, 1_000, |total| totals.push(total))
+    let insert = BULK_INSERT
+        .replace("{t}", &store.options().table("sessions"))
+        .replace("{{}}", "{}");
+    sqlx::query(sqlx::AssertSqlSafe(insert))
+        .execute(store.pool())
         .await
         .unwrap();
-    assert_eq!(purged, 100_000);
-    let mut previous = 0;
-    for total in &totals {
-        assert!(
-            total - previous <= 1_000,
-            "a batch deleted {} rows",
-            total - previous
-        );
-        previous = *total;
-    }
-    assert!(totals.len() >= 100, "{} batches", totals.len());
-    assert_eq!(store.count(now).await.unwrap(), 10);
-    assert_eq!(
-        store
-            .count(hallpass::Timestamp::from_unix_millis(0))
-            .await
-            .unwrap(),
-        10
-    );
+    hallpass_testkit::store_cases::purge_bulk_in_bounded_batches(
+        std::sync::Arc::new(store),
+        100_000,
+    )
+    .await;
 }

@@ -32,18 +32,10 @@ pub enum OpenError {
     /// The scheme is known but its feature is not compiled in.
     #[error("this build has no {0} store (enable the `{0}` feature of hallpass-stores)")]
     NotCompiled(&'static str),
-    /// SQLite failed to open.
-    #[cfg(feature = "sqlite")]
+    /// A SQL store failed to open.
+    #[cfg(any(feature = "sqlite", feature = "postgres", feature = "mysql"))]
     #[error(transparent)]
-    Sqlite(#[from] hallpass_sqlite::ConnectError),
-    /// PostgreSQL failed to open.
-    #[cfg(feature = "postgres")]
-    #[error(transparent)]
-    Postgres(#[from] hallpass_postgres::ConnectError),
-    /// MySQL failed to open.
-    #[cfg(feature = "mysql")]
-    #[error(transparent)]
-    MySql(#[from] hallpass_mysql::ConnectError),
+    Sql(#[from] hallpass_sql::ConnectError),
 }
 
 impl OpenError {
@@ -52,12 +44,8 @@ impl OpenError {
     pub fn is_bad_url(&self) -> bool {
         match self {
             Self::UnknownScheme(_) | Self::NotCompiled(_) => true,
-            #[cfg(feature = "sqlite")]
-            Self::Sqlite(err) => matches!(err, hallpass_sqlite::ConnectError::Url(_)),
-            #[cfg(feature = "postgres")]
-            Self::Postgres(err) => matches!(err, hallpass_postgres::ConnectError::Url(_)),
-            #[cfg(feature = "mysql")]
-            Self::MySql(err) => matches!(err, hallpass_mysql::ConnectError::Url(_)),
+            #[cfg(any(feature = "sqlite", feature = "postgres", feature = "mysql"))]
+            Self::Sql(err) => err.is_bad_url(),
         }
     }
 }

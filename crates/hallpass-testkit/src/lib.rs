@@ -30,6 +30,7 @@
 pub mod app;
 pub mod http_cases;
 pub mod instrumented;
+pub mod isolation;
 pub mod store_cases;
 
 pub use app::{Browser, Reply, TestApp};

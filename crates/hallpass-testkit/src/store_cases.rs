@@ -527,6 +527,40 @@ pub async fn delete_races_apply_without_resurrection(store: Arc<dyn SessionStore
     assert_eq!(store.count(now).await.unwrap(), 0);
 }
 
+/// Purging a bulk of already-inserted expired sessions (the caller inserts `expired`
+/// of them directly, which is far faster than `create`) goes in batches of at most
+/// 1,000, deletes exactly those, and leaves live sessions alone.
+pub async fn purge_bulk_in_bounded_batches(store: Arc<dyn SessionStore>, expired: u64) {
+    let clock = hallpass::ManualClock::starting_now();
+    let now = hallpass::Clock::now(&clock);
+    for _ in 0..10 {
+        create(&*store, &record(now)).await;
+    }
+    let epoch = Timestamp::from_unix_millis(0);
+    assert_eq!(store.count(epoch).await.unwrap(), expired + 10);
+    let mut totals = Vec::new();
+    let purged = hallpass::purge_expired(&*store, &clock, 1_000, |total| totals.push(total))
+        .await
+        .unwrap();
+    assert_eq!(purged, expired);
+    let mut previous = 0;
+    for total in &totals {
+        assert!(
+            total - previous <= 1_000,
+            "a batch deleted {} rows",
+            total - previous
+        );
+        previous = *total;
+    }
+    assert!(
+        totals.len() as u64 > expired / 1_000,
+        "{} batches",
+        totals.len()
+    );
+    assert_eq!(store.count(now).await.unwrap(), 10);
+    assert_eq!(store.count(epoch).await.unwrap(), 10);
+}
+
 /// Defines one `#[tokio::test]` per store-level case, each on a fresh store made by
 /// `$make` (an async expression returning something that converts into
 /// `Arc<dyn SessionStore>`).
