@@ -150,14 +150,15 @@ pub async fn failed_delta_changes_nothing(store: Arc<dyn SessionStore>) {
     assert_eq!(live(&*store, &key, now).await, rec);
 }
 
-/// `tasks` tasks each apply `each` increments to one session concurrently: the total
-/// is exact and every caller saw a different value.
-async fn concurrent_increments(store: Arc<dyn SessionStore>, tasks: u64, each: u64) {
+/// `tasks` tasks apply `total` increments to one session concurrently (spread as
+/// evenly as they go): the result is exact and every caller saw a different value.
+async fn concurrent_increments(store: Arc<dyn SessionStore>, tasks: u64, total: u64) {
     let now = base();
     let key = create(&*store, &record(now)).await;
     let handles: Vec<_> = (0..tasks)
-        .map(|_| {
+        .map(|task| {
             let store = Arc::clone(&store);
+            let each = total / tasks + u64::from(task < total % tasks);
             tokio::spawn(async move {
                 let mut seen = Vec::new();
                 for _ in 0..each {
@@ -180,19 +181,19 @@ async fn concurrent_increments(store: Arc<dyn SessionStore>, tasks: u64, each: u
             assert!(seen.insert(value), "value {value} was returned twice");
         }
     }
-    let total = i64::try_from(tasks * each).unwrap();
+    let total = i64::try_from(total).unwrap();
     assert_eq!(seen, (1..=total).collect::<BTreeSet<i64>>());
     assert_eq!(live(&*store, &key, now).await.data["views"], total);
 }
 
-/// 1,000 concurrent increments (40 tasks × 25) end at exactly 1,000.
+/// 1,000 concurrent increments from 32 tasks end at exactly 1,000.
 pub async fn concurrent_increments_are_exact(store: Arc<dyn SessionStore>) {
-    concurrent_increments(store, 40, 25).await;
+    concurrent_increments(store, 32, 1_000).await;
 }
 
 /// 32 concurrent tasks × 100 increments on one session end at exactly 3,200.
 pub async fn thirty_two_tasks_times_a_hundred_increments(store: Arc<dyn SessionStore>) {
-    concurrent_increments(store, 32, 100).await;
+    concurrent_increments(store, 32, 3_200).await;
 }
 
 /// Concurrent deltas to different keys all survive (no lost update).
