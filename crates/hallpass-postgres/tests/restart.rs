@@ -76,9 +76,10 @@ async fn sessions_survive_a_restart_and_the_store_recovers_by_itself() {
     let now = hallpass::Clock::now(&hallpass::SystemClock);
     let mut sessions = Vec::new();
     for i in 0..50i64 {
-        let key = Token::generate().store_key();
+        let handle = Handle::generate();
+        let key = Token::generate().store_key(&handle);
         let mut record = Record::new(
-            Handle::generate(),
+            handle,
             now,
             Duration::from_secs(600),
             Duration::from_secs(3600),

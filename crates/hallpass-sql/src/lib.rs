@@ -236,7 +236,7 @@ impl Columns {
         bool: sqlx::Encode<'q, DB> + sqlx::Type<DB>,
     {
         query
-            .bind(key.as_bytes().to_vec())
+            .bind(key.hash().to_vec())
             .bind(self.handle)
             .bind(self.principal)
             .bind(self.data)
@@ -278,7 +278,7 @@ impl Columns {
             .bind(self.remember)
             .bind(self.client_ip)
             .bind(self.user_agent)
-            .bind(key.as_bytes().to_vec())
+            .bind(key.hash().to_vec())
     }
 }
 

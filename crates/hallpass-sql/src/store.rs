@@ -215,7 +215,7 @@ fn decode(columns: Result<Columns, sqlx::Error>) -> Result<Option<Record>, Store
 }
 
 fn key_bytes(key: &StoreKey) -> Vec<u8> {
-    key.as_bytes().to_vec()
+    key.hash().to_vec()
 }
 
 /// The store operations, each one transaction or one statement.
@@ -517,7 +517,7 @@ where
         };
         let record = decode(crate::read_columns!(&row, 1))?
             .filter(|record| record.expired_by(now).is_none());
-        Ok(record.map(|record| (StoreKey::from_bytes(key), record)))
+        Ok(record.map(|record| (StoreKey::new(*handle, key), record)))
     }
 
     async fn do_revoke(&self, handle: &Handle) -> Result<bool, StoreError> {

@@ -48,7 +48,7 @@ async fn writer(path: &str, key: StoreKey) {
             Duration::from_secs(3600),
         );
         store
-            .create(&Token::generate().store_key(), &extra)
+            .create(&Token::generate().store_key(&extra.handle), &extra)
             .await
             .unwrap();
         writeln!(out, "{}", record.data["n"]).unwrap();
@@ -62,13 +62,14 @@ async fn parent() {
     std::fs::create_dir_all(&dir).unwrap();
     let path = dir.join("sessions.db").display().to_string();
     let now = hallpass::Clock::now(&hallpass::SystemClock);
-    let key = Token::generate().store_key();
+    let handle = Handle::generate();
+    let key = Token::generate().store_key(&handle);
     {
         let store = hallpass_sqlite::connect(&url(&path), SqlOptions::default())
             .await
             .unwrap();
         let record = Record::new(
-            Handle::generate(),
+            handle,
             now,
             Duration::from_secs(600),
             Duration::from_secs(3600),
@@ -77,7 +78,10 @@ async fn parent() {
         store.pool().close().await;
     }
     let mut child = Command::new(std::env::current_exe().unwrap())
-        .env("HALLPASS_KILL_WRITER", format!("{path}|{}", key.to_hex()))
+        .env(
+            "HALLPASS_KILL_WRITER",
+            format!("{path}|{handle}|{}", key.to_hex()),
+        )
         .stdout(Stdio::piped())
         .spawn()
         .unwrap();
@@ -138,8 +142,14 @@ fn main() {
         .unwrap();
     match std::env::var("HALLPASS_KILL_WRITER") {
         Ok(spec) => {
-            let (path, key) = spec.split_once('|').unwrap();
-            runtime.block_on(writer(path, StoreKey::from_hex(key).unwrap()));
+            let mut parts = spec.split('|');
+            let (path, handle, key) = (
+                parts.next().unwrap(),
+                parts.next().unwrap(),
+                parts.next().unwrap(),
+            );
+            let key = StoreKey::from_hex(handle.parse().unwrap(), key).unwrap();
+            runtime.block_on(writer(path, key));
         }
         Err(_) => runtime.block_on(parent()),
     }

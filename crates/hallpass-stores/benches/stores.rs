@@ -61,8 +61,9 @@ fn stores(c: &mut Criterion) {
         let keys: Vec<StoreKey> = runtime.block_on(async {
             let mut keys = Vec::new();
             for _ in 0..1_000 {
-                let key = Token::generate().store_key();
-                store.create(&key, &record()).await.unwrap();
+                let record = record();
+                let key = Token::generate().store_key(&record.handle);
+                store.create(&key, &record).await.unwrap();
                 keys.push(key);
             }
             keys
@@ -95,8 +96,9 @@ fn stores(c: &mut Criterion) {
         let mut created = Vec::new();
         group.bench_function("create", |b| {
             b.iter(|| {
-                let key = Token::generate().store_key();
-                runtime.block_on(store.create(&key, &record())).unwrap();
+                let record = record();
+                let key = Token::generate().store_key(&record.handle);
+                runtime.block_on(store.create(&key, &record)).unwrap();
                 created.push(key);
             })
         });

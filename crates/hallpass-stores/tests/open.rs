@@ -16,13 +16,13 @@ async fn round_trip(url: &str) {
         .await
         .unwrap_or_else(|err| panic!("{url}: {err}"));
     let now = hallpass::Clock::now(&hallpass::SystemClock);
-    let key = Token::generate().store_key();
     let record = Record::new(
         Handle::generate(),
         now,
         Duration::from_secs(60),
         Duration::from_secs(600),
     );
+    let key = Token::generate().store_key(&record.handle);
     store.create(&key, &record).await.unwrap();
     assert_eq!(store.load(&key, now).await.unwrap(), Loaded::Live(record));
     assert!(store.delete(&key).await.unwrap());

@@ -28,12 +28,18 @@ fn record(now: Timestamp) -> Record {
     Record::new(Handle::generate(), now, IDLE, ABSOLUTE)
 }
 
-fn key() -> StoreKey {
-    Token::generate().store_key()
+/// A fresh key for a session with this handle.
+fn key_for(handle: &Handle) -> StoreKey {
+    Token::generate().store_key(handle)
+}
+
+/// A key no session has.
+fn missing_key() -> StoreKey {
+    key_for(&Handle::generate())
 }
 
 async fn create(store: &dyn SessionStore, record: &Record) -> StoreKey {
-    let key = key();
+    let key = key_for(&record.handle);
     assert_eq!(store.create(&key, record).await.unwrap(), Created::Inserted);
     key
 }
@@ -64,7 +70,7 @@ pub async fn create_then_load(store: Arc<dyn SessionStore>) {
     let key = create(&*store, &rec).await;
     assert_eq!(live(&*store, &key, now).await, rec);
     assert_eq!(
-        store.load(&self::key(), now).await.unwrap(),
+        store.load(&missing_key(), now).await.unwrap(),
         Loaded::Missing
     );
 }
@@ -75,6 +81,7 @@ pub async fn create_collision_is_reported(store: Arc<dyn SessionStore>) {
     let first = record(now);
     let key = create(&*store, &first).await;
     let mut second = record(now);
+    second.handle = first.handle;
     second.data.insert("evil".into(), true.into());
     assert_eq!(
         store.create(&key, &second).await.unwrap(),
@@ -247,7 +254,7 @@ pub async fn delete_is_idempotent(store: Arc<dyn SessionStore>) {
     let key = create(&*store, &record(now)).await;
     assert!(store.delete(&key).await.unwrap());
     assert!(!store.delete(&key).await.unwrap());
-    assert!(!store.delete(&self::key()).await.unwrap());
+    assert!(!store.delete(&missing_key()).await.unwrap());
 }
 
 /// SR-16: rotation moves the record to the new key in one step; the old key is dead.
@@ -256,7 +263,7 @@ pub async fn rotate_is_atomic_and_kills_the_old_key(store: Arc<dyn SessionStore>
     let mut rec = record(now);
     rec.data.insert("cart".into(), serde_json::json!(["apple"]));
     let old = create(&*store, &rec).await;
-    let new = key();
+    let new = key_for(&rec.handle);
     let mut delta = Delta::default();
     delta.principal = Some(Some("alice".into()));
     let Applied::Updated(after) = store.rotate(&old, &new, &delta, now).await.unwrap() else {
@@ -281,39 +288,27 @@ pub async fn rotate_is_atomic_and_kills_the_old_key(store: Arc<dyn SessionStore>
     assert_eq!(found_key, new);
 }
 
-/// Rotation of a missing session, or onto a taken key, writes nothing.
-pub async fn rotate_refuses_gone_and_taken(store: Arc<dyn SessionStore>) {
+/// Rotation of a missing session reports Gone and writes nothing.
+pub async fn rotate_of_a_missing_session_is_gone(store: Arc<dyn SessionStore>) {
     let now = base();
-    let (missing, new) = (key(), key());
-    assert_eq!(
-        store
-            .rotate(&missing, &new, &Delta::default(), now)
-            .await
-            .unwrap(),
-        Applied::Gone
-    );
+    let handle = Handle::generate();
+    let (missing, new) = (key_for(&handle), key_for(&handle));
+    let outcome = store
+        .rotate(&missing, &new, &Delta::default(), now)
+        .await
+        .unwrap();
+    assert_eq!(outcome, Applied::Gone);
     assert_eq!(store.load(&new, now).await.unwrap(), Loaded::Missing);
-
-    let a = record(now);
-    let b = record(now);
-    let (ka, kb) = (create(&*store, &a).await, create(&*store, &b).await);
-    assert_eq!(
-        store
-            .rotate(&ka, &kb, &Delta::default(), now)
-            .await
-            .unwrap(),
-        Applied::KeyTaken
-    );
-    assert_eq!(live(&*store, &ka, now).await, a);
-    assert_eq!(live(&*store, &kb, now).await, b);
+    assert_eq!(store.count(now).await.unwrap(), 0);
 }
 
 /// Concurrent increments racing one rotation: every increment reported as applied is
 /// in the rotated record, the others were refused, and the old key stays dead.
 pub async fn rotate_races_concurrent_writes(store: Arc<dyn SessionStore>) {
     let now = base();
-    let old = create(&*store, &record(now)).await;
-    let new = key();
+    let rec = record(now);
+    let old = create(&*store, &rec).await;
+    let new = key_for(&rec.handle);
     let writers: Vec<_> = (0..16)
         .map(|_| {
             let store = Arc::clone(&store);
@@ -580,7 +575,7 @@ macro_rules! store_conformance {
             concurrent_increments_are_exact, thirty_two_tasks_times_a_hundred_increments,
             concurrent_disjoint_keys_are_all_kept,
             apply_after_delete_is_gone, delete_is_idempotent, rotate_is_atomic_and_kills_the_old_key,
-            rotate_refuses_gone_and_taken, rotate_races_concurrent_writes, touch_moves_only_the_deadline,
+            rotate_of_a_missing_session_is_gone, rotate_races_concurrent_writes, touch_moves_only_the_deadline,
             list_and_revoke_by_principal, principal_changes_are_indexed, purge_in_batches_and_count,
             delete_races_apply_without_resurrection
         );

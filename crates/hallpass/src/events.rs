@@ -24,7 +24,7 @@ pub struct SessionRef([u8; 9]);
 impl SessionRef {
     pub(crate) fn of(key: &StoreKey) -> Self {
         let digest = Sha256::new_with_prefix(b"hallpass/ref")
-            .chain_update(key.as_bytes())
+            .chain_update(key.hash())
             .finalize();
         let mut out = [0u8; 9];
         out.copy_from_slice(&digest[..9]);

@@ -41,7 +41,7 @@ pub(crate) struct Candidate {
 
 impl From<Verified> for Candidate {
     fn from(verified: Verified) -> Self {
-        let key = verified.token.store_key();
+        let key = verified.token.store_key(&verified.handle);
         Self {
             handle: verified.handle,
             token: verified.token,
@@ -176,16 +176,12 @@ impl Session {
     }
 
     /// A fresh, unsaved session for this request.
-    fn fresh(&self, now: Timestamp, handle: Option<Handle>) -> Current {
+    fn fresh(&self, now: Timestamp) -> Current {
         let token = Token::generate();
-        let key = token.store_key();
+        let handle = Handle::generate();
+        let key = token.store_key(&handle);
         let config = self.config();
-        let mut record = Record::new(
-            handle.unwrap_or_else(Handle::generate),
-            now,
-            config.idle_timeout,
-            config.absolute_timeout,
-        );
+        let mut record = Record::new(handle, now, config.idle_timeout, config.absolute_timeout);
         record.client = self.shared.client.clone();
         Current {
             token,
@@ -384,7 +380,7 @@ impl Session {
         delta.remember = delta.remember.or(pending.remember);
         if !current.stored {
             let next = Token::generate();
-            current.key = next.store_key();
+            current.key = next.store_key(&current.record.handle);
             current.token = next;
             delta
                 .apply_to(&mut current.record)
@@ -394,7 +390,7 @@ impl Session {
         }
         for _ in 0..KEY_RETRIES {
             let next = Token::generate();
-            let next_key = next.store_key();
+            let next_key = next.store_key(&current.record.handle);
             match self
                 .store()
                 .rotate(&current.key, &next_key, &delta, now)
@@ -434,7 +430,7 @@ impl Session {
     /// The current session, creating a fresh unsaved one if there is none.
     fn current_or_fresh<'s>(&self, state: &'s mut State) -> &'s mut Current {
         let now = self.now();
-        state.current.get_or_insert_with(|| self.fresh(now, None))
+        state.current.get_or_insert_with(|| self.fresh(now))
     }
 
     /// Reads the value stored under `key`.
@@ -638,7 +634,7 @@ impl Session {
             Ok(()) => {}
             Err(SessionError::Ended) => {
                 // The old session ended concurrently: log in on a fresh one.
-                let mut fresh = self.fresh(now, None);
+                let mut fresh = self.fresh(now);
                 delta
                     .apply_to(&mut fresh.record)
                     .map_err(SessionError::Delta)?;
@@ -1010,7 +1006,7 @@ impl Session {
                     }
                     Created::KeyTaken => {
                         let next = Token::generate();
-                        current.key = next.store_key();
+                        current.key = next.store_key(&current.record.handle);
                         current.token = next;
                     }
                 }

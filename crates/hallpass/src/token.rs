@@ -2,8 +2,10 @@
 //!
 //! - A [`Token`] is the secret: 32 bytes from the OS CSPRNG (SR-01, AT-09). It only
 //!   ever leaves the process inside the signed cookie value.
-//! - A [`StoreKey`] is `SHA-256(token)`: what stores index sessions by, so a dump of
-//!   the store yields nothing a browser could present (SR-37, AT-13).
+//! - A [`StoreKey`] is the session's handle plus `SHA-256(token)`: what stores file a
+//!   session under, so a dump of the store yields nothing a browser could present
+//!   (SR-37, AT-13), and a clustered store can place all of a session's keys by its
+//!   handle.
 //! - A [`Handle`] is a public, non-secret name of a session (16 random bytes) that
 //!   stays the same across rotation; the UI and the CLI list and revoke sessions by
 //!   it, and a clustered store can keep a session's keys together with it.
@@ -45,7 +47,8 @@ fn os_random(buf: &mut [u8]) {
 ///
 /// let token = Token::generate();
 /// assert_eq!(format!("{token:?}"), "Token(<redacted>)");
-/// assert_ne!(token.store_key(), Token::generate().store_key());
+/// let handle = hallpass::Handle::generate();
+/// assert_ne!(token.store_key(&handle), Token::generate().store_key(&handle));
 /// ```
 #[derive(Clone, Zeroize, ZeroizeOnDrop)]
 pub struct Token([u8; TOKEN_LEN]);
@@ -74,17 +77,23 @@ impl Token {
         &self.0
     }
 
-    /// The key a store files this session under: `SHA-256(token)`.
+    /// The key a store files the session with this token and `handle` under.
     ///
     /// # Examples
     ///
     /// ```
-    /// let token = hallpass::Token::generate();
-    /// assert_eq!(token.store_key(), token.store_key());
+    /// use hallpass::{Handle, Token};
+    ///
+    /// let (token, handle) = (Token::generate(), Handle::generate());
+    /// assert_eq!(token.store_key(&handle), token.store_key(&handle));
+    /// assert_eq!(token.store_key(&handle).handle(), &handle);
     /// ```
     #[must_use]
-    pub fn store_key(&self) -> StoreKey {
-        StoreKey(Sha256::digest(self.0).into())
+    pub fn store_key(&self, handle: &Handle) -> StoreKey {
+        StoreKey {
+            handle: *handle,
+            hash: Sha256::digest(self.0).into(),
+        }
     }
 }
 
@@ -102,50 +111,63 @@ impl PartialEq for Token {
 
 impl Eq for Token {}
 
-/// `SHA-256` of a session token: the only key any store sees (SR-37).
+/// What a store files a session under: its public [`Handle`] and `SHA-256` of its
+/// token — the only form of the token any store sees (SR-37).
 ///
-/// A store key is not a credential: presenting it as a cookie does not work, because
-/// the cookie's token is hashed again before any lookup. It is still kept out of logs
-/// (its `Debug` shows an 8-character prefix for correlation only).
+/// Stores look sessions up by the hash; the handle lets a clustered store keep all of
+/// a session's keys together (a rotation keeps the handle and changes the hash). A
+/// store key is not a credential: presenting it as a cookie does not work, because
+/// the cookie's token is hashed again before any lookup. `Debug` shows the handle and
+/// an 8-character prefix of the hash, for correlation only.
 ///
 /// # Examples
 ///
 /// ```
-/// use hallpass::{StoreKey, Token};
+/// use hallpass::{Handle, StoreKey, Token};
 ///
-/// let key = Token::generate().store_key();
-/// assert_eq!(StoreKey::from_hex(&key.to_hex()), Some(key));
+/// let handle = Handle::generate();
+/// let key = Token::generate().store_key(&handle);
+/// assert_eq!(StoreKey::from_hex(handle, &key.to_hex()), Some(key));
 /// ```
 #[derive(Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
-pub struct StoreKey([u8; 32]);
+pub struct StoreKey {
+    handle: Handle,
+    hash: [u8; 32],
+}
 
 impl StoreKey {
-    /// The key's 32 bytes, as stores persist them.
+    /// A key from a handle and a token hash a store persisted.
     #[must_use]
-    pub fn as_bytes(&self) -> &[u8; 32] {
-        &self.0
+    pub fn new(handle: Handle, hash: [u8; 32]) -> Self {
+        Self { handle, hash }
     }
 
-    /// Rebuilds a key from bytes a store persisted.
+    /// The session's handle.
     #[must_use]
-    pub fn from_bytes(bytes: [u8; 32]) -> Self {
-        Self(bytes)
+    pub fn handle(&self) -> &Handle {
+        &self.handle
     }
 
-    /// Lower-case hex, for stores that key by text (64 characters).
+    /// `SHA-256(token)`, as stores persist it.
+    #[must_use]
+    pub fn hash(&self) -> &[u8; 32] {
+        &self.hash
+    }
+
+    /// The hash in lower-case hex, for stores that key by text (64 characters).
     #[must_use]
     pub fn to_hex(&self) -> String {
         let mut out = String::with_capacity(64);
-        for byte in self.0 {
+        for byte in self.hash {
             out.push(char::from(HEX[usize::from(byte >> 4)]));
             out.push(char::from(HEX[usize::from(byte & 0x0f)]));
         }
         out
     }
 
-    /// Parses the form [`StoreKey::to_hex`] writes; `None` for anything else.
+    /// Parses the hash as [`StoreKey::to_hex`] writes it; `None` for anything else.
     #[must_use]
-    pub fn from_hex(text: &str) -> Option<Self> {
+    pub fn from_hex(handle: Handle, text: &str) -> Option<Self> {
         let text = text.as_bytes();
         if text.len() != 64 {
             return None;
@@ -154,7 +176,7 @@ impl StoreKey {
         for (slot, pair) in out.iter_mut().zip(text.chunks_exact(2)) {
             *slot = (hex_value(pair[0])? << 4) | hex_value(pair[1])?;
         }
-        Some(Self(out))
+        Some(Self { handle, hash: out })
     }
 }
 
@@ -171,7 +193,7 @@ fn hex_value(digit: u8) -> Option<u8> {
 impl fmt::Debug for StoreKey {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         let hex = self.to_hex();
-        write!(f, "StoreKey({}…)", &hex[..8])
+        write!(f, "StoreKey({}, {}…)", self.handle, &hex[..8])
     }
 }
 
@@ -284,7 +306,7 @@ mod tests {
     #[test]
     fn store_key_is_sha256_of_the_token() {
         // SHA-256 of 32 zero bytes.
-        let key = Token::from_bytes([0; 32]).store_key();
+        let key = Token::from_bytes([0; 32]).store_key(&Handle::from_bytes([0; 16]));
         assert_eq!(
             key.to_hex(),
             "66687aadf862bd776c8fc18b8e9f8e20089714856ee233b3902a591d0d5f2925"
@@ -293,17 +315,19 @@ mod tests {
 
     #[test]
     fn tokens_do_not_repeat() {
-        let keys: std::collections::HashSet<_> =
-            (0..10_000).map(|_| Token::generate().store_key()).collect();
+        let keys: std::collections::HashSet<_> = (0..10_000)
+            .map(|_| Token::generate().store_key(&Handle::from_bytes([0; 16])))
+            .collect();
         assert_eq!(keys.len(), 10_000);
     }
 
     #[test]
     fn hex_rejects_upper_case_and_wrong_length() {
-        let key = Token::from_bytes([0; 32]).store_key();
-        assert!(StoreKey::from_hex(&key.to_hex().to_uppercase()).is_none());
-        assert!(StoreKey::from_hex(&key.to_hex()[..63]).is_none());
-        assert!(StoreKey::from_hex("zz").is_none());
+        let handle = Handle::from_bytes([0; 16]);
+        let key = Token::from_bytes([0; 32]).store_key(&handle);
+        assert!(StoreKey::from_hex(handle, &key.to_hex().to_uppercase()).is_none());
+        assert!(StoreKey::from_hex(handle, &key.to_hex()[..63]).is_none());
+        assert!(StoreKey::from_hex(handle, "zz").is_none());
     }
 
     #[test]

@@ -32,8 +32,9 @@ impl Write for Capture {
     }
 }
 
-fn forms_of(cookie_value: &str) -> (Vec<String>, [u8; 32]) {
+fn forms_of(cookie_value: &str) -> (Vec<String>, hallpass::Handle, [u8; 32]) {
     let raw = URL_SAFE_NO_PAD.decode(cookie_value).unwrap();
+    let handle = hallpass::Handle::from_bytes(raw[1..17].try_into().unwrap());
     let token: [u8; 32] = raw[17..49].try_into().unwrap();
     let hex: String = token.iter().map(|b| format!("{b:02x}")).collect();
     let forms = vec![
@@ -46,7 +47,7 @@ fn forms_of(cookie_value: &str) -> (Vec<String>, [u8; 32]) {
         cookie_value.replace('-', "%2D").replace('_', "%5F"),
         format!("{token:?}"),
     ];
-    (forms, token)
+    (forms, handle, token)
 }
 
 #[tokio::test]
@@ -131,7 +132,7 @@ async fn no_token_in_logs_debug_responses_or_store() {
     );
     let now = hallpass::Clock::now(&app.clock);
     for value in &issued {
-        let (forms, token) = forms_of(value);
+        let (forms, handle, token) = forms_of(value);
         for form in &forms {
             assert!(
                 !logs.contains(form.as_str()),
@@ -148,10 +149,13 @@ async fn no_token_in_logs_debug_responses_or_store() {
         }
         // The store is keyed by SHA-256(token); the token itself is no key.
         assert_eq!(
-            store.load(&StoreKey::from_bytes(token), now).await.unwrap(),
+            store
+                .load(&StoreKey::new(handle, token), now)
+                .await
+                .unwrap(),
             hallpass::Loaded::Missing
         );
-        let key = StoreKey::from_bytes(Sha256::digest(token).into());
+        let key = StoreKey::new(handle, Sha256::digest(token).into());
         if let hallpass::Loaded::Live(record) = store.load(&key, now).await.unwrap() {
             let encoded = String::from_utf8(record.encode()).unwrap();
             for form in &forms {

@@ -53,7 +53,7 @@ async fn expired_sessions_go_first_then_least_recently_used_anonymous() {
     let t0 = Timestamp::from_unix_millis(1_000_000);
     let mut keys = Vec::new();
     for i in 0..3u64 {
-        let key = Token::generate().store_key();
+        let key = Token::generate().store_key(&Handle::generate());
         let idle = if i == 1 { Duration::from_secs(1) } else { IDLE };
         store
             .create(&key, &Record::new(Handle::generate(), t0, idle, ABSOLUTE))
@@ -67,7 +67,7 @@ async fn expired_sessions_go_first_then_least_recently_used_anonymous() {
         store.load(&keys[0], later).await.unwrap(),
         Loaded::Live(_)
     ));
-    let fourth = Token::generate().store_key();
+    let fourth = Token::generate().store_key(&Handle::generate());
     store
         .create(
             &fourth,
@@ -82,7 +82,7 @@ async fn expired_sessions_go_first_then_least_recently_used_anonymous() {
     );
     // (Loading key 2 here would refresh it; count it instead.)
     assert_eq!(store.count(later).await.unwrap(), 3);
-    let fifth = Token::generate().store_key();
+    let fifth = Token::generate().store_key(&Handle::generate());
     store
         .create(
             &fifth,
@@ -112,7 +112,7 @@ async fn a_store_full_of_authenticated_sessions_refuses_rather_than_drops() {
     let now = Timestamp::from_unix_millis(1_000_000);
     let mut keys = Vec::new();
     for user in ["a", "b"] {
-        let key = Token::generate().store_key();
+        let key = Token::generate().store_key(&Handle::generate());
         let mut record = Record::new(Handle::generate(), now, IDLE, ABSOLUTE);
         record.principal = Some(user.into());
         store.create(&key, &record).await.unwrap();
@@ -120,7 +120,7 @@ async fn a_store_full_of_authenticated_sessions_refuses_rather_than_drops() {
     }
     let err = store
         .create(
-            &Token::generate().store_key(),
+            &Token::generate().store_key(&Handle::generate()),
             &Record::new(Handle::generate(), now, IDLE, ABSOLUTE),
         )
         .await
@@ -142,7 +142,7 @@ async fn the_sweeper_frees_expired_sessions_in_the_background() {
     for _ in 0..10 {
         let record = Record::new(Handle::generate(), now, Duration::from_secs(1), ABSOLUTE);
         store
-            .create(&Token::generate().store_key(), &record)
+            .create(&Token::generate().store_key(&Handle::generate()), &record)
             .await
             .unwrap();
     }
@@ -180,7 +180,7 @@ async fn the_cleanup_task_survives_store_errors_and_keeps_purging() {
             for _ in 0..n {
                 let record = Record::new(Handle::generate(), now, Duration::from_secs(1), ABSOLUTE);
                 memory
-                    .create(&Token::generate().store_key(), &record)
+                    .create(&Token::generate().store_key(&Handle::generate()), &record)
                     .await
                     .unwrap();
             }

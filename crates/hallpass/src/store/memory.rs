@@ -72,8 +72,8 @@ impl MemoryStoreConfig {
 /// # tokio_test_block_on(async {
 /// let store = MemoryStore::new();
 /// let now = Timestamp::from_unix_millis(0);
-/// let key = Token::generate().store_key();
 /// let record = Record::new(Handle::generate(), now, Duration::from_secs(60), Duration::from_secs(600));
+/// let key = Token::generate().store_key(&record.handle);
 /// store.create(&key, &record).await?;
 /// assert!(matches!(store.load(&key, now).await?, Loaded::Live(_)));
 /// # Ok::<(), hallpass::StoreError>(())
@@ -265,7 +265,7 @@ impl MemoryStore {
     }
 
     fn shard_of(&self, key: &StoreKey) -> usize {
-        usize::from(key.as_bytes()[0]) % self.inner.shards.len()
+        usize::from(key.hash()[0]) % self.inner.shards.len()
     }
 
     fn handle_map(&self, handle: &Handle) -> MutexGuard<'_, HashMap<Handle, StoreKey>> {
@@ -646,7 +646,7 @@ impl SessionStore for MemoryStore {
                     .range(
                         ..(
                             now.saturating_add(Duration::from_millis(1)),
-                            StoreKey::from_bytes([0; 32]),
+                            StoreKey::new(Handle::from_bytes([0; 16]), [0; 32]),
                         ),
                     )
                     .count();
