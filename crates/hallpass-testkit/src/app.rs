@@ -20,9 +20,6 @@ use hallpass::{
 
 use crate::instrumented::InstrumentedStore;
 
-/// The instant every test app's clock starts at (2026-01-01T00:00:00Z).
-pub const START_MILLIS: u64 = 1_767_225_600_000;
-
 /// A gate a "slow" request waits at, so a test can order it against others.
 #[derive(Debug, Default)]
 pub struct Gate {
@@ -157,7 +154,9 @@ impl TestApp {
         adjust: impl FnOnce(SessionConfig) -> SessionConfig,
     ) -> Self {
         let store = InstrumentedStore::new(store);
-        let clock = ManualClock::starting_at_unix_millis(START_MILLIS);
+        // Real time, moved on by hand: stores with server-side expiry (Redis's
+        // PEXPIREAT) see sensible deadlines.
+        let clock = ManualClock::starting_now();
         let events: Arc<Mutex<Vec<Event>>> = Arc::default();
         let sink = Arc::clone(&events);
         let config = adjust(

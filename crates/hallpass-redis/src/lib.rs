@@ -1,0 +1,825 @@
+//! The Redis session store for hallpass: standalone Redis and Redis Cluster.
+//!
+//! ```no_run
+//! # async fn run() -> Result<(), hallpass_redis::ConnectError> {
+//! use hallpass_redis::RedisOptions;
+//!
+//! let store = hallpass_redis::connect("redis://127.0.0.1:6379", RedisOptions::default()).await?;
+//! let cluster = hallpass_redis::connect_cluster(&["redis://127.0.0.1:7000"], RedisOptions::default()).await?;
+//! # let _ = (store, cluster);
+//! # Ok(()) }
+//! ```
+//!
+//! # Layout
+//!
+//! With prefix `P` (default `hallpass:`), a session with handle `H` and token hash `K`:
+//!
+//! | key | what |
+//! |---|---|
+//! | `P{H}:s:K` | a hash: the record's fields, one `d:<name>` field per data key; expires (`PEXPIREAT`) at the session's one deadline |
+//! | `P{H}:h` | the hash `K` the handle currently points to (revoke and show by handle) |
+//! | `P{H}:t` | scratch space of the write script |
+//! | `Px` | a sorted set of every session (`H:K`), scored by a lower bound of its expiry: what purge and count walk |
+//! | `Pp:<principal>` | a sorted set of the principal's sessions (`H:K`), scored by their absolute deadline |
+//!
+//! The `{H}` hash tag puts all of a session's keys in one slot, so each write — and
+//! rotation, which renames `P{H}:s:K` to `P{H}:s:K'` — is one atomic script on
+//! standalone Redis and on a cluster alike. A load is one `HGETALL`; a write is one
+//! script that refuses a session that is gone or expired, so no write resurrects one.
+//! Increments are checked with Redis's own 64-bit arithmetic before anything is
+//! written (see the scripts).
+//!
+//! The two indexes live in other slots and are written by separate commands after the
+//! session's script, so on a failure between the two they can disagree with the
+//! sessions. They only ever point at too many sessions, never miss one: readers
+//! check every member against its session and drop the stale ones (lists repair the
+//! principal index as they go; purge re-scores members whose session was extended).
+
+mod record;
+mod scripts;
+
+use std::fmt;
+use std::future::Future;
+use std::time::Duration;
+
+use hallpass::{
+    Applied, Created, Delta, DeltaError, Handle, Loaded, Op, Record, SessionStore, SessionSummary,
+    StoreError, StoreErrorKind, StoreFuture, StoreKey, Timestamp, Touch,
+};
+use redis::aio::{ConnectionLike, ConnectionManager, ConnectionManagerConfig};
+use redis::cluster_async::ClusterConnection;
+use redis::{Cmd, Pipeline, RedisError, RedisFuture, Value};
+
+/// Options of a Redis store.
+///
+/// # Examples
+///
+/// ```
+/// use std::time::Duration;
+/// let options = hallpass_redis::RedisOptions::default()
+///     .with_prefix("myapp:sessions:")?
+///     .with_call_timeout(Duration::from_millis(500));
+/// # Ok::<(), hallpass_redis::InvalidPrefix>(())
+/// ```
+#[derive(Clone, Debug)]
+pub struct RedisOptions {
+    prefix: String,
+    call_timeout: Duration,
+}
+
+impl Default for RedisOptions {
+    fn default() -> Self {
+        Self {
+            prefix: "hallpass:".to_owned(),
+            call_timeout: Duration::from_secs(2),
+        }
+    }
+}
+
+/// A key prefix with `{`, `}` or control characters, or longer than 100 bytes.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+#[error("key prefix {0:?} must be 1 to 100 printable ASCII characters without braces")]
+pub struct InvalidPrefix(String);
+
+impl RedisOptions {
+    /// The prefix of every key (default `hallpass:`). Braces are refused: they would
+    /// change the hash tag that keeps a session's keys together.
+    ///
+    /// # Errors
+    ///
+    /// [`InvalidPrefix`].
+    pub fn with_prefix(mut self, prefix: &str) -> Result<Self, InvalidPrefix> {
+        let valid = !prefix.is_empty()
+            && prefix.len() <= 100
+            && prefix
+                .bytes()
+                .all(|b| (0x21..0x7f).contains(&b) && b != b'{' && b != b'}');
+        if !valid {
+            return Err(InvalidPrefix(prefix.to_owned()));
+        }
+        prefix.clone_into(&mut self.prefix);
+        Ok(self)
+    }
+
+    /// The time limit of every store call (default 2 s).
+    #[must_use]
+    pub fn with_call_timeout(mut self, timeout: Duration) -> Self {
+        self.call_timeout = timeout;
+        self
+    }
+
+    /// The prefix.
+    #[must_use]
+    pub fn prefix(&self) -> &str {
+        &self.prefix
+    }
+}
+
+/// The connection: a reconnecting manager for standalone Redis, or a cluster client.
+#[derive(Clone)]
+enum Conn {
+    Single(ConnectionManager),
+    Cluster(ClusterConnection),
+}
+
+impl ConnectionLike for Conn {
+    fn req_packed_command<'a>(&'a mut self, cmd: &'a Cmd) -> RedisFuture<'a, Value> {
+        match self {
+            Self::Single(c) => c.req_packed_command(cmd),
+            Self::Cluster(c) => c.req_packed_command(cmd),
+        }
+    }
+
+    fn req_packed_commands<'a>(
+        &'a mut self,
+        cmd: &'a Pipeline,
+        offset: usize,
+        count: usize,
+    ) -> RedisFuture<'a, Vec<Value>> {
+        match self {
+            Self::Single(c) => c.req_packed_commands(cmd, offset, count),
+            Self::Cluster(c) => c.req_packed_commands(cmd, offset, count),
+        }
+    }
+
+    fn get_db(&self) -> i64 {
+        match self {
+            Self::Single(c) => c.get_db(),
+            Self::Cluster(c) => c.get_db(),
+        }
+    }
+}
+
+/// A Redis session store (standalone or cluster). Cheap to clone.
+#[derive(Clone)]
+pub struct RedisStore {
+    conn: Conn,
+    options: RedisOptions,
+}
+
+impl fmt::Debug for RedisStore {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let mode = match self.conn {
+            Conn::Single(_) => "standalone",
+            Conn::Cluster(_) => "cluster",
+        };
+        f.debug_struct("RedisStore")
+            .field("mode", &mode)
+            .field("options", &self.options)
+            .finish()
+    }
+}
+
+/// The store could not be opened.
+#[non_exhaustive]
+#[derive(Debug, thiserror::Error)]
+pub enum ConnectError {
+    /// The URL is not a Redis URL.
+    #[error("not a valid Redis URL: {0}")]
+    Url(#[source] RedisError),
+    /// The server could not be reached.
+    #[error("cannot connect to Redis: {0}")]
+    Connect(#[source] StoreError),
+}
+
+fn store_error(err: RedisError) -> StoreError {
+    let kind = if err.is_timeout() {
+        StoreErrorKind::Timeout
+    } else if err.is_io_error()
+        || err.is_connection_refusal()
+        || err.is_connection_dropped()
+        || err.is_unrecoverable_error()
+    {
+        StoreErrorKind::Unavailable
+    } else {
+        StoreErrorKind::Backend
+    };
+    StoreError::new(kind, err)
+}
+
+/// Opens a store on standalone Redis, with automatic reconnection.
+///
+/// # Errors
+///
+/// [`ConnectError`] when the URL is invalid or the server does not answer.
+pub async fn connect(url: &str, options: RedisOptions) -> Result<RedisStore, ConnectError> {
+    let client = redis::Client::open(url).map_err(ConnectError::Url)?;
+    let config = ConnectionManagerConfig::new()
+        .set_connection_timeout(Some(options.call_timeout))
+        .set_response_timeout(Some(options.call_timeout))
+        .set_number_of_retries(1);
+    let manager = tokio::time::timeout(
+        options.call_timeout,
+        ConnectionManager::new_with_config(client, config),
+    )
+    .await
+    .map_err(|elapsed| ConnectError::Connect(StoreError::new(StoreErrorKind::Timeout, elapsed)))?
+    .map_err(|err| ConnectError::Connect(store_error(err)))?;
+    Ok(RedisStore {
+        conn: Conn::Single(manager),
+        options,
+    })
+}
+
+/// Opens a store on a Redis Cluster, given one or more of its nodes.
+///
+/// # Errors
+///
+/// [`ConnectError`] when a URL is invalid or no node answers.
+pub async fn connect_cluster(
+    nodes: &[&str],
+    options: RedisOptions,
+) -> Result<RedisStore, ConnectError> {
+    let client = redis::cluster::ClusterClientBuilder::new(nodes.iter().copied())
+        .connection_timeout(options.call_timeout)
+        .response_timeout(options.call_timeout)
+        .retries(2)
+        .build()
+        .map_err(ConnectError::Url)?;
+    let conn = tokio::time::timeout(options.call_timeout, client.get_async_connection())
+        .await
+        .map_err(|elapsed| {
+            ConnectError::Connect(StoreError::new(StoreErrorKind::Timeout, elapsed))
+        })?
+        .map_err(|err| ConnectError::Connect(store_error(err)))?;
+    Ok(RedisStore {
+        conn: Conn::Cluster(conn),
+        options,
+    })
+}
+
+/// The delta as script arguments, after `ARGV[base - 1]`.
+fn delta_args(delta: &Delta, now: Timestamp) -> Vec<String> {
+    let ms = |t: Timestamp| t.as_unix_millis().to_string();
+    let mut args = vec![ms(now), if delta.clear_data { "1" } else { "0" }.to_owned()];
+    match &delta.principal {
+        None => args.extend([String::new(), String::new()]),
+        Some(None) => args.extend(["-".to_owned(), String::new()]),
+        Some(Some(p)) => args.extend(["=".to_owned(), p.clone()]),
+    }
+    args.push(
+        delta
+            .remember
+            .map_or(String::new(), |r| if r { "1" } else { "0" }.to_owned()),
+    );
+    match &delta.client {
+        None => args.extend([String::new(), String::new(), String::new()]),
+        Some(client) => args.extend([
+            "1".to_owned(),
+            client.ip.map(|ip| ip.to_string()).unwrap_or_default(),
+            client.user_agent.clone().unwrap_or_default(),
+        ]),
+    }
+    args.push(delta.absolute_deadline.map(ms).unwrap_or_default());
+    match &delta.touch {
+        None => args.extend([String::new(), String::new()]),
+        Some(touch) => args.extend([ms(touch.last_seen_at), ms(touch.idle_deadline)]),
+    }
+    args.push(delta.ops.len().to_string());
+    for op in &delta.ops {
+        match op {
+            Op::Set { key, value } => args.extend(["S".to_owned(), key.clone(), value.to_string()]),
+            Op::Remove { key } => args.extend(["R".to_owned(), key.clone()]),
+            Op::Increment { key, by } => args.extend(["I".to_owned(), key.clone(), by.to_string()]),
+            _ => {}
+        }
+    }
+    args
+}
+
+/// A script's reply to a write: the record, gone, taken, or a refused increment.
+fn write_reply(value: Value) -> Result<Applied, StoreError> {
+    match value {
+        Value::Nil | Value::Boolean(false) | Value::Int(0) => Ok(Applied::Gone),
+        Value::SimpleString(s) if s == "taken" => Ok(Applied::KeyTaken),
+        Value::BulkString(s) if s == b"taken" => Ok(Applied::KeyTaken),
+        Value::Array(items)
+            if items.len() == 2 && matches!(&items[0], Value::BulkString(e) if e == b"e") =>
+        {
+            let detail = match &items[1] {
+                Value::BulkString(b) => String::from_utf8_lossy(b).into_owned(),
+                _ => String::new(),
+            };
+            let (code, key) = detail
+                .split_once(':')
+                .unwrap_or(("integer", detail.as_str()));
+            let err = if code == "overflow" {
+                DeltaError::Overflow {
+                    key: key.to_owned(),
+                }
+            } else {
+                DeltaError::NotAnInteger {
+                    key: key.to_owned(),
+                }
+            };
+            Err(err.into())
+        }
+        other => match record::from_value(other) {
+            Ok(Some(record)) => Ok(Applied::Updated(record)),
+            Ok(None) => Ok(Applied::Gone),
+            Err(err) => Err(StoreError::new(StoreErrorKind::InvalidData, err)),
+        },
+    }
+}
+
+impl RedisStore {
+    fn session_key(&self, key: &StoreKey) -> String {
+        format!(
+            "{}{{{}}}:s:{}",
+            self.options.prefix,
+            key.handle(),
+            key.to_hex()
+        )
+    }
+
+    fn pointer_key(&self, handle: &Handle) -> String {
+        format!("{}{{{handle}}}:h", self.options.prefix)
+    }
+
+    fn scratch_key(&self, handle: &Handle) -> String {
+        format!("{}{{{handle}}}:t", self.options.prefix)
+    }
+
+    fn expiry_index(&self) -> String {
+        format!("{}x", self.options.prefix)
+    }
+
+    fn principal_index(&self, principal: &str) -> String {
+        format!("{}p:{principal}", self.options.prefix)
+    }
+
+    fn member(key: &StoreKey) -> String {
+        format!("{}:{}", key.handle(), key.to_hex())
+    }
+
+    fn parse_member(member: &str) -> Option<StoreKey> {
+        let (handle, hex) = member.split_once(':')?;
+        StoreKey::from_hex(handle.parse().ok()?, hex)
+    }
+
+    async fn timed<T>(
+        &self,
+        call: impl Future<Output = Result<T, StoreError>>,
+    ) -> Result<T, StoreError> {
+        match tokio::time::timeout(self.options.call_timeout, call).await {
+            Ok(result) => result,
+            Err(elapsed) => Err(StoreError::new(StoreErrorKind::Timeout, elapsed)),
+        }
+    }
+
+    /// Adds `key` to the expiry index (and its principal's index); both expire with
+    /// their last member.
+    async fn index(&self, key: &StoreKey, record: &Record) -> Result<(), StoreError> {
+        let member = Self::member(key);
+        let mut pipe = redis::pipe();
+        let expiry = self.expiry_index();
+        let x = record.expires_at().as_unix_millis();
+        let a = record.absolute_deadline.as_unix_millis();
+        pipe.zadd(&expiry, &member, x).ignore();
+        pipe.cmd("PEXPIREAT").arg(&expiry).arg(a).arg("GT").ignore();
+        pipe.cmd("PEXPIREAT").arg(&expiry).arg(a).arg("NX").ignore();
+        if let Some(principal) = &record.principal {
+            let index = self.principal_index(principal);
+            pipe.zadd(&index, &member, a).ignore();
+            pipe.cmd("PEXPIREAT").arg(&index).arg(a).arg("GT").ignore();
+            pipe.cmd("PEXPIREAT").arg(&index).arg(a).arg("NX").ignore();
+        }
+        pipe.query_async::<()>(&mut self.conn.clone())
+            .await
+            .map_err(store_error)
+    }
+
+    /// Removes `key` from the expiry index and `principal`'s index.
+    async fn unindex(&self, key: &StoreKey, principal: Option<&str>) -> Result<(), StoreError> {
+        let member = Self::member(key);
+        let mut pipe = redis::pipe();
+        pipe.zrem(self.expiry_index(), &member).ignore();
+        if let Some(principal) = principal.filter(|p| !p.is_empty()) {
+            pipe.zrem(self.principal_index(principal), &member).ignore();
+        }
+        pipe.query_async::<()>(&mut self.conn.clone())
+            .await
+            .map_err(store_error)
+    }
+
+    async fn do_create(&self, key: &StoreKey, record: &Record) -> Result<Created, StoreError> {
+        let mut invocation = scripts::CREATE.prepare_invoke();
+        invocation
+            .key(self.session_key(key))
+            .key(self.pointer_key(key.handle()));
+        invocation
+            .arg(record.expires_at().as_unix_millis())
+            .arg(key.to_hex());
+        for (field, value) in record::to_fields(record) {
+            invocation.arg(field).arg(value);
+        }
+        let inserted: i64 = invocation
+            .invoke_async(&mut self.conn.clone())
+            .await
+            .map_err(store_error)?;
+        if inserted == 0 {
+            return Ok(Created::KeyTaken);
+        }
+        self.index(key, record).await?;
+        Ok(Created::Inserted)
+    }
+
+    async fn do_load(&self, key: &StoreKey, now: Timestamp) -> Result<Loaded, StoreError> {
+        let value: Value = redis::cmd("HGETALL")
+            .arg(self.session_key(key))
+            .query_async(&mut self.conn.clone())
+            .await
+            .map_err(store_error)?;
+        match record::from_value(value) {
+            Ok(Some(record)) => Ok(match record.expired_by(now) {
+                Some(expiry) => Loaded::Expired(expiry),
+                None => Loaded::Live(record),
+            }),
+            Ok(None) => Ok(Loaded::Missing),
+            Err(err) => {
+                tracing::warn!(target: "hallpass::event", event = "corrupt_record", error = %err, "a stored session could not be decoded; treating it as no session");
+                Ok(Loaded::Missing)
+            }
+        }
+    }
+
+    async fn do_apply(
+        &self,
+        key: &StoreKey,
+        delta: &Delta,
+        now: Timestamp,
+    ) -> Result<Applied, StoreError> {
+        let mut invocation = scripts::APPLY.prepare_invoke();
+        invocation
+            .key(self.session_key(key))
+            .key(self.pointer_key(key.handle()))
+            .key(self.scratch_key(key.handle()));
+        for arg in delta_args(delta, now) {
+            invocation.arg(arg);
+        }
+        let reply: Value = invocation
+            .invoke_async(&mut self.conn.clone())
+            .await
+            .map_err(store_error)?;
+        let applied = write_reply(reply)?;
+        if let (Applied::Updated(record), Some(new)) = (&applied, &delta.principal) {
+            // A principal change moves the session between principal indexes; the
+            // old one is repaired lazily by lists (its member no longer matches).
+            if new.is_some() {
+                self.index(key, record).await?;
+            }
+        }
+        Ok(applied)
+    }
+
+    async fn do_touch(
+        &self,
+        key: &StoreKey,
+        touch: Touch,
+        now: Timestamp,
+    ) -> Result<bool, StoreError> {
+        let touched: i64 = scripts::TOUCH
+            .key(self.session_key(key))
+            .key(self.pointer_key(key.handle()))
+            .arg(now.as_unix_millis())
+            .arg(touch.last_seen_at.as_unix_millis())
+            .arg(touch.idle_deadline.as_unix_millis())
+            .invoke_async(&mut self.conn.clone())
+            .await
+            .map_err(store_error)?;
+        Ok(touched == 1)
+    }
+
+    async fn do_rotate(
+        &self,
+        old: &StoreKey,
+        new: &StoreKey,
+        delta: &Delta,
+        now: Timestamp,
+    ) -> Result<Applied, StoreError> {
+        if old.handle() != new.handle() {
+            return Err(StoreError::msg(
+                StoreErrorKind::InvalidData,
+                "a rotation keeps the session's handle",
+            ));
+        }
+        let mut invocation = scripts::ROTATE.prepare_invoke();
+        invocation
+            .key(self.session_key(old))
+            .key(self.pointer_key(old.handle()))
+            .key(self.scratch_key(old.handle()))
+            .key(self.session_key(new))
+            .arg(new.to_hex());
+        for arg in delta_args(delta, now) {
+            invocation.arg(arg);
+        }
+        let reply: Value = invocation
+            .invoke_async(&mut self.conn.clone())
+            .await
+            .map_err(store_error)?;
+        let applied = write_reply(reply)?;
+        if let Applied::Updated(record) = &applied {
+            self.unindex(old, record.principal.as_deref()).await?;
+            self.index(new, record).await?;
+        }
+        Ok(applied)
+    }
+
+    /// Deletes the session under `key`; its principal (empty if none) when it existed.
+    async fn delete_key(&self, key: &StoreKey) -> Result<Option<String>, StoreError> {
+        let (deleted, principal): (i64, String) = scripts::DELETE
+            .key(self.session_key(key))
+            .key(self.pointer_key(key.handle()))
+            .arg(key.to_hex())
+            .invoke_async(&mut self.conn.clone())
+            .await
+            .map_err(store_error)?;
+        self.unindex(key, Some(&principal)).await?;
+        Ok((deleted == 1).then_some(principal))
+    }
+
+    async fn key_of(&self, handle: &Handle) -> Result<Option<StoreKey>, StoreError> {
+        let hex: Option<String> = redis::cmd("GET")
+            .arg(self.pointer_key(handle))
+            .query_async(&mut self.conn.clone())
+            .await
+            .map_err(store_error)?;
+        Ok(hex.and_then(|hex| StoreKey::from_hex(*handle, &hex)))
+    }
+
+    async fn do_load_handle(
+        &self,
+        handle: &Handle,
+        now: Timestamp,
+    ) -> Result<Option<(StoreKey, Record)>, StoreError> {
+        let Some(key) = self.key_of(handle).await? else {
+            return Ok(None);
+        };
+        Ok(match self.do_load(&key, now).await? {
+            Loaded::Live(record) => Some((key, record)),
+            _ => None,
+        })
+    }
+
+    async fn do_revoke(&self, handle: &Handle) -> Result<bool, StoreError> {
+        // A rotation may move the session between reading the pointer and deleting:
+        // follow the pointer until the delete hits or the pointer is gone.
+        for _ in 0..8 {
+            let Some(key) = self.key_of(handle).await? else {
+                return Ok(false);
+            };
+            if self.delete_key(&key).await?.is_some() {
+                return Ok(true);
+            }
+        }
+        Err(StoreError::msg(
+            StoreErrorKind::Backend,
+            "session kept moving while being revoked",
+        ))
+    }
+
+    /// The principal's index members with their live records; stale members are
+    /// removed from the index as they are found.
+    async fn principal_sessions(
+        &self,
+        principal: &str,
+        now: Timestamp,
+    ) -> Result<Vec<(StoreKey, Record)>, StoreError> {
+        let index = self.principal_index(principal);
+        let members: Vec<String> = redis::cmd("ZRANGE")
+            .arg(&index)
+            .arg(0)
+            .arg(-1)
+            .query_async(&mut self.conn.clone())
+            .await
+            .map_err(store_error)?;
+        let mut found = Vec::new();
+        let mut stale = Vec::new();
+        for member in members {
+            let live = match Self::parse_member(&member) {
+                Some(key) => match self.do_load(&key, now).await? {
+                    Loaded::Live(record) if record.principal.as_deref() == Some(principal) => {
+                        Some((key, record))
+                    }
+                    Loaded::Live(_) | Loaded::Missing => None,
+                    _ => {
+                        // Expired but not yet deleted: not listed, left for purge.
+                        continue;
+                    }
+                },
+                None => None,
+            };
+            match live {
+                Some(entry) => found.push(entry),
+                None => stale.push(member),
+            }
+        }
+        if !stale.is_empty() {
+            redis::cmd("ZREM")
+                .arg(&index)
+                .arg(&stale)
+                .query_async::<()>(&mut self.conn.clone())
+                .await
+                .map_err(store_error)?;
+        }
+        found.sort_by_key(|(_, record)| (record.created_at, record.handle));
+        Ok(found)
+    }
+
+    async fn do_list(
+        &self,
+        principal: &str,
+        now: Timestamp,
+    ) -> Result<Vec<SessionSummary>, StoreError> {
+        Ok(self
+            .principal_sessions(principal, now)
+            .await?
+            .iter()
+            .map(|(_, r)| SessionSummary::from(r))
+            .collect())
+    }
+
+    async fn do_revoke_principal(
+        &self,
+        principal: &str,
+        except: Option<&Handle>,
+    ) -> Result<u64, StoreError> {
+        let mut total = 0;
+        // Repeat until nothing is left, so a session rotated meanwhile is caught.
+        loop {
+            // "Now" at the epoch: every session still stored counts, expired or not.
+            let sessions = self
+                .principal_sessions(principal, Timestamp::from_unix_millis(0))
+                .await?;
+            let mut round = 0;
+            for (key, _) in sessions
+                .iter()
+                .filter(|(key, _)| Some(key.handle()) != except)
+            {
+                if self.delete_key(key).await?.is_some() {
+                    round += 1;
+                }
+            }
+            total += round;
+            if round == 0 {
+                return Ok(total);
+            }
+        }
+    }
+
+    async fn do_purge(&self, now: Timestamp, batch: usize) -> Result<u64, StoreError> {
+        let expiry = self.expiry_index();
+        let limit = i64::try_from(batch).unwrap_or(i64::MAX);
+        let members: Vec<String> = redis::cmd("ZRANGEBYSCORE")
+            .arg(&expiry)
+            .arg("-inf")
+            .arg(now.as_unix_millis())
+            .arg("LIMIT")
+            .arg(0)
+            .arg(limit)
+            .query_async(&mut self.conn.clone())
+            .await
+            .map_err(store_error)?;
+        let mut purged = 0;
+        for member in members {
+            let Some(key) = Self::parse_member(&member) else {
+                redis::cmd("ZREM")
+                    .arg(&expiry)
+                    .arg(&member)
+                    .query_async::<()>(&mut self.conn.clone())
+                    .await
+                    .map_err(store_error)?;
+                continue;
+            };
+            let (deleted, detail): (i64, String) = scripts::PURGE_ONE
+                .key(self.session_key(&key))
+                .key(self.pointer_key(key.handle()))
+                .arg(now.as_unix_millis())
+                .arg(key.to_hex())
+                .invoke_async(&mut self.conn.clone())
+                .await
+                .map_err(store_error)?;
+            if deleted == 1 {
+                self.unindex(&key, Some(&detail)).await?;
+                purged += 1;
+            } else {
+                // Extended since it was indexed: move its score to the real deadline.
+                redis::cmd("ZADD")
+                    .arg(&expiry)
+                    .arg("XX")
+                    .arg(&detail)
+                    .arg(&member)
+                    .query_async::<()>(&mut self.conn.clone())
+                    .await
+                    .map_err(store_error)?;
+            }
+        }
+        Ok(purged)
+    }
+
+    async fn do_count(&self, now: Timestamp) -> Result<u64, StoreError> {
+        let expiry = self.expiry_index();
+        let later: u64 = redis::cmd("ZCOUNT")
+            .arg(&expiry)
+            .arg(format!("({}", now.as_unix_millis()))
+            .arg("+inf")
+            .query_async(&mut self.conn.clone())
+            .await
+            .map_err(store_error)?;
+        // Members scored at or before `now` may belong to sessions extended since.
+        let earlier: Vec<String> = redis::cmd("ZRANGEBYSCORE")
+            .arg(&expiry)
+            .arg("-inf")
+            .arg(now.as_unix_millis())
+            .query_async(&mut self.conn.clone())
+            .await
+            .map_err(store_error)?;
+        let mut live = later;
+        for member in earlier {
+            if let Some(key) = Self::parse_member(&member) {
+                if matches!(self.do_load(&key, now).await?, Loaded::Live(_)) {
+                    live += 1;
+                }
+            }
+        }
+        Ok(live)
+    }
+}
+
+impl SessionStore for RedisStore {
+    fn create<'a>(&'a self, key: &'a StoreKey, record: &'a Record) -> StoreFuture<'a, Created> {
+        Box::pin(self.timed(self.do_create(key, record)))
+    }
+
+    fn load<'a>(&'a self, key: &'a StoreKey, now: Timestamp) -> StoreFuture<'a, Loaded> {
+        Box::pin(self.timed(self.do_load(key, now)))
+    }
+
+    fn apply<'a>(
+        &'a self,
+        key: &'a StoreKey,
+        delta: &'a Delta,
+        now: Timestamp,
+    ) -> StoreFuture<'a, Applied> {
+        Box::pin(self.timed(self.do_apply(key, delta, now)))
+    }
+
+    fn touch<'a>(
+        &'a self,
+        key: &'a StoreKey,
+        touch: Touch,
+        now: Timestamp,
+    ) -> StoreFuture<'a, bool> {
+        Box::pin(self.timed(self.do_touch(key, touch, now)))
+    }
+
+    fn rotate<'a>(
+        &'a self,
+        old: &'a StoreKey,
+        new: &'a StoreKey,
+        delta: &'a Delta,
+        now: Timestamp,
+    ) -> StoreFuture<'a, Applied> {
+        Box::pin(self.timed(self.do_rotate(old, new, delta, now)))
+    }
+
+    fn delete<'a>(&'a self, key: &'a StoreKey) -> StoreFuture<'a, bool> {
+        Box::pin(self.timed(async move { Ok(self.delete_key(key).await?.is_some()) }))
+    }
+
+    fn load_handle<'a>(
+        &'a self,
+        handle: &'a Handle,
+        now: Timestamp,
+    ) -> StoreFuture<'a, Option<(StoreKey, Record)>> {
+        Box::pin(self.timed(self.do_load_handle(handle, now)))
+    }
+
+    fn revoke<'a>(&'a self, handle: &'a Handle) -> StoreFuture<'a, bool> {
+        Box::pin(self.timed(self.do_revoke(handle)))
+    }
+
+    fn list_principal<'a>(
+        &'a self,
+        principal: &'a str,
+        now: Timestamp,
+    ) -> StoreFuture<'a, Vec<SessionSummary>> {
+        Box::pin(self.timed(self.do_list(principal, now)))
+    }
+
+    fn revoke_principal<'a>(
+        &'a self,
+        principal: &'a str,
+        except: Option<&'a Handle>,
+    ) -> StoreFuture<'a, u64> {
+        Box::pin(self.timed(self.do_revoke_principal(principal, except)))
+    }
+
+    fn purge_expired(&self, now: Timestamp, batch: usize) -> StoreFuture<'_, u64> {
+        Box::pin(self.timed(self.do_purge(now, batch)))
+    }
+
+    fn count(&self, now: Timestamp) -> StoreFuture<'_, u64> {
+        Box::pin(self.timed(self.do_count(now)))
+    }
+}
