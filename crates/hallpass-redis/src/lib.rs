@@ -367,39 +367,70 @@ impl RedisStore {
         }
     }
 
-    /// Adds `key` to the expiry index (and its principal's index); both expire with
-    /// their last member.
-    async fn index(&self, key: &StoreKey, record: &Record) -> Result<(), StoreError> {
-        let member = Self::member(key);
+    /// Adds `member` to the sorted set `index` with `score`; the set expires with its
+    /// last member (`deadline`). One pipeline on one key, so one slot.
+    async fn zadd_expiring(
+        &self,
+        index: &str,
+        member: &str,
+        score: u64,
+        deadline: u64,
+    ) -> Result<(), StoreError> {
         let mut pipe = redis::pipe();
-        let expiry = self.expiry_index();
-        let x = record.expires_at().as_unix_millis();
-        let a = record.absolute_deadline.as_unix_millis();
-        pipe.zadd(&expiry, &member, x).ignore();
-        pipe.cmd("PEXPIREAT").arg(&expiry).arg(a).arg("GT").ignore();
-        pipe.cmd("PEXPIREAT").arg(&expiry).arg(a).arg("NX").ignore();
-        if let Some(principal) = &record.principal {
-            let index = self.principal_index(principal);
-            pipe.zadd(&index, &member, a).ignore();
-            pipe.cmd("PEXPIREAT").arg(&index).arg(a).arg("GT").ignore();
-            pipe.cmd("PEXPIREAT").arg(&index).arg(a).arg("NX").ignore();
-        }
+        pipe.zadd(index, member, score).ignore();
+        pipe.cmd("PEXPIREAT")
+            .arg(index)
+            .arg(deadline)
+            .arg("GT")
+            .ignore();
+        pipe.cmd("PEXPIREAT")
+            .arg(index)
+            .arg(deadline)
+            .arg("NX")
+            .ignore();
         pipe.query_async::<()>(&mut self.conn.clone())
             .await
             .map_err(store_error)
     }
 
+    /// Adds `key` to the expiry index (and its principal's index). The indexes live
+    /// in other slots than the session, so these are separate commands.
+    async fn index(&self, key: &StoreKey, record: &Record) -> Result<(), StoreError> {
+        let member = Self::member(key);
+        let a = record.absolute_deadline.as_unix_millis();
+        self.zadd_expiring(
+            &self.expiry_index(),
+            &member,
+            record.expires_at().as_unix_millis(),
+            a,
+        )
+        .await?;
+        if let Some(principal) = &record.principal {
+            self.zadd_expiring(&self.principal_index(principal), &member, a, a)
+                .await?;
+        }
+        Ok(())
+    }
+
     /// Removes `key` from the expiry index and `principal`'s index.
     async fn unindex(&self, key: &StoreKey, principal: Option<&str>) -> Result<(), StoreError> {
         let member = Self::member(key);
-        let mut pipe = redis::pipe();
-        pipe.zrem(self.expiry_index(), &member).ignore();
-        if let Some(principal) = principal.filter(|p| !p.is_empty()) {
-            pipe.zrem(self.principal_index(principal), &member).ignore();
-        }
-        pipe.query_async::<()>(&mut self.conn.clone())
+        let mut conn = self.conn.clone();
+        redis::cmd("ZREM")
+            .arg(self.expiry_index())
+            .arg(&member)
+            .query_async::<()>(&mut conn)
             .await
-            .map_err(store_error)
+            .map_err(store_error)?;
+        if let Some(principal) = principal.filter(|p| !p.is_empty()) {
+            redis::cmd("ZREM")
+                .arg(self.principal_index(principal))
+                .arg(&member)
+                .query_async::<()>(&mut conn)
+                .await
+                .map_err(store_error)?;
+        }
+        Ok(())
     }
 
     async fn do_create(&self, key: &StoreKey, record: &Record) -> Result<Created, StoreError> {
