@@ -58,3 +58,16 @@ ensure_mariadb() {
   fi
   mariadb -h 127.0.0.1 -u root -e "CREATE DATABASE IF NOT EXISTS test"
 }
+
+redis_up() { redis-cli -h 127.0.0.1 -p 6379 ping | grep -q PONG; }
+
+ensure_redis() {
+  if ! command -v redis-server >/dev/null; then apt_install redis-server; fi
+  if ! redis_up >/dev/null 2>&1; then
+    log "starting Redis"
+    mkdir -p /var/lib/redis /var/log/redis 2>/dev/null || true
+    redis-server --daemonize yes --bind 127.0.0.1 -::1 --port 6379 --save "" --appendonly no \
+      --dir /var/lib/redis --logfile /var/log/redis/ci.log
+    wait_for 30 redis_up || { log "Redis did not come up"; return 1; }
+  fi
+}

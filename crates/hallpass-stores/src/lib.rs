@@ -6,6 +6,8 @@
 //! | `sqlite://path/to/file.db`, `sqlite::memory:` | SQLite (feature `sqlite`) |
 //! | `postgres://…`, `postgresql://…` | PostgreSQL (feature `postgres`) |
 //! | `mysql://…`, `mariadb://…` | MySQL / MariaDB (feature `mysql`) |
+//! | `redis://…`, `rediss://…` | standalone Redis (feature `redis`) |
+//! | `redis-cluster://host:port,host:port,…` | Redis Cluster, given any of its nodes (feature `redis`) |
 //!
 //! ```
 //! # tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap().block_on(async {
@@ -26,7 +28,7 @@ use hallpass::SessionStore;
 pub enum OpenError {
     /// The scheme names no store this build knows.
     #[error(
-        "unknown store URL {0:?}: use memory:, sqlite://PATH, sqlite::memory:, postgres://… or mysql://…"
+        "unknown store URL {0:?}: use memory:, sqlite://PATH, sqlite::memory:, postgres://…, mysql://…, redis://… or redis-cluster://HOST:PORT,…"
     )]
     UnknownScheme(String),
     /// The scheme is known but its feature is not compiled in.
@@ -36,6 +38,10 @@ pub enum OpenError {
     #[cfg(any(feature = "sqlite", feature = "postgres", feature = "mysql"))]
     #[error(transparent)]
     Sql(#[from] hallpass_sql::ConnectError),
+    /// Redis failed to open.
+    #[cfg(feature = "redis")]
+    #[error(transparent)]
+    Redis(#[from] hallpass_redis::ConnectError),
 }
 
 impl OpenError {
@@ -46,6 +52,8 @@ impl OpenError {
             Self::UnknownScheme(_) | Self::NotCompiled(_) => true,
             #[cfg(any(feature = "sqlite", feature = "postgres", feature = "mysql"))]
             Self::Sql(err) => err.is_bad_url(),
+            #[cfg(feature = "redis")]
+            Self::Redis(err) => matches!(err, hallpass_redis::ConnectError::Url(_)),
         }
     }
 }
@@ -62,6 +70,10 @@ pub enum Kind {
     Postgres,
     /// `mysql:` / `mariadb:`
     MySql,
+    /// `redis:` / `rediss:`
+    Redis,
+    /// `redis-cluster:`
+    RedisCluster,
 }
 
 /// Which store a URL names, without opening it.
@@ -79,6 +91,8 @@ pub fn kind(url: &str) -> Result<Kind, OpenError> {
         "sqlite" => Ok(Kind::Sqlite),
         "postgres" | "postgresql" => Ok(Kind::Postgres),
         "mysql" | "mariadb" => Ok(Kind::MySql),
+        "redis" | "rediss" => Ok(Kind::Redis),
+        "redis-cluster" => Ok(Kind::RedisCluster),
         _ => Err(OpenError::UnknownScheme(redact(url))),
     }
 }
@@ -110,6 +124,7 @@ pub async fn open(url: &str) -> Result<Arc<dyn SessionStore>, OpenError> {
         Kind::Sqlite => open_sqlite(url).await,
         Kind::Postgres => open_postgres(url).await,
         Kind::MySql => open_mysql(url).await,
+        Kind::Redis | Kind::RedisCluster => open_redis(url).await,
     }
 }
 
@@ -153,6 +168,29 @@ async fn open_mysql(_: &str) -> Result<Arc<dyn SessionStore>, OpenError> {
     Err(OpenError::NotCompiled("mysql"))
 }
 
+#[cfg(feature = "redis")]
+async fn open_redis(url: &str) -> Result<Arc<dyn SessionStore>, OpenError> {
+    let options = hallpass_redis::RedisOptions::default();
+    match url.strip_prefix("redis-cluster://") {
+        Some(nodes) => {
+            let nodes: Vec<String> = nodes
+                .split(',')
+                .map(|node| format!("redis://{node}"))
+                .collect();
+            let nodes: Vec<&str> = nodes.iter().map(String::as_str).collect();
+            Ok(Arc::new(
+                hallpass_redis::connect_cluster(&nodes, options).await?,
+            ))
+        }
+        None => Ok(Arc::new(hallpass_redis::connect(url, options).await?)),
+    }
+}
+
+#[cfg(not(feature = "redis"))]
+async fn open_redis(_: &str) -> Result<Arc<dyn SessionStore>, OpenError> {
+    Err(OpenError::NotCompiled("redis"))
+}
+
 #[cfg(any(feature = "sqlite", feature = "postgres", feature = "mysql"))]
 fn hallpass_sql_options() -> hallpass_sql::SqlOptions {
     hallpass_sql::SqlOptions::default()
@@ -168,7 +206,9 @@ mod tests {
         assert_eq!(kind("postgresql://h/db").unwrap(), Kind::Postgres);
         assert_eq!(kind("mariadb://h/db").unwrap(), Kind::MySql);
         assert_eq!(kind("memory:").unwrap(), Kind::Memory);
-        assert!(kind("redis://h").is_err());
+        assert_eq!(kind("redis://h").unwrap(), Kind::Redis);
+        assert_eq!(kind("redis-cluster://a:1,b:2").unwrap(), Kind::RedisCluster);
+        assert!(kind("memcached://h").is_err());
         assert!(kind("no scheme").is_err());
     }
 

@@ -41,6 +41,18 @@ async fn every_scheme_opens_a_working_store() {
         .unwrap_or_else(|_| "mysql://root@127.0.0.1:3306/test".into());
     round_trip(&my).await;
     round_trip(&my.replacen("mysql:", "mariadb:", 1)).await;
+    let redis = std::env::var("REDIS_URL").unwrap_or_else(|_| "redis://127.0.0.1:6379".into());
+    round_trip(&redis).await;
+    let status = std::process::Command::new("bash")
+        .arg(concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/../../scripts/redis-cluster"
+        ))
+        .arg("start")
+        .status()
+        .unwrap();
+    assert!(status.success());
+    round_trip("redis-cluster://127.0.0.1:7101,127.0.0.1:7102").await;
 }
 
 #[tokio::test]
