@@ -15,7 +15,6 @@ use crate::codec;
 use crate::config::{ConfigError, SameSite, SessionConfig};
 use crate::cookie_header::{self, Found, TooLarge};
 use crate::events::{self, Event, InvalidReason};
-use crate::record::ClientMeta;
 use crate::session::{Candidate, Session};
 use crate::store::SessionStore;
 
@@ -106,8 +105,7 @@ impl SessionEngine {
         let found =
             cookie_header::find(headers, &config.cookie_name, config.max_cookie_header_bytes)?;
         let ip = crate::client_ip::resolve(headers, peer, &config.trusted_proxies);
-        let user_agent = headers.get(USER_AGENT).and_then(|ua| ua.to_str().ok());
-        let client = ClientMeta::new(ip, user_agent);
+        let user_agent = headers.get(USER_AGENT).cloned();
         let hook = config.hook.as_ref();
         let (candidates, duplicated, presented) = match found {
             Found::None => (Vec::new(), false, false),
@@ -158,7 +156,8 @@ impl SessionEngine {
             candidates,
             duplicated,
             presented,
-            client,
+            ip,
+            user_agent,
         ))
     }
 

@@ -90,7 +90,11 @@ struct Shared {
     candidates: Vec<Candidate>,
     /// More than one value was presented under the session cookie's name.
     duplicated: bool,
-    client: ClientMeta,
+    /// The client's IP, through the trusted-proxy setting.
+    ip: Option<std::net::IpAddr>,
+    /// The raw `User-Agent` header: a refcounted copy, turned into a `String` only
+    /// when a session actually records or compares it.
+    user_agent: Option<http::HeaderValue>,
     state: Mutex<State>,
 }
 
@@ -124,7 +128,7 @@ impl fmt::Debug for Session {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("Session")
             .field("candidates", &self.shared.candidates.len())
-            .field("client", &self.shared.client)
+            .field("ip", &self.shared.ip)
             .finish_non_exhaustive()
     }
 }
@@ -138,7 +142,8 @@ impl Session {
         candidates: Vec<Candidate>,
         duplicated: bool,
         presented: bool,
-        client: ClientMeta,
+        ip: Option<std::net::IpAddr>,
+        user_agent: Option<http::HeaderValue>,
     ) -> Self {
         let state = State {
             delete_cookie: presented && candidates.is_empty() && !duplicated,
@@ -149,10 +154,21 @@ impl Session {
                 engine,
                 candidates,
                 duplicated,
-                client,
+                ip,
+                user_agent,
                 state: Mutex::new(state),
             }),
         }
+    }
+
+    /// The client of this request, as a session records it.
+    fn client(&self) -> ClientMeta {
+        let user_agent = self
+            .shared
+            .user_agent
+            .as_ref()
+            .and_then(|ua| ua.to_str().ok());
+        ClientMeta::new(self.shared.ip, user_agent)
     }
 
     fn config(&self) -> &crate::SessionConfig {
@@ -182,7 +198,7 @@ impl Session {
         let key = token.store_key(&handle);
         let config = self.config();
         let mut record = Record::new(handle, now, config.idle_timeout, config.absolute_timeout);
-        record.client = self.shared.client.clone();
+        record.client = self.client();
         Current {
             token,
             key,
@@ -248,7 +264,7 @@ impl Session {
                 Loaded::Live(record) if record.handle != candidate.handle => {
                     self.emit(&Event::InvalidToken {
                         reason: InvalidReason::HandleMismatch,
-                        ip: self.shared.client.ip,
+                        ip: self.shared.ip,
                     });
                 }
                 Loaded::Live(record) => match record.expired_by(now) {
@@ -260,7 +276,7 @@ impl Session {
                 Loaded::Missing => {
                     self.emit(&Event::InvalidToken {
                         reason: InvalidReason::UnknownSession,
-                        ip: self.shared.client.ip,
+                        ip: self.shared.ip,
                     });
                     if !self.shared.duplicated {
                         state.delete_cookie = true;
@@ -272,7 +288,7 @@ impl Session {
             self.emit(&Event::DuplicateCookie {
                 values: candidates.len(),
                 live: live.len(),
-                ip: self.shared.client.ip,
+                ip: self.shared.ip,
             });
         }
         // SR-33: with several values, a session is used only if exactly one is live;
@@ -315,7 +331,7 @@ impl Session {
             return Ok(());
         }
         let recorded = &current.record.client;
-        let request = &self.shared.client;
+        let request = &self.client();
         let ip_changed = match (recorded.ip, request.ip) {
             (Some(a), Some(b)) => !same_prefix(a, b, binding.ipv4_prefix, binding.ipv6_prefix),
             _ => false,
@@ -336,7 +352,7 @@ impl Session {
                 let delta = Delta {
                     clear_data: true,
                     principal: Some(None),
-                    client: Some(self.shared.client.clone()),
+                    client: Some(self.client()),
                     touch: Some(self.touch_at(now)),
                     ..Delta::default()
                 };
@@ -537,13 +553,13 @@ impl Session {
                 Ok(Applied::Updated(_)) => {
                     self.emit(&Event::InvalidToken {
                         reason: InvalidReason::HandleMismatch,
-                        ip: self.shared.client.ip,
+                        ip: self.shared.ip,
                     });
                 }
                 Ok(Applied::Gone | Applied::KeyTaken) => {
                     self.emit(&Event::InvalidToken {
                         reason: InvalidReason::UnknownSession,
-                        ip: self.shared.client.ip,
+                        ip: self.shared.ip,
                     });
                     state.delete_cookie = true;
                 }
@@ -622,7 +638,7 @@ impl Session {
         let delta = Delta {
             clear_data: switching,
             principal: Some(Some(principal.clone())),
-            client: Some(self.shared.client.clone()),
+            client: Some(self.client()),
             absolute_deadline: Some(now.saturating_add(config.absolute_timeout)),
             touch: Some(self.touch_at(now)),
             ..Delta::default()

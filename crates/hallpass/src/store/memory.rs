@@ -244,7 +244,9 @@ impl MemoryStore {
                 let Some(inner) = weak.upgrade() else { break };
                 let store = Self { inner };
                 // The memory store cannot fail: the purge's error type is never built.
-                let purged = crate::purge_expired(&store, &*clock, 1_000, |_| {}).await.unwrap_or(0);
+                let purged = crate::purge_expired(&store, &*clock, 1_000, |_| {})
+                    .await
+                    .unwrap_or(0);
                 if purged > 0 {
                     tracing::debug!(target: "hallpass::store", purged, "memory store swept expired sessions");
                 }
