@@ -25,6 +25,20 @@ fn assert_session_cookie_attributes(set_cookie: &str) {
     assert!(set_cookie.starts_with("__Host-id="), "{set_cookie}");
 }
 
+/// Starts `POST /slow?key=…` with `cookie` and returns once its handler has made its
+/// change and waits at the gate; release it with `app.gate.release`.
+async fn start_slow_request(
+    app: &TestApp,
+    cookie: &str,
+    key: &str,
+) -> tokio::task::JoinHandle<crate::Reply> {
+    let (app2, cookie, uri) = (app.clone(), cookie.to_owned(), format!("/slow?key={key}"));
+    let slow =
+        tokio::spawn(async move { app2.raw(Method::POST, &uri, &[cookie.as_bytes()]).await });
+    app.gate.entered.notified().await;
+    slow
+}
+
 /// The seeds' visit counter: first visit creates the session with the secure cookie,
 /// later visits count; the counter request is a single store call.
 pub async fn counter_counts_visits(store: Arc<dyn SessionStore>) {
@@ -217,15 +231,7 @@ pub async fn slow_write_after_logout_does_not_resurrect(store: Arc<dyn SessionSt
     let mut browser = app.browser();
     browser.post("/login?user=alice").await;
     let cookie = browser.cookie.clone().unwrap_or_default();
-    let slow = {
-        let app = app.clone();
-        let cookie = cookie.clone();
-        tokio::spawn(async move {
-            app.raw(Method::POST, "/slow?key=late", &[cookie.as_bytes()])
-                .await
-        })
-    };
-    app.gate.entered.notified().await;
+    let slow = start_slow_request(&app, &cookie, "late").await;
     assert!(browser.post("/logout").await.set_cookie().is_some());
     app.gate.release.notify_one();
     let slow = slow.await.unwrap_or_else(|e| panic!("{e}"));
@@ -289,15 +295,7 @@ pub async fn concurrent_requests_keep_each_others_changes(store: Arc<dyn Session
     browser.post("/login?user=alice").await;
     let cookie = browser.cookie.clone().unwrap_or_default();
     // Request A holds its change open while request B commits another key.
-    let slow = {
-        let app = app.clone();
-        let cookie = cookie.clone();
-        tokio::spawn(async move {
-            app.raw(Method::POST, "/slow?key=from_a", &[cookie.as_bytes()])
-                .await
-        })
-    };
-    app.gate.entered.notified().await;
+    let slow = start_slow_request(&app, &cookie, "from_a").await;
     assert_eq!(
         app.raw(Method::POST, "/cart?item=from_b", &[cookie.as_bytes()])
             .await
