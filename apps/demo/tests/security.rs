@@ -10,7 +10,7 @@
 
 mod common;
 
-use common::{ALICE, Agent, Reply, serve};
+use common::{ALICE, Agent, Reply, leak_forms, serve};
 use hallpass::Clock as _;
 use serde_json::json;
 
@@ -294,24 +294,6 @@ async fn oversized_bodies_are_refused() {
     let reply = agent.post_json("/api/cart", json!({ "item": item })).await;
     assert_eq!(reply.status, 413);
     assert!(agent.cookie.is_none());
-}
-
-/// All the encodings a leaked token could take in text.
-pub fn leak_forms(cookie_value: &str) -> Vec<String> {
-    use base64::Engine as _;
-    use base64::engine::general_purpose::{STANDARD, URL_SAFE_NO_PAD};
-    let raw = URL_SAFE_NO_PAD.decode(cookie_value).unwrap();
-    let token = &raw[17..49];
-    let hex: String = token.iter().map(|b| format!("{b:02x}")).collect();
-    vec![
-        cookie_value.to_owned(),
-        cookie_value[30..70].to_owned(),
-        URL_SAFE_NO_PAD.encode(token),
-        STANDARD.encode(token),
-        hex.clone(),
-        hex.to_uppercase(),
-        cookie_value.replace('-', "%2D").replace('_', "%5F"),
-    ]
 }
 
 #[tokio::test]

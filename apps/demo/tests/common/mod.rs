@@ -372,3 +372,22 @@ pub fn rand_suffix() -> String {
 pub fn keys() -> String {
     Key::generate().to_base64url().as_str().to_owned()
 }
+
+/// All the encodings a leaked token could take in text: the cookie value, a slice of
+/// it, the raw token in base64url, base64 and hex, and percent-encoded.
+pub fn leak_forms(cookie_value: &str) -> Vec<String> {
+    use base64::Engine as _;
+    use base64::engine::general_purpose::{STANDARD, URL_SAFE_NO_PAD};
+    let raw = URL_SAFE_NO_PAD.decode(cookie_value).unwrap();
+    let token = &raw[17..49];
+    let hex: String = token.iter().map(|b| format!("{b:02x}")).collect();
+    vec![
+        cookie_value.to_owned(),
+        cookie_value[30..70].to_owned(),
+        URL_SAFE_NO_PAD.encode(token),
+        STANDARD.encode(token),
+        hex.clone(),
+        hex.to_uppercase(),
+        cookie_value.replace('-', "%2D").replace('_', "%5F"),
+    ]
+}

@@ -1,0 +1,227 @@
+//! The HTML pages a person uses, driven as a browser would (forms, redirects).
+
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    reason = "tests report failures by panicking"
+)]
+
+mod common;
+
+use common::{ALICE, Agent, serve};
+
+async fn login_by_form(agent: &mut Agent, (user, password): (&str, &str)) {
+    let csrf = agent.get("/login").await.csrf();
+    let reply = agent
+        .post_form(
+            "/login",
+            &[("csrf", &csrf), ("username", user), ("password", password)],
+        )
+        .await;
+    assert_eq!(reply.status, 303, "{}", reply.body);
+}
+
+#[tokio::test]
+async fn the_counter_page_counts_and_shows_the_login_state() {
+    let demo = serve().await;
+    let mut agent = Agent::new(&demo.base);
+    let first = agent.get("/").await;
+    assert_eq!(first.status, 200);
+    assert_eq!(
+        first.header("content-type"),
+        Some("text/html; charset=utf-8")
+    );
+    assert!(
+        first
+            .body
+            .contains("Welcome to this page for the first time!")
+    );
+    assert!(first.body.contains("Not logged in"));
+    assert!(
+        agent
+            .get("/")
+            .await
+            .body
+            .contains("You visited this page 2 times")
+    );
+    login_by_form(&mut agent, ALICE).await;
+    let page = agent.get("/").await;
+    assert!(
+        page.body.contains("You visited this page 3 times"),
+        "the count survives login"
+    );
+    assert!(page.body.contains("Logged in as <strong>alice</strong>"));
+}
+
+#[tokio::test]
+async fn a_wrong_password_re_renders_the_form_with_401() {
+    let demo = serve().await;
+    let mut agent = Agent::new(&demo.base);
+    let csrf = agent.get("/login").await.csrf();
+    let cookie = agent.cookie.clone();
+    for (user, password) in [("alice", "wrong"), ("nobody", "alice-password")] {
+        let reply = agent
+            .post_form(
+                "/login",
+                &[("csrf", &csrf), ("username", user), ("password", password)],
+            )
+            .await;
+        assert_eq!(reply.status, 401);
+        assert!(reply.body.contains("Wrong username or password."));
+        assert!(
+            reply.body.contains(&format!("value=\"{user}\"")),
+            "the name is kept"
+        );
+        assert!(
+            !reply.body.contains(password),
+            "the password is never echoed"
+        );
+        assert!(reply.session_cookies().is_empty());
+    }
+    assert_eq!(agent.cookie, cookie);
+    // Markup in a user name is escaped, not rendered.
+    let reply = agent
+        .post_form(
+            "/login",
+            &[("csrf", &csrf), ("username", "<b>x</b>"), ("password", "p")],
+        )
+        .await;
+    assert!(
+        reply.body.contains("&#60;b&#62;x&#60;/b&#62;") || reply.body.contains("&lt;b&gt;"),
+        "{}",
+        reply.body
+    );
+}
+
+#[tokio::test]
+async fn the_account_page_lists_revokes_and_logs_out_everywhere_else() {
+    let demo = serve().await;
+    let chrome = "Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/156.0.0.0 Safari/537.36";
+    let iphone = "Mozilla/5.0 (iPhone; CPU iPhone OS 17_0 like Mac OS X) AppleWebKit/605.1.15 (KHTML, like Gecko) Version/17.0 Mobile/15E148 Safari/604.1";
+    let mut desktop = Agent::with_user_agent(&demo.base, chrome);
+    let mut phone = Agent::with_user_agent(&demo.base, iphone);
+    let mut tablet = Agent::with_user_agent(&demo.base, "Tablet/1");
+    assert_eq!(
+        desktop.get("/account").await.header("location"),
+        Some("/login")
+    );
+    login_by_form(&mut desktop, ALICE).await;
+    login_by_form(&mut phone, ALICE).await;
+    login_by_form(&mut tablet, ALICE).await;
+
+    let page = desktop.get("/account").await;
+    assert_eq!(page.status, 200);
+    assert_eq!(page.body.matches("<tr class=\"session").count(), 3);
+    assert_eq!(page.body.matches("this device").count(), 1);
+    assert!(page.body.contains("Chrome on Linux") && page.body.contains("Safari on iOS"));
+    assert!(page.body.contains("127.0.0.1") && page.body.contains("just now"));
+    let current_row = &page.body[page.body.find("session current").unwrap()..];
+    assert!(current_row[..current_row.find("</tr>").unwrap()].contains("Chrome on Linux"));
+
+    // Revoke the phone with its row's button.
+    let phone_handle = phone.get("/api/me").await.json()["handle"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let csrf = page.csrf();
+    let reply = desktop
+        .post_form(
+            &format!("/account/sessions/{phone_handle}/revoke"),
+            &[("csrf", &csrf)],
+        )
+        .await;
+    assert_eq!(
+        (reply.status, reply.header("location")),
+        (303, Some("/account"))
+    );
+    assert_eq!(
+        phone.get("/account").await.header("location"),
+        Some("/login")
+    );
+    let page = desktop.get("/account").await;
+    assert_eq!(page.body.matches("<tr class=\"session").count(), 2);
+
+    // "Log out everywhere else".
+    let reply = desktop
+        .post_form("/account/revoke-others", &[("csrf", &csrf)])
+        .await;
+    assert_eq!(reply.header("location"), Some("/account?revoked=1"));
+    let page = desktop.get("/account?revoked=1").await;
+    assert!(page.body.contains("Logged out 1 other session."));
+    assert_eq!(page.body.matches("<tr class=\"session").count(), 1);
+    assert_eq!(tablet.get("/api/me").await.status, 401);
+
+    // Revoking this device's own row logs it out.
+    let own = desktop.get("/api/me").await.json()["handle"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let reply = desktop
+        .post_form(
+            &format!("/account/sessions/{own}/revoke"),
+            &[("csrf", &csrf)],
+        )
+        .await;
+    assert_eq!(reply.header("location"), Some("/login"));
+    assert_eq!(desktop.get("/api/me").await.status, 401);
+}
+
+#[tokio::test]
+async fn password_change_by_form() {
+    let demo = serve().await;
+    let mut agent = Agent::new(&demo.base);
+    let mut other = Agent::new(&demo.base);
+    login_by_form(&mut agent, ALICE).await;
+    login_by_form(&mut other, ALICE).await;
+    let csrf = agent.get("/account").await.csrf();
+    let reply = agent
+        .post_form(
+            "/account/password",
+            &[
+                ("csrf", &csrf),
+                ("current", "bad"),
+                ("new", "long-enough-1"),
+            ],
+        )
+        .await;
+    assert_eq!(reply.status, 403);
+    assert!(reply.body.contains("The current password is wrong."));
+    let reply = agent
+        .post_form(
+            "/account/password",
+            &[
+                ("csrf", &csrf),
+                ("current", ALICE.1),
+                ("new", "long-enough-1"),
+            ],
+        )
+        .await;
+    assert_eq!(reply.header("location"), Some("/account?password=changed"));
+    assert!(
+        agent
+            .get("/account?password=changed")
+            .await
+            .body
+            .contains("Password changed.")
+    );
+    assert_eq!(other.get("/api/me").await.status, 401);
+}
+
+#[tokio::test]
+async fn logout_is_a_post_form_and_clears_the_cookie() {
+    let demo = serve().await;
+    let mut agent = Agent::new(&demo.base);
+    login_by_form(&mut agent, ALICE).await;
+    let page = agent.get("/").await;
+    assert!(page.body.contains("action=\"/logout\""));
+    let csrf = page.csrf();
+    assert_eq!(agent.get("/logout").await.status, 405);
+    let reply = agent.post_form("/logout", &[("csrf", &csrf)]).await;
+    assert_eq!((reply.status, reply.header("location")), (303, Some("/")));
+    assert!(reply.session_cookies()[0].contains("Max-Age=0"));
+    assert!(agent.cookie.is_none());
+    // With no session left, logging out again just goes home.
+    let reply = agent.post_form("/logout", &[("csrf", "")]).await;
+    assert_eq!(reply.status, 303);
+}
