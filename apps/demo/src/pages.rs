@@ -16,7 +16,7 @@ use crate::api::{apply_password_change, log_in, verify};
 use crate::app::AppState;
 use crate::csrf;
 use crate::device::describe;
-use crate::times::{ago, rfc3339};
+use crate::times::{ago, human, rfc3339};
 use crate::users::Secret;
 
 pub(crate) fn routes() -> Router<AppState> {
@@ -181,6 +181,7 @@ struct Row {
     last_seen: String,
     last_seen_at: String,
     created_at: String,
+    created: String,
     current: bool,
 }
 
@@ -226,6 +227,7 @@ async fn account_page(
             last_seen: ago(s.last_seen_at, now),
             last_seen_at: rfc3339(s.last_seen_at),
             created_at: rfc3339(s.created_at),
+            created: human(s.created_at),
             current: Some(s.handle) == current,
         })
         .collect();

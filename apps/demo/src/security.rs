@@ -70,24 +70,29 @@ pub(crate) enum CrossSite {
 
 /// Decides whether a request that changes state may proceed (SR-44, AT-11).
 ///
-/// Refused: `Sec-Fetch-Site` other than `same-origin` or `none` (a sibling subdomain,
-/// `same-site`, is refused too: it is where cookie-tossing attacks start), and an
-/// `Origin` that is not this server's own. A request with neither header is not from
-/// a browser that could be tricked into sending it (every browser sends one of them
-/// with a cross-site POST), so it passes; forms additionally check their CSRF token.
+/// - `Sec-Fetch-Site` (set by the browser, out of a page's reach) other than
+///   `same-origin` or `none` is refused; a sibling subdomain, `same-site`, is refused
+///   too: it is where cookie-tossing attacks start.
+/// - An `Origin` naming another origin is refused. `Origin: null` passes only beside
+///   `Sec-Fetch-Site: same-origin`: under our own `Referrer-Policy: no-referrer`,
+///   browsers send `null` with same-origin form posts.
+/// - A request with neither header is not from a browser that could be tricked into
+///   sending it (every current browser sends one of them with a cross-site POST), so
+///   it passes; forms check their CSRF token as well.
 pub(crate) fn cross_site(request: &Request, tls: bool, behind_proxy: bool) -> Option<CrossSite> {
     let headers = request.headers();
-    if let Some(site) = headers.get("sec-fetch-site") {
-        if !matches!(site.as_bytes(), b"same-origin" | b"none") {
-            return Some(CrossSite::FetchSite);
-        }
+    let fetch_site = headers.get("sec-fetch-site").map(HeaderValue::as_bytes);
+    if fetch_site.is_some_and(|site| !matches!(site, b"same-origin" | b"none")) {
+        return Some(CrossSite::FetchSite);
     }
-    let origin = headers.get(header::ORIGIN)?;
+    let origin = headers.get(header::ORIGIN)?.as_bytes();
+    if origin == b"null" && fetch_site == Some(b"same-origin") {
+        return None;
+    }
     let host = headers.get(header::HOST).and_then(|h| h.to_str().ok());
     let Some(host) = host else {
         return Some(CrossSite::Origin);
     };
-    let origin = origin.as_bytes();
     let same = |scheme: &str| {
         origin.len() == scheme.len() + 3 + host.len()
             && origin.starts_with(scheme.as_bytes())

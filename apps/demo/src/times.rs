@@ -10,6 +10,12 @@ pub(crate) fn rfc3339(at: Timestamp) -> String {
     humantime::format_rfc3339_millis(time).to_string()
 }
 
+/// `2026-12-01 19:23 UTC`: a date and time for a person.
+pub(crate) fn human(at: Timestamp) -> String {
+    let text = rfc3339(at);
+    format!("{} {} UTC", &text[..10], &text[11..16])
+}
+
 /// "just now", "5 minutes ago", "2 hours ago", "3 days ago".
 pub(crate) fn ago(at: Timestamp, now: Timestamp) -> String {
     let secs = now.since(at).as_secs();
@@ -42,6 +48,14 @@ mod tests {
         assert_eq!(
             rfc3339(Timestamp::from_unix_millis(1_764_616_985_123)),
             "2025-12-01T19:23:05.123Z"
+        );
+    }
+
+    #[test]
+    fn human_is_date_hours_minutes() {
+        assert_eq!(
+            human(Timestamp::from_unix_millis(1_764_616_985_123)),
+            "2025-12-01 19:23 UTC"
         );
     }
 
