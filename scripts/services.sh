@@ -71,3 +71,10 @@ ensure_redis() {
     wait_for 30 redis_up || { log "Redis did not come up"; return 1; }
   fi
 }
+
+# The demo's browser test drives Debian's Chromium through chromedriver.
+ensure_chromium() {
+  if [ ! -x /usr/bin/chromium ] || [ ! -x /usr/bin/chromedriver ]; then
+    apt_install chromium chromium-driver
+  fi
+}

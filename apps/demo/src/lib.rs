@@ -14,7 +14,7 @@
 //! | [`app`] | the router: API, pages, security layers, session layer |
 //! | [`server`] | listening, TLS (files or self-signed), graceful shutdown |
 
-#![cfg_attr(not(test), forbid(clippy::panic))]
+#![cfg_attr(not(test), deny(clippy::panic))]
 
 mod api;
 pub mod app;

@@ -120,21 +120,24 @@ pub(crate) async fn same_origin(
         *request.method(),
         Method::GET | Method::HEAD | Method::OPTIONS
     );
-    if !safe {
-        if let Some(why) = cross_site(&request, app.tls, app.behind_proxy) {
-            tracing::warn!(target: "hallpass_demo::http", method = %request.method(), path = request.uri().path(), reason = ?why, "cross-site request refused");
-            return if request.uri().path().starts_with("/api/") {
-                ApiError::new(StatusCode::FORBIDDEN, "cross-site request refused").into_response()
-            } else {
-                (
-                    StatusCode::FORBIDDEN,
-                    "403 Forbidden: cross-site request refused\n",
-                )
-                    .into_response()
-            };
-        }
+    let refused = if safe {
+        None
+    } else {
+        cross_site(&request, app.tls, app.behind_proxy)
+    };
+    let Some(why) = refused else {
+        return next.run(request).await;
+    };
+    tracing::warn!(target: "hallpass_demo::http", method = %request.method(), path = request.uri().path(), reason = ?why, "cross-site request refused");
+    if request.uri().path().starts_with("/api/") {
+        ApiError::new(StatusCode::FORBIDDEN, "cross-site request refused").into_response()
+    } else {
+        (
+            StatusCode::FORBIDDEN,
+            "403 Forbidden: cross-site request refused\n",
+        )
+            .into_response()
     }
-    next.run(request).await
 }
 
 /// One line per request: method, path (never the query), status, time. Headers,

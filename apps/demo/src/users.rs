@@ -23,6 +23,7 @@ pub const MIN_PASSWORD_LEN: usize = 8;
 pub const MAX_PASSWORD_LEN: usize = 1024;
 
 /// One `--user NAME:PASSWORD`. `Debug` hides the password.
+#[non_exhaustive]
 #[derive(Clone)]
 pub struct UserSpec {
     /// The user name.

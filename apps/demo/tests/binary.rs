@@ -58,7 +58,8 @@ fn help_explains_every_flag_with_examples() {
 fn usage_errors_exit_2_with_one_line() {
     let dir = tempfile::tempdir().unwrap();
     let key = common::keys();
-    let cases: [(&[&str], &[(&str, &str)], &str); 7] = [
+    type Case<'a> = (&'a [&'a str], &'a [(&'a str, &'a str)], &'a str);
+    let cases: [Case<'_>; 7] = [
         (&["--idle-timeout", "soon"], &[], "--idle-timeout"),
         (&["--frobnicate"], &[], "--frobnicate"),
         (&["--listen", "0.0.0.0:0"], &[], "--dangerous-plain-http"),
