@@ -64,6 +64,9 @@ pub fn dialect(options: &SqlOptions) -> Dialect {
         list_principal: s(format!(
             "SELECT {select} FROM {t} WHERE principal = ? AND expires_at > ? ORDER BY created_at, handle"
         )),
+        list_page: s(format!(
+            "SELECT {select} FROM {t} WHERE handle > ? AND expires_at > ? ORDER BY handle LIMIT ?"
+        )),
         delete_principal: s(format!("DELETE FROM {t} WHERE principal = ?")),
         delete_principal_except: s(format!(
             "DELETE FROM {t} WHERE principal = ? AND handle <> ?"

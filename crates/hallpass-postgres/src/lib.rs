@@ -68,6 +68,9 @@ pub fn dialect(options: &SqlOptions) -> Dialect {
         list_principal: s(format!(
             "SELECT {select} FROM {t} WHERE principal = $1 AND expires_at > $2 ORDER BY created_at, handle"
         )),
+        list_page: s(format!(
+            "SELECT {select} FROM {t} WHERE handle > $1 AND expires_at > $2 ORDER BY handle LIMIT $3"
+        )),
         delete_principal: s(format!("DELETE FROM {t} WHERE principal = $1")),
         delete_principal_except: s(format!(
             "DELETE FROM {t} WHERE principal = $1 AND handle <> $2"

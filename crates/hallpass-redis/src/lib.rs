@@ -43,8 +43,8 @@ use std::future::Future;
 use std::time::Duration;
 
 use hallpass::{
-    Applied, Created, Delta, DeltaError, Handle, Loaded, Op, Record, SessionStore, SessionSummary,
-    StoreError, StoreErrorKind, StoreFuture, StoreKey, Timestamp, Touch,
+    Applied, Created, Delta, DeltaError, Handle, Loaded, Op, Record, SessionPage, SessionStore,
+    SessionSummary, StoreError, StoreErrorKind, StoreFuture, StoreKey, Timestamp, Touch,
 };
 use redis::aio::{ConnectionLike, ConnectionManager, ConnectionManagerConfig};
 use redis::cluster_async::ClusterConnection;
@@ -748,6 +748,41 @@ impl RedisStore {
         Ok(purged)
     }
 
+    /// One `ZSCAN` step over the expiry index (which holds every session), each
+    /// member checked against its session; the cursor is Redis's own.
+    async fn do_list_page(
+        &self,
+        cursor: Option<&str>,
+        limit: usize,
+        now: Timestamp,
+    ) -> Result<SessionPage, StoreError> {
+        let cursor = cursor.unwrap_or("0");
+        if cursor.is_empty() || !cursor.bytes().all(|b| b.is_ascii_digit()) {
+            return Err(StoreError::msg(
+                StoreErrorKind::InvalidData,
+                "the listing cursor is not one this store handed out",
+            ));
+        }
+        let (next, flat): (String, Vec<String>) = redis::cmd("ZSCAN")
+            .arg(self.expiry_index())
+            .arg(cursor)
+            .arg("COUNT")
+            .arg(limit.max(1))
+            .query_async(&mut self.conn.clone())
+            .await
+            .map_err(store_error)?;
+        let mut sessions = Vec::new();
+        // The reply alternates member, score.
+        for member in flat.iter().step_by(2) {
+            if let Some(key) = Self::parse_member(member) {
+                if let Loaded::Live(record) = self.do_load(&key, now).await? {
+                    sessions.push(SessionSummary::from(&record));
+                }
+            }
+        }
+        Ok(SessionPage::new(sessions, (next != "0").then_some(next)))
+    }
+
     async fn do_count(&self, now: Timestamp) -> Result<u64, StoreError> {
         let expiry = self.expiry_index();
         let later: u64 = redis::cmd("ZCOUNT")
@@ -844,6 +879,15 @@ impl SessionStore for RedisStore {
         except: Option<&'a Handle>,
     ) -> StoreFuture<'a, u64> {
         Box::pin(self.timed(self.do_revoke_principal(principal, except)))
+    }
+
+    fn list_sessions<'a>(
+        &'a self,
+        cursor: Option<&'a str>,
+        limit: usize,
+        now: Timestamp,
+    ) -> StoreFuture<'a, SessionPage> {
+        Box::pin(self.timed(self.do_list_page(cursor, limit, now)))
     }
 
     fn purge_expired(&self, now: Timestamp, batch: usize) -> StoreFuture<'_, u64> {

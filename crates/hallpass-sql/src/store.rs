@@ -6,8 +6,8 @@ use std::future::Future;
 use std::sync::Arc;
 
 use hallpass::{
-    Applied, Created, Delta, Handle, Loaded, Record, SessionStore, SessionSummary, StoreError,
-    StoreFuture, StoreKey, Timestamp, Touch,
+    Applied, Created, Delta, Handle, Loaded, Record, SessionPage, SessionStore, SessionSummary,
+    StoreError, StoreErrorKind, StoreFuture, StoreKey, Timestamp, Touch,
 };
 use sqlx::{
     AssertSqlSafe, ColumnIndex, Database, Decode, Encode, Executor, IntoArguments, Pool, Row, Type,
@@ -87,6 +87,9 @@ pub struct Dialect {
     /// `SELECT` [`crate::SELECT_COLUMNS`] by `principal` with `expires_at > now`,
     /// ordered by `created_at, handle`.
     pub list_principal: Arc<str>,
+    /// `SELECT` [`crate::SELECT_COLUMNS`] with `handle > ?` and `expires_at > now`,
+    /// ordered by `handle`, at most `limit` rows (parameters: handle, now, limit).
+    pub list_page: Arc<str>,
     /// `DELETE` by `principal`.
     pub delete_principal: Arc<str>,
     /// `DELETE` by `principal` and `handle <> ?`.
@@ -549,6 +552,51 @@ where
         Ok(out)
     }
 
+    async fn do_list_page(
+        &self,
+        cursor: Option<&str>,
+        limit: usize,
+        now: Timestamp,
+    ) -> Result<SessionPage, StoreError> {
+        // Keyset paging on the handle index: each page is one bounded query.
+        let after = match cursor {
+            Some(text) => text
+                .parse::<Handle>()
+                .map_err(|_| {
+                    StoreError::msg(
+                        StoreErrorKind::InvalidData,
+                        "the listing cursor is not one this store handed out",
+                    )
+                })?
+                .as_bytes()
+                .to_vec(),
+            None => Vec::new(),
+        };
+        let limit = limit.max(1);
+        let rows = sqlx::query(sql(&self.dialect.list_page))
+            .bind(after)
+            .bind(millis(now))
+            .bind(i64::try_from(limit).unwrap_or(i64::MAX))
+            .fetch_all(&self.pool)
+            .await
+            .map_err(store_error)?;
+        let full = rows.len() >= limit;
+        let mut sessions = Vec::with_capacity(rows.len());
+        let mut last = None;
+        for row in &rows {
+            if let Some(record) = decode(crate::read_columns!(row, 0))? {
+                last = Some(record.handle);
+                sessions.push(SessionSummary::from(&record));
+            }
+        }
+        let next = if full {
+            last.map(|h| h.to_string())
+        } else {
+            None
+        };
+        Ok(SessionPage::new(sessions, next))
+    }
+
     async fn do_revoke_principal(
         &self,
         principal: &str,
@@ -698,6 +746,18 @@ where
         Box::pin(timed(
             self.options.call_timeout(),
             self.do_revoke_principal(principal, except),
+        ))
+    }
+
+    fn list_sessions<'a>(
+        &'a self,
+        cursor: Option<&'a str>,
+        limit: usize,
+        now: Timestamp,
+    ) -> StoreFuture<'a, SessionPage> {
+        Box::pin(timed(
+            self.options.call_timeout(),
+            self.do_list_page(cursor, limit, now),
         ))
     }
 

@@ -188,6 +188,17 @@ impl SessionStore for InstrumentedStore {
             self.inner.list_principal(principal, now).await
         })
     }
+    fn list_sessions<'a>(
+        &'a self,
+        cursor: Option<&'a str>,
+        limit: usize,
+        now: Timestamp,
+    ) -> StoreFuture<'a, hallpass::SessionPage> {
+        Box::pin(async move {
+            self.gate(&self.calls.other, false)?;
+            self.inner.list_sessions(cursor, limit, now).await
+        })
+    }
     fn revoke_principal<'a>(
         &'a self,
         principal: &'a str,

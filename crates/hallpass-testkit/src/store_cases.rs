@@ -523,6 +523,60 @@ pub async fn delete_races_apply_without_resurrection(store: Arc<dyn SessionStore
     assert_eq!(store.count(now).await.unwrap(), 0);
 }
 
+/// Listing pages through every live session from a cursor: each is seen, none
+/// expired, pages are bounded (Redis's `ZSCAN` may hand out a small set in one step),
+/// and a cursor the store never gave out is refused.
+pub async fn list_sessions_pages_through_every_live_session(store: Arc<dyn SessionStore>) {
+    let now = base();
+    let empty = store.list_sessions(None, 10, now).await.unwrap();
+    assert!(
+        empty.sessions.is_empty() && empty.next.is_none(),
+        "{empty:?}"
+    );
+    let mut expected = BTreeSet::new();
+    for n in 0..25 {
+        let mut rec = record(now);
+        if n % 3 == 0 {
+            rec.principal = Some(format!("user{}", n % 2));
+        }
+        expected.insert(rec.handle);
+        create(&*store, &rec).await;
+    }
+    for _ in 0..3 {
+        let mut gone = record(now);
+        gone.idle_deadline = at(now, 1);
+        create(&*store, &gone).await;
+    }
+    let later = at(now, 2);
+    let mut seen = BTreeSet::new();
+    let mut cursor: Option<String> = None;
+    let mut pages = 0;
+    loop {
+        let page = store
+            .list_sessions(cursor.as_deref(), 10, later)
+            .await
+            .unwrap();
+        pages += 1;
+        assert!(pages < 100, "the listing never ends");
+        for summary in &page.sessions {
+            assert!(
+                expected.contains(&summary.handle),
+                "an expired or unknown session was listed"
+            );
+            seen.insert(summary.handle);
+        }
+        match page.next {
+            Some(next) => cursor = Some(next),
+            None => break,
+        }
+    }
+    assert_eq!(seen, expected);
+    assert!(matches!(
+        store.list_sessions(Some("not a cursor"), 10, later).await,
+        Err(err) if err.kind() == hallpass::StoreErrorKind::InvalidData
+    ));
+}
+
 /// Purging a bulk of already-inserted expired sessions (the caller inserts `expired`
 /// of them directly, which is far faster than `create`) goes in batches of at most
 /// 1,000, deletes exactly those, and leaves live sessions alone.
@@ -577,7 +631,7 @@ macro_rules! store_conformance {
             apply_after_delete_is_gone, delete_is_idempotent, rotate_is_atomic_and_kills_the_old_key,
             rotate_of_a_missing_session_is_gone, rotate_races_concurrent_writes, touch_moves_only_the_deadline,
             list_and_revoke_by_principal, principal_changes_are_indexed, purge_in_batches_and_count,
-            delete_races_apply_without_resurrection
+            delete_races_apply_without_resurrection, list_sessions_pages_through_every_live_session
         );
     };
     (@cases $make:expr; $($case:ident),* $(,)?) => {

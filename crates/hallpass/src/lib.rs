@@ -45,7 +45,7 @@ pub use layer::{ClientAddr, ResponseFuture, SessionLayer, SessionService};
 pub use record::{ClientMeta, Expiry, RECORD_FORMAT_VERSION, Record, RecordDecodeError, Timestamp};
 pub use session::Session;
 pub use store::{
-    Applied, Created, Loaded, MemoryStore, MemoryStoreConfig, SessionStore, SessionSummary,
-    StoreError, StoreErrorKind, StoreFuture,
+    Applied, Created, Loaded, MemoryStore, MemoryStoreConfig, SessionPage, SessionStore,
+    SessionSummary, StoreError, StoreErrorKind, StoreFuture,
 };
 pub use token::{Handle, InvalidHandle, StoreKey, Token};

@@ -6,7 +6,8 @@ use std::sync::{Arc, Mutex, MutexGuard, PoisonError, Weak};
 use std::time::Duration;
 
 use super::{
-    Applied, Created, Loaded, SessionStore, SessionSummary, StoreError, StoreErrorKind, StoreFuture,
+    Applied, Created, Loaded, SessionPage, SessionStore, SessionSummary, StoreError,
+    StoreErrorKind, StoreFuture,
 };
 use crate::clock::Clock;
 use crate::delta::{Delta, Touch};
@@ -628,6 +629,47 @@ impl SessionStore for MemoryStore {
 
     fn purge_expired(&self, now: Timestamp, batch: usize) -> StoreFuture<'_, u64> {
         Box::pin(async move { Ok(self.purge_now(now, batch)) })
+    }
+
+    fn list_sessions<'a>(
+        &'a self,
+        cursor: Option<&'a str>,
+        limit: usize,
+        now: Timestamp,
+    ) -> StoreFuture<'a, SessionPage> {
+        Box::pin(async move {
+            let after = match cursor {
+                Some(text) => Some(text.parse::<Handle>().map_err(|_| {
+                    StoreError::msg(StoreErrorKind::InvalidData, super::BAD_CURSOR)
+                })?),
+                None => None,
+            };
+            let limit = limit.max(1);
+            // The `limit` smallest handles after the cursor, in handle order.
+            let mut page: BTreeMap<Handle, SessionSummary> = BTreeMap::new();
+            for shard in &*self.inner.shards {
+                let shard = lock(shard);
+                for entry in shard.entries.values() {
+                    let record = &entry.record;
+                    if after.is_some_and(|after| record.handle <= after)
+                        || record.expired_by(now).is_some()
+                        || page
+                            .last_key_value()
+                            .is_some_and(|(last, _)| page.len() >= limit && record.handle > *last)
+                    {
+                        continue;
+                    }
+                    page.insert(record.handle, SessionSummary::from(record));
+                    if page.len() > limit {
+                        page.pop_last();
+                    }
+                }
+            }
+            let next = (page.len() >= limit)
+                .then(|| page.last_key_value().map(|(handle, _)| handle.to_string()))
+                .flatten();
+            Ok(SessionPage::new(page.into_values().collect(), next))
+        })
     }
 
     fn count(&self, now: Timestamp) -> StoreFuture<'_, u64> {

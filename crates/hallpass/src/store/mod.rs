@@ -11,6 +11,7 @@
 //! | [`rotate`](SessionStore::rotate) | one atomic step: apply a delta to the old record, file it under the new key, delete the old key |
 //! | [`delete`](SessionStore::delete) | idempotent |
 //! | [`list_principal`](SessionStore::list_principal), [`revoke_principal`](SessionStore::revoke_principal) | through a per-principal index, never a scan |
+//! | [`list_sessions`](SessionStore::list_sessions) | every live session, a page at a time from a cursor, never the whole store at once |
 //! | [`purge_expired`](SessionStore::purge_expired) | deletes at most `batch` expired sessions per call |
 //!
 //! Every method takes `now` from the caller's [`Clock`](crate::Clock), so a store
@@ -106,6 +107,27 @@ impl From<&Record> for SessionSummary {
     }
 }
 
+/// One page of [`SessionStore::list_sessions`].
+#[non_exhaustive]
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct SessionPage {
+    /// Live sessions, in the store's own order.
+    pub sessions: Vec<SessionSummary>,
+    /// Where the next page starts; `None` when this was the last one.
+    pub next: Option<String>,
+}
+
+impl SessionPage {
+    /// A page of `sessions`, continuing at `next`.
+    #[must_use]
+    pub fn new(sessions: Vec<SessionSummary>, next: Option<String>) -> Self {
+        Self { sessions, next }
+    }
+}
+
+/// A cursor given to [`SessionStore::list_sessions`] that this store did not hand out.
+pub(crate) const BAD_CURSOR: &str = "the listing cursor is not one this store handed out";
+
 /// A session store. See the [module docs](self) for the exact semantics.
 ///
 /// # Examples
@@ -180,6 +202,23 @@ pub trait SessionStore: Send + Sync + fmt::Debug + 'static {
         principal: &'a str,
         except: Option<&'a Handle>,
     ) -> StoreFuture<'a, u64>;
+
+    /// Lists the live sessions at `now`, a page at a time: start with `cursor`
+    /// `None`, then pass each page's [`SessionPage::next`] until it is `None`. A page
+    /// holds at most about `limit` sessions (the SQL and memory stores at most
+    /// `limit`; Redis's `ZSCAN` may return a few more), so an operator's tool never
+    /// loads the whole store. Sessions created or deleted during the walk may or may
+    /// not be seen; one that lives throughout is seen (Redis: at least once).
+    ///
+    /// # Errors
+    ///
+    /// [`StoreErrorKind::InvalidData`] for a cursor this store did not hand out.
+    fn list_sessions<'a>(
+        &'a self,
+        cursor: Option<&'a str>,
+        limit: usize,
+        now: Timestamp,
+    ) -> StoreFuture<'a, SessionPage>;
 
     /// Deletes at most `batch` sessions expired at `now`; returns how many. Call again
     /// until it returns less than `batch`.
