@@ -48,6 +48,11 @@ pub struct Cli {
     #[arg(long, value_name = "URL", default_value = "sqlite://hallpass-demo.db")]
     pub store: String,
 
+    /// Namespace in the store: tables `<NAME>_sessions`, Redis keys `<NAME>:…`. Every
+    /// server sharing sessions, and the `hallpass` CLI, must use the same one.
+    #[arg(long, value_name = "NAME", default_value = hallpass_stores::DEFAULT_NAMESPACE)]
+    pub namespace: String,
+
     /// An account, repeatable. Without any, one user `demo` gets a random password,
     /// printed once at start-up.
     #[arg(long = "user", value_name = "NAME:PASSWORD")]

@@ -122,19 +122,14 @@ pub fn load_from(
     }
 }
 
-/// One key per line, first signs; blank lines and `#` comments are skipped.
+/// One key per line (or comma-separated), first signs; `#` comments are skipped.
 fn parse_file(text: &str, path: &Path) -> Result<Keyring, KeysError> {
-    let keys: Vec<&str> = text
-        .lines()
-        .map(|line| line.split('#').next().unwrap_or("").trim())
-        .filter(|line| !line.is_empty())
-        .collect();
-    if keys.is_empty() {
-        return Err(KeysError::Empty(path.to_path_buf()));
-    }
-    Keyring::from_base64url_list(&keys.join(",")).map_err(|source| KeysError::Invalid {
-        where_: format!("in {}", path.display()),
-        source,
+    Keyring::from_base64url_list(text).map_err(|source| match source {
+        KeyError::Empty => KeysError::Empty(path.to_path_buf()),
+        source => KeysError::Invalid {
+            where_: format!("in {}", path.display()),
+            source,
+        },
     })
 }
 

@@ -189,7 +189,7 @@ pub async fn prepare(cli: &Cli) -> Result<Prepared, StartError> {
     let (keyring, key_source) = keys::load(cli.keys_file.as_deref())?;
     let tls = tls_config(&cli.tls())?;
     let url = hallpass_stores::redact(&cli.store);
-    let store = hallpass_stores::open(&cli.store)
+    let store = hallpass_stores::open_in(&cli.store, &cli.namespace)
         .await
         .map_err(|source| StartError::Store {
             url: url.clone(),

@@ -42,6 +42,9 @@ pub enum OpenError {
     #[cfg(feature = "redis")]
     #[error(transparent)]
     Redis(#[from] hallpass_redis::ConnectError),
+    /// The namespace is not 1 to 30 of `a-z`, `0-9` and `_`, starting with a letter.
+    #[error("namespace {0:?} must be 1 to 30 of a-z, 0-9 and _, starting with a letter")]
+    BadNamespace(String),
 }
 
 impl OpenError {
@@ -49,7 +52,7 @@ impl OpenError {
     #[must_use]
     pub fn is_bad_url(&self) -> bool {
         match self {
-            Self::UnknownScheme(_) | Self::NotCompiled(_) => true,
+            Self::UnknownScheme(_) | Self::NotCompiled(_) | Self::BadNamespace(_) => true,
             #[cfg(any(feature = "sqlite", feature = "postgres", feature = "mysql"))]
             Self::Sql(err) => err.is_bad_url(),
             #[cfg(feature = "redis")]
@@ -112,65 +115,99 @@ pub fn redact(url: &str) -> String {
     }
 }
 
-/// Opens the store `url` names with default options (tables prefixed `hallpass_`,
-/// created on first use; 5 s per call).
+/// The namespace [`open`] uses: tables `hallpass_sessions`…, Redis keys `hallpass:…`.
+pub const DEFAULT_NAMESPACE: &str = "hallpass";
+
+/// Opens the store `url` names with default options (the [`DEFAULT_NAMESPACE`],
+/// tables created on first use; 5 s per call).
 ///
 /// # Errors
 ///
 /// [`OpenError`]: an unknown scheme, or the store's own connect error.
 pub async fn open(url: &str) -> Result<Arc<dyn SessionStore>, OpenError> {
+    open_in(url, DEFAULT_NAMESPACE).await
+}
+
+/// Opens the store `url` names under `namespace`, so several applications (or test
+/// runs) can share one database or Redis: SQL tables are prefixed `<namespace>_`,
+/// Redis keys `<namespace>:`. Every process that shares sessions must use the same
+/// namespace.
+///
+/// # Errors
+///
+/// [`OpenError::BadNamespace`], or as [`open`].
+///
+/// ```
+/// # tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap().block_on(async {
+/// let store = hallpass_stores::open_in("sqlite::memory:", "shop").await?;
+/// # let _ = store;
+/// assert!(hallpass_stores::open_in("sqlite::memory:", "Not OK").await.is_err());
+/// # Ok::<(), hallpass_stores::OpenError>(())
+/// # }).unwrap();
+/// ```
+pub async fn open_in(url: &str, namespace: &str) -> Result<Arc<dyn SessionStore>, OpenError> {
+    let valid = (1..=30).contains(&namespace.len())
+        && namespace.starts_with(|c: char| c.is_ascii_lowercase())
+        && namespace
+            .bytes()
+            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'_');
+    if !valid {
+        return Err(OpenError::BadNamespace(namespace.to_owned()));
+    }
     match kind(url)? {
         Kind::Memory => Ok(Arc::new(hallpass::MemoryStore::new())),
-        Kind::Sqlite => open_sqlite(url).await,
-        Kind::Postgres => open_postgres(url).await,
-        Kind::MySql => open_mysql(url).await,
-        Kind::Redis | Kind::RedisCluster => open_redis(url).await,
+        Kind::Sqlite => open_sqlite(url, namespace).await,
+        Kind::Postgres => open_postgres(url, namespace).await,
+        Kind::MySql => open_mysql(url, namespace).await,
+        Kind::Redis | Kind::RedisCluster => open_redis(url, namespace).await,
     }
 }
 
 #[cfg(feature = "sqlite")]
-async fn open_sqlite(url: &str) -> Result<Arc<dyn SessionStore>, OpenError> {
+async fn open_sqlite(url: &str, namespace: &str) -> Result<Arc<dyn SessionStore>, OpenError> {
     Ok(Arc::new(
-        hallpass_sqlite::connect(url, hallpass_sql_options()).await?,
+        hallpass_sqlite::connect(url, hallpass_sql_options(namespace)?).await?,
     ))
 }
 
 #[cfg(not(feature = "sqlite"))]
-async fn open_sqlite(_: &str) -> Result<Arc<dyn SessionStore>, OpenError> {
+async fn open_sqlite(_: &str, _: &str) -> Result<Arc<dyn SessionStore>, OpenError> {
     Err(OpenError::NotCompiled("sqlite"))
 }
 
 #[cfg(feature = "postgres")]
-async fn open_postgres(url: &str) -> Result<Arc<dyn SessionStore>, OpenError> {
+async fn open_postgres(url: &str, namespace: &str) -> Result<Arc<dyn SessionStore>, OpenError> {
     Ok(Arc::new(
-        hallpass_postgres::connect(url, hallpass_sql_options()).await?,
+        hallpass_postgres::connect(url, hallpass_sql_options(namespace)?).await?,
     ))
 }
 
 #[cfg(not(feature = "postgres"))]
-async fn open_postgres(_: &str) -> Result<Arc<dyn SessionStore>, OpenError> {
+async fn open_postgres(_: &str, _: &str) -> Result<Arc<dyn SessionStore>, OpenError> {
     Err(OpenError::NotCompiled("postgres"))
 }
 
 #[cfg(feature = "mysql")]
-async fn open_mysql(url: &str) -> Result<Arc<dyn SessionStore>, OpenError> {
+async fn open_mysql(url: &str, namespace: &str) -> Result<Arc<dyn SessionStore>, OpenError> {
     // sqlx speaks mysql://; accept mariadb:// as a synonym.
     let url = url
         .strip_prefix("mariadb:")
         .map_or_else(|| url.to_owned(), |rest| format!("mysql:{rest}"));
     Ok(Arc::new(
-        hallpass_mysql::connect(&url, hallpass_sql_options()).await?,
+        hallpass_mysql::connect(&url, hallpass_sql_options(namespace)?).await?,
     ))
 }
 
 #[cfg(not(feature = "mysql"))]
-async fn open_mysql(_: &str) -> Result<Arc<dyn SessionStore>, OpenError> {
+async fn open_mysql(_: &str, _: &str) -> Result<Arc<dyn SessionStore>, OpenError> {
     Err(OpenError::NotCompiled("mysql"))
 }
 
 #[cfg(feature = "redis")]
-async fn open_redis(url: &str) -> Result<Arc<dyn SessionStore>, OpenError> {
-    let options = hallpass_redis::RedisOptions::default();
+async fn open_redis(url: &str, namespace: &str) -> Result<Arc<dyn SessionStore>, OpenError> {
+    let options = hallpass_redis::RedisOptions::default()
+        .with_prefix(&format!("{namespace}:"))
+        .map_err(|_| OpenError::BadNamespace(namespace.to_owned()))?;
     match url.strip_prefix("redis-cluster://") {
         Some(nodes) => {
             let nodes: Vec<String> = nodes
@@ -187,13 +224,15 @@ async fn open_redis(url: &str) -> Result<Arc<dyn SessionStore>, OpenError> {
 }
 
 #[cfg(not(feature = "redis"))]
-async fn open_redis(_: &str) -> Result<Arc<dyn SessionStore>, OpenError> {
+async fn open_redis(_: &str, _: &str) -> Result<Arc<dyn SessionStore>, OpenError> {
     Err(OpenError::NotCompiled("redis"))
 }
 
 #[cfg(any(feature = "sqlite", feature = "postgres", feature = "mysql"))]
-fn hallpass_sql_options() -> hallpass_sql::SqlOptions {
+fn hallpass_sql_options(namespace: &str) -> Result<hallpass_sql::SqlOptions, OpenError> {
     hallpass_sql::SqlOptions::default()
+        .with_table_prefix(&format!("{namespace}_"))
+        .map_err(|_| OpenError::BadNamespace(namespace.to_owned()))
 }
 
 #[cfg(test)]

@@ -204,15 +204,30 @@ impl Keyring {
     }
 
     /// Parses comma-separated base64url keys, the first being the primary (the form
-    /// of `HALLPASS_KEYS` and of keys files, where newlines also separate keys).
+    /// of `HALLPASS_KEYS` and of keys files, where newlines also separate keys and
+    /// `#` starts a comment that runs to the end of the line).
     ///
     /// # Errors
     ///
     /// [`KeyError::Empty`] when no key is present, [`KeyError::InList`] naming the
     /// first bad key otherwise.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use hallpass::{Key, Keyring};
+    ///
+    /// let (new, old) = (Key::generate(), Key::generate());
+    /// let file = format!("# signing keys, newest first\n{}\n{}  # retired 2026-11\n", new.to_base64url().as_str(), old.to_base64url().as_str());
+    /// let keyring = Keyring::from_base64url_list(&file)?;
+    /// assert_eq!(keyring.len(), 2);
+    /// # Ok::<(), hallpass::KeyError>(())
+    /// ```
     pub fn from_base64url_list(list: &str) -> Result<Self, KeyError> {
         let keys = list
-            .split([',', '\n'])
+            .lines()
+            .map(|line| line.split('#').next().unwrap_or(""))
+            .flat_map(|line| line.split(','))
             .map(str::trim)
             .filter(|part| !part.is_empty())
             .enumerate()
