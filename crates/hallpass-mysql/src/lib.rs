@@ -101,7 +101,10 @@ pub async fn connect(url: &str, options: SqlOptions) -> Result<MySqlStore, Conne
     let store = SqlStore::new(pool, dialect(&options), options.clone(), "mysql");
     if options.migrate() {
         let lock = format!("SELECT GET_LOCK('{}', 30)", options.table("migrate"));
-        let migrations = Migrations::new(&options, ["?", "?"], MIGRATIONS.to_vec()).with_lock(lock);
+        let unlock = format!("SELECT RELEASE_LOCK('{}')", options.table("migrate"));
+        let migrations = Migrations::new(&options, ["?", "?"], MIGRATIONS.to_vec())
+            .with_lock(lock)
+            .with_unlock(unlock);
         store
             .migrate(&migrations)
             .await

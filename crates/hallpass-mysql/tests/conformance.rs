@@ -59,3 +59,22 @@ async fn purge_of_100k_expired_sessions_runs_in_bounded_batches() {
         .unwrap();
     hallpass_testkit::store_cases::purge_bulk_in_bounded_batches(Arc::new(store), 100_000).await;
 }
+
+/// MySQL's `GET_LOCK` belongs to a connection, not a transaction: a migration that
+/// left it held made every other process opening the store wait 30 s for it.
+#[tokio::test]
+async fn the_migration_lock_is_released_when_the_migration_ends() {
+    use sqlx::Connection as _;
+    let store = fresh().await;
+    let url = std::env::var("DATABASE_URL_MYSQL")
+        .unwrap_or_else(|_| "mysql://root@127.0.0.1:3306/test".to_owned());
+    let mut other = sqlx::MySqlConnection::connect(&url).await.unwrap();
+    let name = store.options().table("migrate");
+    let (free,): (i64,) = sqlx::query_as(sqlx::AssertSqlSafe(format!(
+        "SELECT IS_FREE_LOCK('{name}')"
+    )))
+    .fetch_one(&mut other)
+    .await
+    .unwrap();
+    assert_eq!(free, 1, "the store still holds its migration lock");
+}

@@ -107,6 +107,9 @@ pub struct Migrations {
     /// A statement run first in the migration transaction to serialize concurrent
     /// migrators (PostgreSQL's advisory lock), if needed.
     pub lock: Option<Arc<str>>,
+    /// A statement run on the same connection after the migration transaction ends,
+    /// releasing a lock that outlives transactions (MySQL's `GET_LOCK`), if needed.
+    pub unlock: Option<Arc<str>>,
     /// `CREATE TABLE IF NOT EXISTS <prefix>schema_migrations (version BIGINT PRIMARY KEY, applied_at BIGINT NOT NULL)`.
     pub create_table: Arc<str>,
     /// `SELECT version FROM <prefix>schema_migrations`.
@@ -130,6 +133,7 @@ impl Migrations {
         let [a, b] = placeholders;
         Self {
             lock: None,
+            unlock: None,
             create_table: format!("CREATE TABLE IF NOT EXISTS {table} (version BIGINT PRIMARY KEY, applied_at BIGINT NOT NULL)").into(),
             select_versions: format!("SELECT version FROM {table}").into(),
             insert_version: format!("INSERT INTO {table} (version, applied_at) VALUES ({a}, {b})").into(),
@@ -141,6 +145,13 @@ impl Migrations {
     #[must_use]
     pub fn with_lock(mut self, lock: String) -> Self {
         self.lock = Some(lock.into());
+        self
+    }
+
+    /// Adds the statement that releases a connection-scoped lock afterwards.
+    #[must_use]
+    pub fn with_unlock(mut self, unlock: String) -> Self {
+        self.unlock = Some(unlock.into());
         self
     }
 }
@@ -244,7 +255,28 @@ where
     ///
     /// The first failing statement.
     pub async fn migrate(&self, migrations: &Migrations) -> Result<(), StoreError> {
-        let mut tx = self.begin_write().await?;
+        let mut conn = self.pool.acquire().await.map_err(store_error)?;
+        let outcome = self.migrate_on(&mut conn, migrations).await;
+        if let Some(unlock) = &migrations.unlock {
+            // MySQL's named lock belongs to the connection, not the transaction: left
+            // held, it would stall every other process's start-up until this one exits.
+            if sqlx::query(sql(unlock)).execute(&mut *conn).await.is_err() {
+                conn.close_on_drop();
+            }
+        }
+        outcome
+    }
+
+    async fn migrate_on(
+        &self,
+        conn: &mut sqlx::pool::PoolConnection<DB>,
+        migrations: &Migrations,
+    ) -> Result<(), StoreError> {
+        let mut tx = match &self.dialect.begin_write {
+            Some(begin) => sqlx::Connection::begin_with(&mut **conn, sql(begin)).await,
+            None => sqlx::Connection::begin(&mut **conn).await,
+        }
+        .map_err(store_error)?;
         if let Some(lock) = &migrations.lock {
             sqlx::query(sql(lock))
                 .execute(&mut *tx)
