@@ -116,7 +116,9 @@ pub(crate) enum Sessions {
     },
     /// One session's metadata and the names of its data keys.
     Show {
-        /// The session's handle (22 characters, as `sessions list` shows).
+        /// The session's handle (22 characters, as `sessions list` shows; it may
+        /// start with `-`).
+        #[arg(allow_hyphen_values = true)]
         handle: String,
         /// Also print the data values (they may be personal data).
         #[arg(long)]
@@ -127,14 +129,19 @@ pub(crate) enum Sessions {
     /// Revoke sessions by handle, or every session of a user.
     #[command(group = clap::ArgGroup::new("what").required(true).args(["handles", "user"]))]
     Revoke {
-        /// Handles of the sessions to end.
-        #[arg(value_name = "HANDLE")]
+        /// Handles of the sessions to end (they may start with `-`).
+        #[arg(value_name = "HANDLE", allow_hyphen_values = true)]
         handles: Vec<String>,
         /// End every session of this user instead.
         #[arg(long, value_name = "NAME", conflicts_with = "handles")]
         user: Option<String>,
         /// With --user: keep this one session.
-        #[arg(long, value_name = "HANDLE", requires = "user")]
+        #[arg(
+            long,
+            value_name = "HANDLE",
+            requires = "user",
+            allow_hyphen_values = true
+        )]
         except: Option<String>,
     },
 }

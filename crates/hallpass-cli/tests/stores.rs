@@ -332,6 +332,55 @@ fn handles_are_checked_and_tokens_refused() {
     assert!(run.err.contains("no live session"));
 }
 
+#[tokio::test]
+async fn handles_that_start_with_a_dash_are_handles_not_flags() {
+    let dir = tempfile::tempdir().unwrap();
+    let url = format!("sqlite://{}/s.db", dir.path().display());
+    let store = hallpass_stores::open(&url).await.unwrap();
+    let mut handles = Vec::new();
+    while handles.is_empty() {
+        let handle = seed(&store, Some("dash"), HOUR, "192.0.2.9", "a", &[]).await;
+        if handle.to_string().starts_with('-') {
+            handles.push(handle.to_string());
+        }
+    }
+    let run = hallpass(&[
+        "--store",
+        &url,
+        "sessions",
+        "show",
+        &handles[0],
+        "--format",
+        "json",
+    ])
+    .ok();
+    assert_eq!(run.json()["handle"], handles[0].as_str());
+    let out = hallpass(&[
+        "--store",
+        &url,
+        "sessions",
+        "revoke",
+        "--user",
+        "dash",
+        "--except",
+        &handles[0],
+    ])
+    .ok()
+    .out;
+    assert!(out.contains(&format!("{} kept", handles[0])), "{out}");
+    let out = hallpass(&["--store", &url, "sessions", "revoke", &handles[0]])
+        .ok()
+        .out;
+    assert!(out.starts_with(&format!("revoked {}", handles[0])), "{out}");
+    assert!(
+        store
+            .list_principal("dash", SystemClock.now())
+            .await
+            .unwrap()
+            .is_empty()
+    );
+}
+
 #[test]
 fn bad_urls_exit_2_and_unreachable_stores_exit_1() {
     let run = hallpass(&["--store", "ftp://x", "stats"]);

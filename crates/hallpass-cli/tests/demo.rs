@@ -1,0 +1,93 @@
+//! A session revoked by the CLI is refused by a running demo on its very next
+//! request, and the CLI lists what the demo recorded. The demo runs in this process,
+//! started through its own start-up path, on a SQLite file both share.
+
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    reason = "tests report failures by panicking"
+)]
+
+mod common;
+
+use clap::Parser as _;
+use common::hallpass;
+
+#[tokio::test]
+async fn a_session_revoked_by_the_cli_is_refused_by_the_running_demo() {
+    let _ = rustls::crypto::ring::default_provider().install_default();
+    let dir = tempfile::tempdir().unwrap();
+    let store = format!("sqlite://{}/demo.db", dir.path().display());
+    let keys = dir.path().join("demo.key");
+    let cli = hallpass_demo::cli::Cli::try_parse_from([
+        "hallpass-demo",
+        "--listen",
+        "127.0.0.1:0",
+        "--store",
+        &store,
+        "--keys-file",
+        keys.to_str().unwrap(),
+        "--user",
+        "alice:alice-password",
+    ])
+    .unwrap();
+    let prepared = hallpass_demo::server::prepare(&cli).await.unwrap();
+    let base = format!("http://{}", prepared.local_addr().unwrap());
+    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+    let server = tokio::spawn(hallpass_demo::server::serve(prepared, async {
+        let _ = stopped.await;
+    }));
+
+    let http = reqwest::Client::builder().build().unwrap();
+    let login = http
+        .post(format!("{base}/api/login"))
+        .header("user-agent", "phone-browser/3")
+        .json(&serde_json::json!({"username": "alice", "password": "alice-password"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(login.status(), 200);
+    let set = login.headers()["set-cookie"].to_str().unwrap();
+    let cookie = set.split(';').next().unwrap().to_owned();
+    let me = |cookie: String| {
+        let http = http.clone();
+        let base = base.clone();
+        async move {
+            http.get(format!("{base}/api/me"))
+                .header("cookie", cookie)
+                .send()
+                .await
+                .unwrap()
+        }
+    };
+    let reply = me(cookie.clone()).await;
+    assert_eq!(reply.status(), 200);
+    let handle = reply.json::<serde_json::Value>().await.unwrap()["handle"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+
+    // The CLI sees what the demo recorded.
+    let listed = hallpass(&[
+        "--store", &store, "sessions", "list", "--user", "alice", "--format", "json",
+    ])
+    .ok()
+    .json();
+    assert_eq!(listed[0]["handle"], handle.as_str());
+    assert_eq!(listed[0]["user_agent"], "phone-browser/3");
+    assert_eq!(listed[0]["ip"], "127.0.0.1");
+
+    let out = hallpass(&["--store", &store, "sessions", "revoke", &handle])
+        .ok()
+        .out;
+    assert_eq!(out, format!("revoked {handle} (user alice)\n"));
+    assert_eq!(
+        me(cookie).await.status(),
+        401,
+        "the demo still accepted a revoked session"
+    );
+
+    let _ = stop.send(());
+    server.await.unwrap().unwrap();
+}
