@@ -57,13 +57,20 @@ pub(crate) enum Command {
     #[command(subcommand)]
     Sessions(Sessions),
     /// Delete expired sessions in batches (safe to interrupt and run again).
+    #[command(
+        after_help = "Examples:\n  hallpass purge\n  hallpass purge --batch 5000 --log-batches   # from cron, one line per batch"
+    )]
     Purge(PurgeArgs),
     /// Totals: sessions, authenticated and anonymous, top users, expiring soon.
+    #[command(after_help = "Examples:\n  hallpass stats\n  hallpass stats --top 3 --format json")]
     Stats(StatsArgs),
     /// Make and rotate signing keys.
     #[command(subcommand)]
     Keys(Keys),
     /// Print a shell completion script.
+    #[command(
+        after_help = "Examples:\n  hallpass completions bash > /etc/bash_completion.d/hallpass\n  hallpass completions zsh > \"${fpath[1]}/_hallpass\""
+    )]
     Completions {
         /// The shell.
         #[arg(value_enum)]
@@ -104,6 +111,9 @@ pub(crate) struct FormatArg {
 pub(crate) enum Sessions {
     /// List live sessions: handle, user, created, last seen, deadlines, IP, user agent.
     /// Streams the store a page at a time; with --user, only that user's sessions.
+    #[command(
+        after_help = "Examples:\n  hallpass sessions list --user alice --format table\n  hallpass sessions list --format json | jq -r '.[] | select(.user == null) | .handle'\n  hallpass sessions list --limit 20"
+    )]
     List {
         /// Only this user's sessions (through the per-user index).
         #[arg(long, value_name = "NAME")]
@@ -115,6 +125,9 @@ pub(crate) enum Sessions {
         format: FormatArg,
     },
     /// One session's metadata and the names of its data keys.
+    #[command(
+        after_help = "Examples:\n  hallpass sessions show 2VjNfvvn6eSuD4P4wesVrw\n  hallpass sessions show 2VjNfvvn6eSuD4P4wesVrw --show-data --format json"
+    )]
     Show {
         /// The session's handle (22 characters, as `sessions list` shows; it may
         /// start with `-`).
@@ -127,6 +140,9 @@ pub(crate) enum Sessions {
         format: FormatArg,
     },
     /// Revoke sessions by handle, or every session of a user.
+    #[command(
+        after_help = "Examples:\n  hallpass sessions revoke 2VjNfvvn6eSuD4P4wesVrw -n3bZ0Q8hN1mWq7yTLk2xgA\n  hallpass sessions revoke --user alice\n  hallpass sessions revoke --user alice --except 2VjNfvvn6eSuD4P4wesVrw"
+    )]
     #[command(group = clap::ArgGroup::new("what").required(true).args(["handles", "user"]))]
     Revoke {
         /// Handles of the sessions to end (they may start with `-`).
@@ -169,9 +185,11 @@ pub(crate) struct StatsArgs {
 #[derive(Debug, Subcommand)]
 pub(crate) enum Keys {
     /// Print a fresh 32-byte signing key (base64url).
+    #[command(after_help = "Examples:\n  HALLPASS_KEYS=$(hallpass keys generate) myapp")]
     Generate,
     /// Add a new primary key at the top of a keys file, keeping the older keys for
     /// verification; written atomically, mode 0600. Created if missing.
+    #[command(after_help = "Examples:\n  hallpass keys rotate --keys-file /etc/myapp/session.keys")]
     Rotate {
         /// The keys file: one base64url key per line, the first signs.
         #[arg(long, value_name = "PATH")]

@@ -432,6 +432,11 @@ fn help_has_examples_for_every_command_and_completions_generate() {
     ] {
         let run = hallpass(command).ok();
         assert!(run.out.contains("Usage: hallpass"), "{command:?}");
+        assert!(
+            run.out.contains("Examples:\n  hallpass")
+                || run.out.contains("Examples:\n  HALLPASS_KEYS"),
+            "{command:?} has no examples"
+        );
     }
     for shell in ["bash", "zsh", "fish"] {
         let run = hallpass(&["completions", shell]).ok();
