@@ -1,0 +1,61 @@
+//! hallpass on axum: `--store memory|sqlite://…|postgres://…|redis://…`.
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+
+use axum::Router;
+use axum::http::StatusCode;
+use axum::response::IntoResponse;
+use axum::routing::get;
+use hallpass::{
+    Key, Keyring, MemoryStore, MemoryStoreConfig, Session, SessionConfig, SessionError,
+    SessionLayer, SessionStore,
+};
+
+async fn login(session: Session) -> Result<&'static str, SessionError> {
+    session.login("alice").await?;
+    session.insert("views", 0).await?;
+    Ok("ok")
+}
+
+async fn count(session: Session) -> Result<String, SessionError> {
+    Ok(session.increment("views", 1).await?.to_string())
+}
+
+async fn read(session: Session) -> Result<axum::response::Response, SessionError> {
+    Ok(match session.principal().await? {
+        Some(user) => user.into_response(),
+        None => StatusCode::UNAUTHORIZED.into_response(),
+    })
+}
+
+#[tokio::main]
+async fn main() -> Result<(), Box<dyn std::error::Error>> {
+    let url = bench_servers::store_arg("memory");
+    let store: Arc<dyn SessionStore> = if url == "memory" || url == "memory:" {
+        // Room for the scale run's million sessions.
+        Arc::new(MemoryStore::with_config(
+            MemoryStoreConfig::default().with_capacity(2_000_000),
+        ))
+    } else {
+        let url = if url.starts_with("redis") {
+            bench_servers::redis_url()
+        } else {
+            url
+        };
+        hallpass_stores::open_in(&url, "hallpass_bench").await?
+    };
+    let layer = SessionLayer::new(store, SessionConfig::new(Keyring::new(Key::generate())))?;
+    let app = Router::new()
+        .route("/login", get(login))
+        .route("/count", get(count))
+        .route("/read", get(read))
+        .layer(layer);
+    let listener = tokio::net::TcpListener::bind(bench_servers::addr()).await?;
+    axum::serve(
+        listener,
+        app.into_make_service_with_connect_info::<SocketAddr>(),
+    )
+    .await?;
+    Ok(())
+}
