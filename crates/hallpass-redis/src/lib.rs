@@ -764,10 +764,7 @@ impl RedisStore {
     ) -> Result<SessionPage, StoreError> {
         let cursor = cursor.unwrap_or("0");
         if cursor.is_empty() || !cursor.bytes().all(|b| b.is_ascii_digit()) {
-            return Err(StoreError::msg(
-                StoreErrorKind::InvalidData,
-                "the listing cursor is not one this store handed out",
-            ));
+            return Err(StoreError::bad_cursor());
         }
         let (next, flat): (String, Vec<String>) = redis::cmd("ZSCAN")
             .arg(self.expiry_index())

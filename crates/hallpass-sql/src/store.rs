@@ -7,7 +7,7 @@ use std::sync::Arc;
 
 use hallpass::{
     Applied, Created, Delta, Handle, Loaded, Record, SessionPage, SessionStore, SessionSummary,
-    StoreError, StoreErrorKind, StoreFuture, StoreKey, Timestamp, Touch,
+    StoreError, StoreFuture, StoreKey, Timestamp, Touch,
 };
 use sqlx::{
     AssertSqlSafe, ColumnIndex, Database, Decode, Encode, Executor, IntoArguments, Pool, Row, Type,
@@ -594,12 +594,7 @@ where
         let after = match cursor {
             Some(text) => text
                 .parse::<Handle>()
-                .map_err(|_| {
-                    StoreError::msg(
-                        StoreErrorKind::InvalidData,
-                        "the listing cursor is not one this store handed out",
-                    )
-                })?
+                .map_err(|_| StoreError::bad_cursor())?
                 .as_bytes()
                 .to_vec(),
             None => Vec::new(),

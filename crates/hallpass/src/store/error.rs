@@ -58,6 +58,21 @@ impl StoreError {
         }
     }
 
+    /// A cursor given to [`SessionStore::list_sessions`](crate::SessionStore::list_sessions)
+    /// that the store did not hand out ([`StoreErrorKind::InvalidData`]).
+    ///
+    /// ```
+    /// let err = hallpass::StoreError::bad_cursor();
+    /// assert_eq!(err.kind(), hallpass::StoreErrorKind::InvalidData);
+    /// ```
+    #[must_use]
+    pub fn bad_cursor() -> Self {
+        Self::msg(
+            StoreErrorKind::InvalidData,
+            "the listing cursor is not one this store handed out",
+        )
+    }
+
     /// The kind of failure.
     #[must_use]
     pub fn kind(&self) -> StoreErrorKind {

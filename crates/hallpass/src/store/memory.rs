@@ -639,9 +639,10 @@ impl SessionStore for MemoryStore {
     ) -> StoreFuture<'a, SessionPage> {
         Box::pin(async move {
             let after = match cursor {
-                Some(text) => Some(text.parse::<Handle>().map_err(|_| {
-                    StoreError::msg(StoreErrorKind::InvalidData, super::BAD_CURSOR)
-                })?),
+                Some(text) => Some(
+                    text.parse::<Handle>()
+                        .map_err(|_| StoreError::bad_cursor())?,
+                ),
                 None => None,
             };
             let limit = limit.max(1);

@@ -125,9 +125,6 @@ impl SessionPage {
     }
 }
 
-/// A cursor given to [`SessionStore::list_sessions`] that this store did not hand out.
-pub(crate) const BAD_CURSOR: &str = "the listing cursor is not one this store handed out";
-
 /// A session store. See the [module docs](self) for the exact semantics.
 ///
 /// # Examples
