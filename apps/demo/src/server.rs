@@ -335,18 +335,25 @@ pub async fn serve(
         stopper.graceful_shutdown(Some(SHUTDOWN_GRACE));
     });
     let service = app.into_make_service_with_connect_info::<SocketAddr>();
-    let served = match tls {
-        Some(config) => {
-            let config = axum_server::tls_rustls::RustlsConfig::from_config(Arc::new(config));
-            let server =
-                axum_server::from_tcp_rustls(listener, config).map_err(StartError::Serve)?;
-            server.handle(handle).serve(service).await
+    let served = async {
+        match tls {
+            Some(config) => {
+                let config = axum_server::tls_rustls::RustlsConfig::from_config(Arc::new(config));
+                axum_server::from_tcp_rustls(listener, config)?
+                    .handle(handle)
+                    .serve(service)
+                    .await
+            }
+            None => {
+                axum_server::from_tcp(listener)?
+                    .handle(handle)
+                    .serve(service)
+                    .await
+            }
         }
-        None => {
-            let server = axum_server::from_tcp(listener).map_err(StartError::Serve)?;
-            server.handle(handle).serve(service).await
-        }
-    };
+    }
+    .await;
+    // The purge task ends with the server, however the server ended.
     cleanup.abort();
     served.map_err(StartError::Serve)
 }
