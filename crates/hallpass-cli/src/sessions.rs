@@ -1,6 +1,7 @@
 //! `hallpass sessions list | show | revoke`.
 
 use std::io::Write;
+use std::ops::ControlFlow;
 
 use hallpass::{Clock as _, Handle, SessionStore, SystemClock, VALUE_LEN};
 use serde_json::json;
@@ -97,25 +98,41 @@ pub(crate) async fn list(
         }
         return listing.finish();
     }
+    let page = limit.map_or(PAGE, |limit| {
+        usize::try_from(limit).map_or(PAGE, |limit| limit.clamp(1, PAGE))
+    });
+    walk(store, page, now, |session| {
+        if full(&listing) {
+            return Ok(ControlFlow::Break(()));
+        }
+        listing.row(session)?;
+        Ok(ControlFlow::Continue(()))
+    })
+    .await?;
+    listing.finish()
+}
+
+/// Calls `visit` with every live session at `now`, `page` per store call, until it
+/// breaks or fails: the one walk over the store that `sessions list` and `stats` share.
+pub(crate) async fn walk(
+    store: &dyn SessionStore,
+    page: usize,
+    now: hallpass::Timestamp,
+    mut visit: impl FnMut(&hallpass::SessionSummary) -> Result<ControlFlow<()>, CliError>,
+) -> Result<(), CliError> {
     let mut cursor: Option<String> = None;
     loop {
-        let want = limit.map_or(PAGE, |limit| {
-            usize::try_from(limit.saturating_sub(listing.count))
-                .map_or(PAGE, |left| left.clamp(1, PAGE))
-        });
-        let page = store.list_sessions(cursor.as_deref(), want, now).await?;
-        for session in &page.sessions {
-            if full(&listing) {
-                break;
+        let batch = store.list_sessions(cursor.as_deref(), page, now).await?;
+        for session in &batch.sessions {
+            if visit(session)?.is_break() {
+                return Ok(());
             }
-            listing.row(session)?;
         }
-        match page.next {
-            Some(next) if !full(&listing) => cursor = Some(next),
-            _ => break,
+        match batch.next {
+            Some(next) => cursor = Some(next),
+            None => return Ok(()),
         }
     }
-    listing.finish()
 }
 
 pub(crate) async fn show(

@@ -2,6 +2,7 @@
 
 use std::collections::HashMap;
 use std::io::Write;
+use std::ops::ControlFlow;
 use std::time::Duration;
 
 use hallpass::{Clock as _, SessionStore, SystemClock};
@@ -30,25 +31,19 @@ pub(crate) async fn stats(
     let soon = now.saturating_add(Duration::from_secs(3600));
     let bar = crate::purge::spinner("reading sessions");
     let mut totals = Totals::default();
-    let mut cursor: Option<String> = None;
-    loop {
-        let page = store.list_sessions(cursor.as_deref(), PAGE, now).await?;
-        for session in &page.sessions {
-            totals.total += 1;
-            if session.idle_deadline.min(session.absolute_deadline) <= soon {
-                totals.expiring_soon += 1;
-            }
-            if let Some(user) = &session.principal {
-                totals.authenticated += 1;
-                *totals.per_user.entry(user.clone()).or_default() += 1;
-            }
+    crate::sessions::walk(store, PAGE, now, |session| {
+        totals.total += 1;
+        if session.idle_deadline.min(session.absolute_deadline) <= soon {
+            totals.expiring_soon += 1;
+        }
+        if let Some(user) = &session.principal {
+            totals.authenticated += 1;
+            *totals.per_user.entry(user.clone()).or_default() += 1;
         }
         bar.set_position(totals.total);
-        match page.next {
-            Some(next) => cursor = Some(next),
-            None => break,
-        }
-    }
+        Ok(ControlFlow::Continue(()))
+    })
+    .await?;
     bar.finish_and_clear();
     let mut top: Vec<(String, u64)> = totals.per_user.into_iter().collect();
     top.sort_by(|a, b| b.1.cmp(&a.1).then_with(|| a.0.cmp(&b.0)));
