@@ -269,33 +269,35 @@ struct CsrfForm {
     csrf: String,
 }
 
+/// What every account form checks first: its CSRF token (403 when wrong), then
+/// that someone is logged in (`false`: send them to the login page).
+async fn account_form(session: &Session, csrf: &str) -> Result<bool, PageError> {
+    if !csrf::check(session, csrf).await? {
+        return Err(PageError::bad_csrf());
+    }
+    Ok(session.principal().await?.is_some())
+}
+
 async fn revoke(
     session: Session,
     Path(handle): Path<String>,
     Form(form): Form<CsrfForm>,
 ) -> PageResult {
-    if !csrf::check(&session, &form.csrf).await? {
-        return Err(PageError::bad_csrf());
-    }
-    if session.principal().await?.is_none() {
+    if !account_form(&session, &form.csrf).await? {
         return Ok(Redirect::to("/login").into_response());
     }
-    let not_found = PageError::new(StatusCode::NOT_FOUND, "No such session of yours.");
-    let handle: Handle = handle
-        .parse()
-        .map_err(|_| PageError::new(StatusCode::NOT_FOUND, "No such session of yours."))?;
+    // A malformed handle and another user's are the same "not yours" (SR-27).
+    let not_found = || PageError::new(StatusCode::NOT_FOUND, "No such session of yours.");
+    let handle: Handle = handle.parse().map_err(|_| not_found())?;
     let was_current = session.handle().await? == Some(handle);
     if !session.revoke(&handle).await? {
-        return Err(not_found);
+        return Err(not_found());
     }
     Ok(Redirect::to(if was_current { "/login" } else { "/account" }).into_response())
 }
 
 async fn revoke_others(session: Session, Form(form): Form<CsrfForm>) -> PageResult {
-    if !csrf::check(&session, &form.csrf).await? {
-        return Err(PageError::bad_csrf());
-    }
-    if session.principal().await?.is_none() {
+    if !account_form(&session, &form.csrf).await? {
         return Ok(Redirect::to("/login").into_response());
     }
     let revoked = session.revoke_all_of_principal(true).await?;
@@ -315,10 +317,7 @@ async fn change_password(
     session: Session,
     Form(form): Form<PasswordForm>,
 ) -> PageResult {
-    if !csrf::check(&session, &form.csrf).await? {
-        return Err(PageError::bad_csrf());
-    }
-    if session.principal().await?.is_none() {
+    if !account_form(&session, &form.csrf).await? {
         return Ok(Redirect::to("/login").into_response());
     }
     match apply_password_change(&app.users, &session, &form.current, &form.new).await {

@@ -88,7 +88,13 @@ fn usage_errors_exit_2_with_one_line() {
         ),
     ];
     for (args, env, needle) in cases {
-        let (code, out, err) = run_to_end(dir.path(), args, env);
+        // Each refused start is given a real key, which its message must not echo.
+        let env = if env.is_empty() {
+            vec![("HALLPASS_KEYS", key.as_str())]
+        } else {
+            env.to_vec()
+        };
+        let (code, out, err) = run_to_end(dir.path(), args, &env);
         assert_eq!(code, 2, "{args:?}: {err}");
         assert!(out.is_empty(), "{args:?} printed {out}");
         let lines = error_lines(&err);

@@ -276,7 +276,7 @@ impl Process {
         std::fs::read_to_string(&self.stderr).unwrap_or_default()
     }
 
-    /// Stops it with SIGTERM-like kill and waits.
+    /// Kills it (SIGKILL), waits, and returns what it logged.
     pub fn stop(mut self) -> String {
         let _ = self.child.kill();
         let _ = self.child.wait();

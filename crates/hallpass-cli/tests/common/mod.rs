@@ -49,18 +49,12 @@ pub fn hallpass(args: &[&str]) -> Run {
     }
 }
 
+/// 12 random hex digits (a fresh handle's first bytes), for namespaces no other run uses.
 pub fn suffix() -> String {
-    let mut bytes = [0u8; 6];
-    getrandom_fill(&mut bytes);
-    bytes.iter().map(|b| format!("{b:02x}")).collect()
-}
-
-fn getrandom_fill(bytes: &mut [u8]) {
-    // Handles are random; borrow their randomness rather than add a dependency.
-    let handle = Handle::generate();
-    for (b, h) in bytes.iter_mut().zip(handle.as_bytes()) {
-        *b = *h;
-    }
+    Handle::generate().as_bytes()[..6]
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect()
 }
 
 /// A session created straight in the store.
