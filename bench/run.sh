@@ -3,7 +3,7 @@
 # beside tower-sessions (memory, Redis), actix-session (cookie, Redis) and bare axum,
 # on GET /read, /count and /login. Writes docs/BENCHMARKS.md and docs/bench.svg.
 #
-#   bash bench/run.sh                  # the whole run (about 20 minutes on 2 cores)
+#   bash bench/run.sh                  # the whole run (about 15 minutes on 2 cores)
 #   ROUNDS=3 DURATION=15 bash bench/run.sh
 #   SCALE=0 bash bench/run.sh          # skip the 1,000,000-session scale run
 #
