@@ -91,6 +91,43 @@ async fn text(client: &Client, css: &str) -> String {
         .unwrap()
 }
 
+/// Clicks `css` and waits until the page it was on has been replaced and the new one
+/// has loaded. WebDriver's click may return before a form post's navigation ends, and
+/// a redirect to the same URL (logout from `/` back to `/`) leaves the URL unchanged,
+/// so the old document going stale is the only sure sign that the new one is there.
+async fn click_through(client: &Client, css: &str) {
+    let old = client.find(Locator::Css("html")).await.unwrap();
+    client
+        .find(Locator::Css(css))
+        .await
+        .unwrap()
+        .click()
+        .await
+        .unwrap();
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while old.attr("lang").await.is_ok() {
+        assert!(
+            Instant::now() < deadline,
+            "clicking {css} did not load a page"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    loop {
+        let state = client
+            .execute("return document.readyState;", vec![])
+            .await
+            .unwrap();
+        if state.as_str() == Some("complete") {
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "the page after {css} did not finish loading"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
 async fn session_rows(client: &Client) -> usize {
     client
         .find_all(Locator::Css("#sessions tr.session"))
@@ -156,13 +193,7 @@ async fn a_person_logs_in_counts_lists_revokes_and_logs_out() {
         .send_keys(ALICE.1)
         .await
         .unwrap();
-    client
-        .find(Locator::Id("login"))
-        .await
-        .unwrap()
-        .click()
-        .await
-        .unwrap();
+    click_through(&client, "#login").await;
     let path = client.current_url().await.unwrap().path().to_owned();
     assert_eq!(
         path,
@@ -206,13 +237,7 @@ async fn a_person_logs_in_counts_lists_revokes_and_logs_out() {
     }
 
     // Revoke the phone with its button: its next request is refused.
-    client
-        .find(Locator::Css("#sessions tr.session:not(.current) button"))
-        .await
-        .unwrap()
-        .click()
-        .await
-        .unwrap();
+    click_through(&client, "#sessions tr.session:not(.current) button").await;
     assert_eq!(client.current_url().await.unwrap().path(), "/account");
     assert_eq!(session_rows(&client).await, 1);
     assert_eq!(phone.get("/api/me").await.status, 401);
@@ -230,13 +255,7 @@ async fn a_person_logs_in_counts_lists_revokes_and_logs_out() {
     );
 
     // Log out with the header's button: back home, logged out, cookie gone.
-    client
-        .find(Locator::Css("form[action='/logout'] button"))
-        .await
-        .unwrap()
-        .click()
-        .await
-        .unwrap();
+    click_through(&client, "form[action='/logout'] button").await;
     assert_eq!(client.current_url().await.unwrap().path(), "/");
     assert!(text(&client, "#status").await.contains("Not logged in"));
     client.goto(&format!("{site}/account")).await.unwrap();
