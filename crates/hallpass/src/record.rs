@@ -326,6 +326,34 @@ mod tests {
         ));
     }
 
+    /// Found by the `record` fuzz target: without serde_json's `float_roundtrip`, a
+    /// number such as `1.0000000007423269865e-7` came back one ULP off after a
+    /// save and a load, so a store silently altered session data (SR-39).
+    #[test]
+    fn numbers_in_data_survive_a_round_trip_exactly() {
+        let mut record = Record::new(
+            Handle::generate(),
+            Timestamp(0),
+            Duration::from_secs(1),
+            Duration::from_secs(2),
+        );
+        for (i, text) in [
+            "1.0000000007423269865e-7",
+            "0.1",
+            "2.2250738585072014e-308",
+            "1e300",
+        ]
+        .iter()
+        .enumerate()
+        {
+            let number: serde_json::Value = serde_json::from_str(text).unwrap();
+            record.data.insert(format!("n{i}"), number);
+        }
+        let once = Record::decode(&record.encode()).unwrap();
+        assert!(once == record);
+        assert_eq!(once.encode(), record.encode());
+    }
+
     #[test]
     fn expiry_is_the_earlier_deadline() {
         let mut record = Record::new(
