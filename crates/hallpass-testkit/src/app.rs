@@ -46,6 +46,7 @@ pub struct Gate {
 /// | `POST /revoke-all?except_current=` | `revoke_all_of_principal` → count |
 /// | `POST /slow?key=` | inserts `key`, waits at the [`Gate`], returns |
 /// | `POST /scratch` | inserts a key and removes it again |
+/// | `POST /pair?n=` / `GET /pair` | sets `a` and `b` both to `n` (one commit) / reads `a,b` |
 #[derive(Debug, Clone)]
 pub struct TestApp {
     /// The router with the layer applied.
@@ -75,6 +76,10 @@ struct HandleQuery {
 #[derive(Deserialize)]
 struct ExceptQuery {
     except_current: bool,
+}
+#[derive(Deserialize)]
+struct PairQuery {
+    n: u64,
 }
 #[derive(Deserialize)]
 struct KeyQuery {
@@ -222,6 +227,20 @@ impl TestApp {
                         session.insert("tmp", 1).await?;
                         session.remove("tmp").await.map(|_| "ok")
                     }),
+                )
+                .route(
+                    "/pair",
+                    get(|session: Session| async move {
+                        let a: Option<u64> = session.get("a").await?;
+                        let b: Option<u64> = session.get("b").await?;
+                        Ok::<_, SessionError>(format!("{},{}", a.unwrap_or(0), b.unwrap_or(0)))
+                    })
+                    .post(
+                        |session: Session, Query(q): Query<PairQuery>| async move {
+                            session.insert("a", q.n).await?;
+                            session.insert("b", q.n).await.map(|()| "ok")
+                        },
+                    ),
                 )
                 .with_state(Arc::clone(&gate))
                 .layer(layer);

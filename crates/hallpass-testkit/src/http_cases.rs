@@ -792,13 +792,20 @@ macro_rules! http_conformance {
             session_cap_rejects_or_evicts, client_binding_policies, same_site_lax_is_emitted,
             events_follow_the_lifecycle, invalid_unknown_expired_and_revoked_look_alike
         );
+        $crate::http_conformance!(@cases $make; race_cases;
+            rotation_races_concurrent_requests, revoke_all_races_concurrent_logins,
+            cancelled_commits_on_a_slow_store_are_all_or_nothing
+        );
     };
     (@cases $make:expr; $($case:ident),* $(,)?) => {
+        $crate::http_conformance!(@cases $make; http_cases; $($case),*);
+    };
+    (@cases $make:expr; $module:ident; $($case:ident),* $(,)?) => {
         $(
             #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
             async fn $case() {
                 let store: ::std::sync::Arc<dyn ::hallpass::SessionStore> = ::std::sync::Arc::new($make.await);
-                $crate::http_cases::$case(store).await;
+                $crate::$module::$case(store).await;
             }
         )*
     };

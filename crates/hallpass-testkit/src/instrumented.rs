@@ -69,6 +69,8 @@ pub struct InstrumentedStore {
     calls: Arc<Calls>,
     down: Arc<AtomicBool>,
     writes_down: Arc<AtomicBool>,
+    /// Milliseconds slept before and again after every call (a slow store).
+    latency_ms: Arc<AtomicU64>,
 }
 
 impl InstrumentedStore {
@@ -79,6 +81,7 @@ impl InstrumentedStore {
             calls: Arc::default(),
             down: Arc::default(),
             writes_down: Arc::default(),
+            latency_ms: Arc::default(),
         }
     }
 
@@ -97,6 +100,25 @@ impl InstrumentedStore {
         self.writes_down.store(down, Ordering::SeqCst);
     }
 
+    /// Makes every call slow: it waits `latency` before it reaches the store and again
+    /// after the store answered, so a request can be cancelled (a client gone, a
+    /// timeout) at any point of its commit: before it, while it runs, or after it.
+    pub fn set_latency(&self, latency: std::time::Duration) {
+        let ms = u64::try_from(latency.as_millis()).unwrap_or(u64::MAX);
+        self.latency_ms.store(ms, Ordering::SeqCst);
+    }
+
+    async fn slow<T>(&self, call: impl Future<Output = T>) -> T {
+        let ms = self.latency_ms.load(Ordering::SeqCst);
+        if ms == 0 {
+            return call.await;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(ms)).await;
+        let out = call.await;
+        tokio::time::sleep(std::time::Duration::from_millis(ms)).await;
+        out
+    }
+
     fn gate(&self, counter: &AtomicU64, write: bool) -> Result<(), StoreError> {
         counter.fetch_add(1, Ordering::SeqCst);
         if self.down.load(Ordering::SeqCst) || (write && self.writes_down.load(Ordering::SeqCst)) {
@@ -113,13 +135,13 @@ impl SessionStore for InstrumentedStore {
     fn create<'a>(&'a self, key: &'a StoreKey, record: &'a Record) -> StoreFuture<'a, Created> {
         Box::pin(async move {
             self.gate(&self.calls.create, true)?;
-            self.inner.create(key, record).await
+            self.slow(self.inner.create(key, record)).await
         })
     }
     fn load<'a>(&'a self, key: &'a StoreKey, now: Timestamp) -> StoreFuture<'a, Loaded> {
         Box::pin(async move {
             self.gate(&self.calls.load, false)?;
-            self.inner.load(key, now).await
+            self.slow(self.inner.load(key, now)).await
         })
     }
     fn apply<'a>(
@@ -130,7 +152,7 @@ impl SessionStore for InstrumentedStore {
     ) -> StoreFuture<'a, Applied> {
         Box::pin(async move {
             self.gate(&self.calls.apply, true)?;
-            self.inner.apply(key, delta, now).await
+            self.slow(self.inner.apply(key, delta, now)).await
         })
     }
     fn touch<'a>(
@@ -141,7 +163,7 @@ impl SessionStore for InstrumentedStore {
     ) -> StoreFuture<'a, bool> {
         Box::pin(async move {
             self.gate(&self.calls.touch, true)?;
-            self.inner.touch(key, touch, now).await
+            self.slow(self.inner.touch(key, touch, now)).await
         })
     }
     fn rotate<'a>(
@@ -153,13 +175,13 @@ impl SessionStore for InstrumentedStore {
     ) -> StoreFuture<'a, Applied> {
         Box::pin(async move {
             self.gate(&self.calls.rotate, true)?;
-            self.inner.rotate(old, new, delta, now).await
+            self.slow(self.inner.rotate(old, new, delta, now)).await
         })
     }
     fn delete<'a>(&'a self, key: &'a StoreKey) -> StoreFuture<'a, bool> {
         Box::pin(async move {
             self.gate(&self.calls.delete, true)?;
-            self.inner.delete(key).await
+            self.slow(self.inner.delete(key)).await
         })
     }
     fn load_handle<'a>(
@@ -169,13 +191,13 @@ impl SessionStore for InstrumentedStore {
     ) -> StoreFuture<'a, Option<(StoreKey, Record)>> {
         Box::pin(async move {
             self.gate(&self.calls.other, false)?;
-            self.inner.load_handle(handle, now).await
+            self.slow(self.inner.load_handle(handle, now)).await
         })
     }
     fn revoke<'a>(&'a self, handle: &'a Handle) -> StoreFuture<'a, bool> {
         Box::pin(async move {
             self.gate(&self.calls.other, true)?;
-            self.inner.revoke(handle).await
+            self.slow(self.inner.revoke(handle)).await
         })
     }
     fn list_principal<'a>(
@@ -185,7 +207,7 @@ impl SessionStore for InstrumentedStore {
     ) -> StoreFuture<'a, Vec<SessionSummary>> {
         Box::pin(async move {
             self.gate(&self.calls.other, false)?;
-            self.inner.list_principal(principal, now).await
+            self.slow(self.inner.list_principal(principal, now)).await
         })
     }
     fn list_sessions<'a>(
@@ -196,7 +218,8 @@ impl SessionStore for InstrumentedStore {
     ) -> StoreFuture<'a, hallpass::SessionPage> {
         Box::pin(async move {
             self.gate(&self.calls.other, false)?;
-            self.inner.list_sessions(cursor, limit, now).await
+            self.slow(self.inner.list_sessions(cursor, limit, now))
+                .await
         })
     }
     fn revoke_principal<'a>(
@@ -206,19 +229,20 @@ impl SessionStore for InstrumentedStore {
     ) -> StoreFuture<'a, u64> {
         Box::pin(async move {
             self.gate(&self.calls.other, true)?;
-            self.inner.revoke_principal(principal, except).await
+            self.slow(self.inner.revoke_principal(principal, except))
+                .await
         })
     }
     fn purge_expired(&self, now: Timestamp, batch: usize) -> StoreFuture<'_, u64> {
         Box::pin(async move {
             self.gate(&self.calls.other, true)?;
-            self.inner.purge_expired(now, batch).await
+            self.slow(self.inner.purge_expired(now, batch)).await
         })
     }
     fn count(&self, now: Timestamp) -> StoreFuture<'_, u64> {
         Box::pin(async move {
             self.gate(&self.calls.other, false)?;
-            self.inner.count(now).await
+            self.slow(self.inner.count(now)).await
         })
     }
 }

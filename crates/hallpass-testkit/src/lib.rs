@@ -4,6 +4,7 @@
 //!   atomic rotation, exact concurrent increments, purge in batches, …).
 //! - [`http_cases`]: every lifecycle rule, through the real tower layer and axum
 //!   extractor, in-process.
+//! - [`race_cases`]: rotation, revoke-all and cut-off commits racing other requests.
 //!
 //! A store crate runs both with two lines in `tests/conformance.rs`:
 //!
@@ -31,6 +32,7 @@ pub mod app;
 pub mod http_cases;
 pub mod instrumented;
 pub mod isolation;
+pub mod race_cases;
 pub mod store_cases;
 
 pub use app::{Browser, Reply, TestApp};
