@@ -2,7 +2,8 @@
 //! with a typed error, every session committed before it is intact after it, and the
 //! store serves again without being rebuilt. Stops the local cluster with
 //! `pg_ctlcluster` (set `HALLPASS_PG_CLUSTER`, e.g. `15/main`, to choose one); it is
-//! its own test binary so no other PostgreSQL test runs meanwhile.
+//! its own test binary so no other PostgreSQL test runs meanwhile, and its two tests
+//! take turns through [`SERVER`].
 
 #![allow(
     clippy::unwrap_used,
@@ -12,6 +13,7 @@
 )]
 
 use std::process::Command;
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use hallpass::{Applied, Delta, Handle, Loaded, Record, SessionStore, StoreErrorKind, Token};
@@ -49,6 +51,14 @@ fn pg_ctl(action: &str) {
     assert!(status.success(), "pg_ctlcluster {action} failed: {status}");
 }
 
+/// The two tests here stop the same server: one at a time.
+static SERVER: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
+
+fn url() -> String {
+    std::env::var("DATABASE_URL_POSTGRES")
+        .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/test".to_owned())
+}
+
 /// Starts the server again however the test ends.
 struct Restart;
 
@@ -63,8 +73,8 @@ impl Drop for Restart {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn sessions_survive_a_restart_and_the_store_recovers_by_itself() {
-    let url = std::env::var("DATABASE_URL_POSTGRES")
-        .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/test".to_owned());
+    let _turn = SERVER.lock().await;
+    let url = url();
     let prefix = format!("hpr{}_", std::process::id());
     let options = SqlOptions::default()
         .with_table_prefix(&prefix)
@@ -147,6 +157,43 @@ async fn sessions_survive_a_restart_and_the_store_recovers_by_itself() {
     assert_eq!(after.data["n"], 1008);
     let table = store.options().table("sessions");
     for t in [table, store.options().table("schema_migrations")] {
+        sqlx::query(sqlx::AssertSqlSafe(format!("DROP TABLE {t}")))
+            .execute(store.pool())
+            .await
+            .unwrap();
+    }
+}
+
+/// Issue 8's fault test: concurrent requests through the layer while PostgreSQL stops
+/// for three seconds and starts again — fast 503s without Set-Cookie during the
+/// outage, service again after it without rebuilding anything, no session lost.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn requests_during_a_restart_get_fast_503s_and_nothing_is_lost() {
+    let _turn = SERVER.lock().await;
+    let call_timeout = Duration::from_secs(1);
+    let prefix = format!("hpo{}_", std::process::id());
+    let options = SqlOptions::default()
+        .with_table_prefix(&prefix)
+        .unwrap()
+        .with_call_timeout(call_timeout);
+    let store = Arc::new(
+        hallpass_postgres::connect(&url(), options)
+            .await
+            .expect("PostgreSQL reachable"),
+    );
+    let guard = Restart;
+    hallpass_testkit::fault_cases::outage_under_load(
+        Arc::clone(&store) as Arc<dyn SessionStore>,
+        call_timeout,
+        || pg_ctl("stop"),
+        || pg_ctl("start"),
+    )
+    .await;
+    drop(guard);
+    for t in [
+        store.options().table("sessions"),
+        store.options().table("schema_migrations"),
+    ] {
         sqlx::query(sqlx::AssertSqlSafe(format!("DROP TABLE {t}")))
             .execute(store.pool())
             .await

@@ -286,3 +286,23 @@ async fn an_outage_fails_fast_and_the_store_serves_again_after_it() {
         Loaded::Live(_)
     ));
 }
+
+/// Issue 8's fault test: concurrent requests through the layer while this Redis is
+/// killed for three seconds and started again on its append-only file — fast 503s
+/// without Set-Cookie during the outage, service again after it with the same store
+/// (the connection manager reconnects), and no committed session lost or altered.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn requests_during_a_restart_get_fast_503s_and_nothing_is_lost() {
+    let server = Server::start();
+    let call_timeout = Duration::from_millis(500);
+    let store = Arc::new(store(&server, call_timeout).await);
+    let server = Arc::new(std::sync::Mutex::new(server));
+    let (down, up) = (Arc::clone(&server), Arc::clone(&server));
+    hallpass_testkit::fault_cases::outage_under_load(
+        store,
+        call_timeout,
+        move || down.lock().unwrap().kill(),
+        move || up.lock().unwrap().spawn(),
+    )
+    .await;
+}

@@ -4,6 +4,7 @@
 //!   atomic rotation, exact concurrent increments, purge in batches, …).
 //! - [`http_cases`]: every lifecycle rule, through the real tower layer and axum
 //!   extractor, in-process.
+//! - [`fault_cases`]: a real server stopped and started under load.
 //! - [`race_cases`]: rotation, revoke-all and cut-off commits racing other requests.
 //!
 //! A store crate runs both with two lines in `tests/conformance.rs`:
@@ -29,6 +30,7 @@
 )]
 
 pub mod app;
+pub mod fault_cases;
 pub mod http_cases;
 pub mod instrumented;
 pub mod isolation;
