@@ -272,7 +272,7 @@ async fn forms_need_the_session_bound_csrf_token() {
 }
 
 #[tokio::test]
-async fn oversized_cookie_headers_get_431_and_the_server_carries_on() {
+async fn oversized_and_crowded_cookie_headers_get_431_and_the_server_carries_on() {
     let demo = serve().await;
     let mut agent = Agent::new(&demo.base);
     agent.login(ALICE).await;
@@ -283,7 +283,27 @@ async fn oversized_cookie_headers_get_431_and_the_server_carries_on() {
         assert_eq!(reply.status, 431, "{size} bytes");
         assert_security_headers(&reply, "431");
     }
+    // AT-26: 5,000 cookies in one header are refused on size, before any parsing.
+    let mut attacker = Agent::new(&demo.base);
+    let many: Vec<String> = (0..5_000).map(|i| format!("c{i}=1")).collect();
+    attacker.extra = vec![("cookie".to_owned(), many.join("; "))];
+    let reply = attacker.get("/api/views").await;
+    assert_eq!(reply.status, 431, "5,000 cookies");
+    assert!(reply.header("set-cookie").is_none());
+    // 1 MB is over hyper's own header buffer: it answers 431 itself or closes the
+    // connection; either way nothing reaches a handler and the server carries on.
+    let huge = format!("junk={}", "a".repeat(1024 * 1024));
+    let outcome = common::http_client()
+        .get(format!("{}/api/views", demo.base))
+        .header("cookie", huge)
+        .send()
+        .await;
+    if let Ok(response) = outcome {
+        assert_eq!(response.status(), 431, "1 MB");
+        assert!(response.headers().get("set-cookie").is_none());
+    }
     assert_eq!(agent.get("/api/me").await.status, 200);
+    assert_eq!(agent.get("/api/views").await.status, 200);
 }
 
 #[tokio::test]

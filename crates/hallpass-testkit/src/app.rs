@@ -46,6 +46,7 @@ pub struct Gate {
 /// | `POST /revoke-all?except_current=` | `revoke_all_of_principal` → count |
 /// | `POST /slow?key=` | inserts `key`, waits at the [`Gate`], returns |
 /// | `POST /scratch` | inserts a key and removes it again |
+/// | `POST /big?bytes=` | inserts a string of that many bytes; `DataTooLarge` → 413 |
 /// | `POST /pair?n=` / `GET /pair` | sets `a` and `b` both to `n` (one commit) / reads `a,b` |
 #[derive(Debug, Clone)]
 pub struct TestApp {
@@ -76,6 +77,10 @@ struct HandleQuery {
 #[derive(Deserialize)]
 struct ExceptQuery {
     except_current: bool,
+}
+#[derive(Deserialize)]
+struct BigQuery {
+    bytes: usize,
 }
 #[derive(Deserialize)]
 struct PairQuery {
@@ -226,6 +231,18 @@ impl TestApp {
                     post(|session: Session| async move {
                         session.insert("tmp", 1).await?;
                         session.remove("tmp").await.map(|_| "ok")
+                    }),
+                )
+                .route(
+                    "/big",
+                    post(|session: Session, Query(q): Query<BigQuery>| async move {
+                        match session.insert("big", "x".repeat(q.bytes)).await {
+                            Ok(()) => Ok((StatusCode::OK, "ok".to_owned())),
+                            Err(SessionError::DataTooLarge { size, max }) => {
+                                Ok((StatusCode::PAYLOAD_TOO_LARGE, format!("{size} > {max}")))
+                            }
+                            Err(other) => Err(other),
+                        }
                     }),
                 )
                 .route(

@@ -768,6 +768,36 @@ pub async fn invalid_unknown_expired_and_revoked_look_alike(store: Arc<dyn Sessi
     assert!(shapes[0].2[0].contains("Max-Age=0"));
 }
 
+/// SR-34, SR-39: data over `max_data_bytes` is refused with the typed
+/// `SessionError::DataTooLarge` and changes nothing: no session is created for an
+/// anonymous visitor, and a live session keeps what it had.
+pub async fn oversized_data_is_refused_and_nothing_is_stored(store: Arc<dyn SessionStore>) {
+    let app = TestApp::with_config(store, |c| c.with_max_data_bytes(1024));
+    let mut visitor = app.browser();
+    let refused = visitor.post("/big?bytes=2000").await;
+    assert_eq!(refused.status, 413, "{}", refused.body);
+    assert!(refused.body.ends_with("> 1024"), "{}", refused.body);
+    assert!(
+        refused.set_cookie().is_none(),
+        "no session for refused data"
+    );
+    assert_eq!(app.store.count(app.clock_now()).await.unwrap(), 0);
+
+    let mut user = app.browser();
+    user.post("/login?user=alice").await;
+    assert_eq!(user.post("/cart?item=kept").await.status, 200);
+    assert_eq!(user.post("/big?bytes=900").await.status, 200);
+    let writes = app.store.calls().writes();
+    assert_eq!(user.post("/big?bytes=5000").await.status, 413);
+    assert_eq!(app.store.calls().writes(), writes, "nothing written");
+    assert_eq!(user.get("/cart").await.body, r#"["kept"]"#);
+    assert_eq!(
+        user.post("/big?bytes=10").await.status,
+        200,
+        "the session still works"
+    );
+}
+
 /// Defines one `#[tokio::test]` per HTTP-level case, each on a fresh store made by
 /// `$make`.
 ///
@@ -790,7 +820,8 @@ macro_rules! http_conformance {
             oversized_cookie_header_gets_431, store_down_on_load_fails_closed, failed_save_replaces_the_response,
             remember_me_sets_max_age_from_the_absolute_deadline, list_and_revoke_sessions,
             session_cap_rejects_or_evicts, client_binding_policies, same_site_lax_is_emitted,
-            events_follow_the_lifecycle, invalid_unknown_expired_and_revoked_look_alike
+            events_follow_the_lifecycle, invalid_unknown_expired_and_revoked_look_alike,
+            oversized_data_is_refused_and_nothing_is_stored
         );
         $crate::http_conformance!(@cases $make; race_cases;
             rotation_races_concurrent_requests, revoke_all_races_concurrent_logins,

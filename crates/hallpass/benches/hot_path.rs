@@ -66,6 +66,29 @@ fn parsing(c: &mut Criterion) {
     c.bench_function("cookie_header/adversarial_4k", |b| {
         b.iter(|| hallpass::cookie_header::find(black_box(&adversarial), "__Host-id", 8192))
     });
+    // AT-27: time per byte stays flat as hostile input grows (linear parse). Each
+    // pattern is what would make a naive parser do extra work: many tiny pairs, quotes
+    // and escapes, near-miss names, repeated session names (the distinct-value check),
+    // and one huge value.
+    let mut group = c.benchmark_group("cookie_header_linear");
+    for size in [1024usize, 4096, 16 * 1024, 64 * 1024] {
+        let patterns: [(&str, String); 5] = [
+            ("tiny_pairs", "a=;".repeat(size / 3)),
+            ("quotes", "a=\\\"; ".repeat(size / 6)),
+            ("near_miss", "__Host-i=x; ".repeat(size / 12)),
+            ("same_name", "__Host-id=x; ".repeat(size / 13)),
+            ("one_value", format!("__Host-id={}", "v".repeat(size - 10))),
+        ];
+        for (name, text) in patterns {
+            let mut headers = HeaderMap::new();
+            headers.insert(COOKIE, HeaderValue::from_str(&text).unwrap());
+            group.throughput(criterion::Throughput::Bytes(text.len() as u64));
+            group.bench_with_input(criterion::BenchmarkId::new(name, size), &headers, |b, h| {
+                b.iter(|| hallpass::cookie_header::find(black_box(h), "__Host-id", usize::MAX))
+            });
+        }
+    }
+    group.finish();
 }
 
 async fn read(session: Session) -> Result<String, SessionError> {

@@ -33,9 +33,14 @@ async fn flood_of_anonymous_sessions_stays_bounded_and_keeps_the_logged_in_user(
     let app = TestApp::new(Arc::clone(&store));
     let mut alice = app.browser();
     alice.post("/login?user=alice").await;
-    for _ in 0..20_000 {
+    for i in 0..100_000 {
         let reply = app.raw(Method::GET, "/views", &[]).await;
         assert_eq!(reply.status, 200);
+        if i % 10_000 == 0 {
+            assert_eq!(alice.get("/me").await.body, "alice", "during the flood");
+            let now = hallpass::Clock::now(&app.clock);
+            assert!(store.count(now).await.unwrap() <= 1_000);
+        }
     }
     let now = hallpass::Clock::now(&app.clock);
     assert!(store.count(now).await.unwrap() <= 1_000);
