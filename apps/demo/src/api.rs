@@ -267,7 +267,7 @@ async fn change_password(
     Ok(StatusCode::NO_CONTENT)
 }
 
-async fn logout(session: Session) -> Result<StatusCode, ApiError> {
+async fn logout(session: Session) -> Result<Response, ApiError> {
     session.logout().await?;
-    Ok(StatusCode::NO_CONTENT)
+    Ok((StatusCode::NO_CONTENT, [crate::security::CLEAR_SITE_DATA]).into_response())
 }

@@ -343,7 +343,7 @@ async fn logout(session: Session, Form(form): Form<CsrfForm>) -> PageResult {
         return Err(PageError::bad_csrf());
     }
     session.logout().await?;
-    Ok(Redirect::to("/").into_response())
+    Ok(([crate::security::CLEAR_SITE_DATA], Redirect::to("/")).into_response())
 }
 
 async fn stylesheet() -> Response {

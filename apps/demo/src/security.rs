@@ -12,6 +12,14 @@ use axum::response::{IntoResponse, Response};
 use crate::app::AppState;
 use crate::error::ApiError;
 
+/// SR-48: logout tells the browser to drop this origin's cache, cookies and storage
+/// too, so nothing of the session outlives it on a shared computer. (It clears the
+/// whole origin: fine for an app on its own hostname, as SECURITY-MODEL.md asks.)
+pub const CLEAR_SITE_DATA: (HeaderName, HeaderValue) = (
+    HeaderName::from_static("clear-site-data"),
+    HeaderValue::from_static("\"cache\", \"cookies\", \"storage\""),
+);
+
 /// No script, no framing, no third party: styles and images from this origin only,
 /// forms post only back here (SR-47 context; AT-13 clickjacking).
 pub(crate) const CONTENT_SECURITY_POLICY: &str = "default-src 'none'; style-src 'self'; img-src 'self'; \

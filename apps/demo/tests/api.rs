@@ -485,6 +485,11 @@ async fn logout_destroys_the_session_and_clears_the_cookie() {
             && cleared[0].contains("HttpOnly")
             && cleared[0].contains("Path=/")
     );
+    assert_eq!(
+        reply.header("clear-site-data"),
+        Some("\"cache\", \"cookies\", \"storage\""),
+        "SR-48"
+    );
     assert_eq!(demo.store.count(demo.clock.now()).await.unwrap(), 0);
     // Replaying the old cookie gets nothing (SR-24).
     let mut replay = Agent::new(&demo.base);

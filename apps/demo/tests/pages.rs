@@ -213,6 +213,13 @@ async fn logout_is_a_post_form_and_clears_the_cookie() {
     let demo = serve().await;
     let mut agent = Agent::new(&demo.base);
     login_by_form(&mut agent, ALICE).await;
+    // SR-28: every page a logged-in person sees has the logout button.
+    for path in ["/account", "/login"] {
+        assert!(
+            agent.get(path).await.body.contains("action=\"/logout\""),
+            "{path}"
+        );
+    }
     let page = agent.get("/").await;
     assert!(page.body.contains("action=\"/logout\""));
     let csrf = page.csrf();
@@ -220,6 +227,11 @@ async fn logout_is_a_post_form_and_clears_the_cookie() {
     let reply = agent.post_form("/logout", &[("csrf", &csrf)]).await;
     assert_eq!((reply.status, reply.header("location")), (303, Some("/")));
     assert!(reply.session_cookies()[0].contains("Max-Age=0"));
+    assert_eq!(
+        reply.header("clear-site-data"),
+        Some("\"cache\", \"cookies\", \"storage\""),
+        "SR-48"
+    );
     assert!(agent.cookie.is_none());
     // With no session left, logging out again just goes home.
     let reply = agent.post_form("/logout", &[("csrf", "")]).await;

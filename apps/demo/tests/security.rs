@@ -316,6 +316,68 @@ async fn oversized_bodies_are_refused() {
     assert!(agent.cookie.is_none());
 }
 
+/// SR-05, AT-03: the token works only from the `Cookie` header. Sent in the query,
+/// a `;` path parameter, a form field, a JSON body, `Authorization: Bearer` or a custom
+/// header it adopts nothing. SR-02: the value carries nothing about the user.
+#[tokio::test]
+async fn the_token_is_taken_only_from_the_cookie_header() {
+    use base64::Engine as _;
+    let demo = serve().await;
+    let mut owner = Agent::new(&demo.base);
+    owner.login(ALICE).await;
+    let token = owner.cookie.clone().unwrap();
+    let raw = base64::engine::general_purpose::URL_SAFE_NO_PAD
+        .decode(&token)
+        .unwrap();
+    assert_eq!(raw.len(), 81, "version, handle, token, tag: nothing else");
+    assert!(!token.contains("alice") && !raw.windows(5).any(|w| w == b"alice"));
+    let http = common::http_client();
+    let base = &demo.base;
+    let attempts = [
+        http.get(format!("{base}/api/me?id={token}")),
+        http.get(format!("{base}/api/me?__Host-id={token}")),
+        http.get(format!("{base}/api/me;__Host-id={token}")),
+        http.get(format!("{base}/api/me;jsessionid={token}")),
+        http.get(format!("{base}/api/me"))
+            .header("authorization", format!("Bearer {token}")),
+        http.get(format!("{base}/api/me"))
+            .header("x-session-id", &token),
+        http.get(format!("{base}/api/me"))
+            .header("x-hallpass-session", &token),
+        http.post(format!("{base}/api/logout"))
+            .header("content-type", "application/x-www-form-urlencoded")
+            .body(format!("__Host-id={token}")),
+        http.post(format!("{base}/api/cart"))
+            .json(&json!({"item": "x", "__Host-id": token, "session": token})),
+    ];
+    for (i, attempt) in attempts.into_iter().enumerate() {
+        let reply = attempt.send().await.unwrap();
+        let status = reply.status().as_u16();
+        let issued = reply
+            .headers()
+            .get_all("set-cookie")
+            .iter()
+            .map(|v| v.to_str().unwrap().to_owned())
+            .collect::<Vec<_>>();
+        assert!(
+            status == 401 || status == 404 || status == 204 || status == 200,
+            "attempt {i}: {status}"
+        );
+        assert!(
+            issued.iter().all(|c| !c.contains(&token)),
+            "attempt {i} re-issued the token"
+        );
+        if status == 200 {
+            let body = reply.text().await.unwrap();
+            assert!(
+                !body.contains("alice"),
+                "attempt {i} was served as alice: {body}"
+            );
+        }
+    }
+    assert_eq!(owner.get("/api/me").await.status, 200, "still logged in");
+}
+
 #[tokio::test]
 async fn tokens_appear_only_in_set_cookie() {
     let demo = serve().await;

@@ -399,6 +399,11 @@ pub async fn spoofed_cookie_names_are_ignored(store: Arc<dyn SessionStore>) {
         format!("__Host-id=\"{value}\""),
         format!("$Version=1; __Host-id=\"{value}\""),
         format!("..Host-id={value}"),
+        // AT-05: names a framework might mangle into the session cookie's name.
+        format!("__Host.id={value}"),
+        format!("__Host id={value}"),
+        format!("__Host_id={value}"),
+        format!("__Host-id\t\t.={value}"),
     ];
     for spoof in spoofs {
         assert_eq!(
