@@ -15,7 +15,7 @@ use crate::error::ApiError;
 /// SR-48: logout tells the browser to drop this origin's cache, cookies and storage
 /// too, so nothing of the session outlives it on a shared computer. (It clears the
 /// whole origin: fine for an app on its own hostname, as SECURITY-MODEL.md asks.)
-pub const CLEAR_SITE_DATA: (HeaderName, HeaderValue) = (
+pub(crate) const CLEAR_SITE_DATA: (HeaderName, HeaderValue) = (
     HeaderName::from_static("clear-site-data"),
     HeaderValue::from_static("\"cache\", \"cookies\", \"storage\""),
 );
