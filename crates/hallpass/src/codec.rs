@@ -266,4 +266,33 @@ mod tests {
             Rejected::BadTag
         );
     }
+
+    proptest::proptest! {
+        #![proptest_config(proptest::prelude::ProptestConfig::with_cases(512))]
+
+        /// Any handle, any token, any valid cookie name: `decode` reads back exactly what
+        /// `encode` wrote, under that name only (AT-15).
+        #[test]
+        fn encode_then_decode_round_trips(
+            handle in proptest::prelude::any::<[u8; 16]>(),
+            token in proptest::prelude::any::<[u8; 32]>(),
+            name in "[A-Za-z0-9_-]{1,40}",
+        ) {
+            let keyring = ring(KEY_A);
+            let value = encode(&keyring, &name, &Handle::from_bytes(handle), &Token::from_bytes(token));
+            proptest::prop_assert_eq!(value.len(), VALUE_LEN);
+            let back = decode(&keyring, &name, value.as_bytes()).unwrap();
+            proptest::prop_assert_eq!(back.handle.as_bytes(), &handle);
+            proptest::prop_assert_eq!(back.token.expose_bytes(), &token);
+            proptest::prop_assert!(back.by_primary);
+            let other = format!("{name}x");
+            proptest::prop_assert!(decode(&keyring, &other, value.as_bytes()).is_err());
+        }
+
+        /// Any bytes at all: decoding never panics and never verifies (SR-36).
+        #[test]
+        fn any_bytes_never_verify(value in proptest::collection::vec(proptest::prelude::any::<u8>(), 0..200)) {
+            proptest::prop_assert!(decode(&ring(KEY_A), "__Host-id", &value).is_err());
+        }
+    }
 }

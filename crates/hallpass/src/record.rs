@@ -374,4 +374,56 @@ mod tests {
         let t = Timestamp(u64::MAX - 1).saturating_add(Duration::MAX);
         assert_eq!(t, Timestamp(u64::MAX));
     }
+
+    fn json_value() -> impl proptest::strategy::Strategy<Value = serde_json::Value> {
+        use proptest::prelude::*;
+        let leaf = prop_oneof![
+            Just(serde_json::Value::Null),
+            any::<bool>().prop_map(serde_json::Value::from),
+            any::<i64>().prop_map(serde_json::Value::from),
+            any::<u64>().prop_map(serde_json::Value::from),
+            any::<f64>()
+                .prop_filter("JSON has no NaN or infinity", |f| f.is_finite())
+                .prop_map(serde_json::Value::from),
+            ".{0,16}".prop_map(serde_json::Value::from),
+        ];
+        leaf.prop_recursive(3, 32, 4, |inner| {
+            prop_oneof![
+                proptest::collection::vec(inner.clone(), 0..4).prop_map(serde_json::Value::from),
+                proptest::collection::btree_map(".{0,8}", inner, 0..4)
+                    .prop_map(|map| serde_json::Value::Object(map.into_iter().collect())),
+            ]
+        })
+    }
+
+    proptest::proptest! {
+        #![proptest_config(proptest::prelude::ProptestConfig::with_cases(256))]
+
+        /// Any record a session can hold comes back from encode and decode unchanged
+        /// (SR-39): any JSON data, principal, clocks, version and client.
+        #[test]
+        fn any_record_round_trips(
+            data in proptest::collection::btree_map(".{0,12}", json_value(), 0..6),
+            principal in proptest::option::of(".{0,20}"),
+            created in proptest::prelude::any::<u64>(),
+            version in proptest::prelude::any::<u64>(),
+            remember in proptest::prelude::any::<bool>(),
+            user_agent in proptest::option::of(".{0,300}"),
+            ip in proptest::option::of(proptest::prelude::any::<IpAddr>()),
+        ) {
+            let mut record = Record::new(
+                Handle::from_bytes([7; 16]),
+                Timestamp(created),
+                Duration::from_secs(60),
+                Duration::from_secs(120),
+            );
+            record.data = data;
+            record.principal = principal;
+            record.version = version;
+            record.remember = remember;
+            record.client = ClientMeta::new(ip, user_agent.as_deref());
+            let back = Record::decode(&record.encode()).unwrap();
+            proptest::prop_assert!(back == record);
+        }
+    }
 }

@@ -391,3 +391,32 @@ pub fn leak_forms(cookie_value: &str) -> Vec<String> {
         cookie_value.replace('-', "%2D").replace('_', "%5F"),
     ]
 }
+
+/// Panics if any form of any issued token ([`leak_forms`]) is in a body or in a
+/// header other than `Set-Cookie` of any reply (SR-49). Returns how many forms it
+/// looked for.
+pub fn assert_no_token_in(replies: &[Reply], issued: &[String]) -> usize {
+    let mut forms = 0;
+    for value in issued {
+        for form in leak_forms(value) {
+            for reply in replies {
+                assert!(
+                    !reply.body.contains(&form),
+                    "a token in a {} body: {}",
+                    reply.status,
+                    reply.body
+                );
+                for (name, header) in &reply.headers {
+                    if name != "set-cookie" {
+                        assert!(
+                            !header.to_str().unwrap_or("").contains(&form),
+                            "a token in {name}: {header:?}"
+                        );
+                    }
+                }
+            }
+            forms += 1;
+        }
+    }
+    forms
+}
