@@ -108,13 +108,5 @@ async fn requests_during_a_restart_get_fast_503s_and_nothing_is_lost() {
     )
     .await;
     drop(guard);
-    for t in [
-        store.options().table("sessions"),
-        store.options().table("schema_migrations"),
-    ] {
-        sqlx::query(sqlx::AssertSqlSafe(format!("DROP TABLE {t}")))
-            .execute(store.pool())
-            .await
-            .unwrap();
-    }
+    store.drop_own_tables().await.unwrap();
 }

@@ -155,13 +155,7 @@ async fn sessions_survive_a_restart_and_the_store_recovers_by_itself() {
         panic!("apply")
     };
     assert_eq!(after.data["n"], 1008);
-    let table = store.options().table("sessions");
-    for t in [table, store.options().table("schema_migrations")] {
-        sqlx::query(sqlx::AssertSqlSafe(format!("DROP TABLE {t}")))
-            .execute(store.pool())
-            .await
-            .unwrap();
-    }
+    store.drop_own_tables().await.unwrap();
 }
 
 /// Issue 8's fault test: concurrent requests through the layer while PostgreSQL stops
@@ -190,13 +184,5 @@ async fn requests_during_a_restart_get_fast_503s_and_nothing_is_lost() {
     )
     .await;
     drop(guard);
-    for t in [
-        store.options().table("sessions"),
-        store.options().table("schema_migrations"),
-    ] {
-        sqlx::query(sqlx::AssertSqlSafe(format!("DROP TABLE {t}")))
-            .execute(store.pool())
-            .await
-            .unwrap();
-    }
+    store.drop_own_tables().await.unwrap();
 }

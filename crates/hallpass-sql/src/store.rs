@@ -345,6 +345,26 @@ where
         Ok(())
     }
 
+    /// For test suites: drops this store's own tables (its prefix's sessions and
+    /// migrations tables), so a test that made a store for itself leaves nothing.
+    ///
+    /// # Errors
+    ///
+    /// The first failing statement.
+    #[doc(hidden)]
+    pub async fn drop_own_tables(&self) -> Result<(), StoreError> {
+        for table in [
+            self.options.table("sessions"),
+            self.options.table("schema_migrations"),
+        ] {
+            sqlx::query(AssertSqlSafe(format!("DROP TABLE IF EXISTS {table}")))
+                .execute(&self.pool)
+                .await
+                .map_err(store_error)?;
+        }
+        Ok(())
+    }
+
     async fn begin_write(&self) -> Result<sqlx::Transaction<'static, DB>, StoreError> {
         match &self.dialect.begin_write {
             Some(begin) => self.pool.begin_with(sql(begin)).await,
