@@ -52,7 +52,6 @@ async fn no_issued_token_appears_in_any_log_line_body_or_header() {
         &[("RUST_LOG", "trace")],
     );
     let mut replies = Vec::new();
-    let mut agents = Vec::new();
 
     // Anonymous: counter page, API counter, cart.
     let mut laptop = Agent::new(&demo.base);
@@ -209,9 +208,9 @@ async fn no_issued_token_appears_in_any_log_line_body_or_header() {
     replies.push(last.post_form("/logout", &[("csrf", &csrf)]).await);
     replies.push(last.get("/account").await);
 
-    agents.extend([
+    let agents = [
         laptop, phone, tablet, second, third, cross, bomber, idle, last,
-    ]);
+    ];
     let logs = demo.stop();
     let issued: Vec<String> = agents
         .iter()

@@ -289,14 +289,19 @@ pub enum RecordDecodeError {
 mod tests {
     use super::*;
 
-    #[test]
-    fn debug_hides_data_values() {
-        let mut record = Record::new(
+    /// An empty record created at 0 with a 1 s idle and a 2 s absolute timeout.
+    fn one_second_record() -> Record {
+        Record::new(
             Handle::generate(),
             Timestamp(0),
             Duration::from_secs(1),
             Duration::from_secs(2),
-        );
+        )
+    }
+
+    #[test]
+    fn debug_hides_data_values() {
+        let mut record = one_second_record();
         record
             .data
             .insert("card".into(), serde_json::json!("4111-1111-SECRET"));
@@ -311,12 +316,7 @@ mod tests {
             Record::decode(b"\xff\x00"),
             Err(RecordDecodeError::Malformed { .. })
         ));
-        let record = Record::new(
-            Handle::generate(),
-            Timestamp(0),
-            Duration::from_secs(1),
-            Duration::from_secs(2),
-        );
+        let record = one_second_record();
         let text = String::from_utf8(record.encode())
             .unwrap()
             .replace("\"v\":1", "\"v\":9");
@@ -331,12 +331,7 @@ mod tests {
     /// save and a load, so a store silently altered session data (SR-39).
     #[test]
     fn numbers_in_data_survive_a_round_trip_exactly() {
-        let mut record = Record::new(
-            Handle::generate(),
-            Timestamp(0),
-            Duration::from_secs(1),
-            Duration::from_secs(2),
-        );
+        let mut record = one_second_record();
         for (i, text) in [
             "1.0000000007423269865e-7",
             "0.1",
