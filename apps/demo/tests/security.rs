@@ -376,6 +376,11 @@ async fn the_token_is_taken_only_from_the_cookie_header() {
         }
     }
     assert_eq!(owner.get("/api/me").await.status, 200, "still logged in");
+    assert_eq!(
+        owner.get("/api/cart").await.json(),
+        json!({ "items": [] }),
+        "the cart post with the token in its body did not reach alice's session"
+    );
 }
 
 #[tokio::test]
