@@ -22,7 +22,10 @@ use sqlx::MySql;
 use sqlx::mysql::{MySqlConnectOptions, MySqlPoolOptions};
 
 /// The migration files, in order.
-pub const MIGRATIONS: &[(i64, &str)] = &[(1, include_str!("../sql/001_sessions.sql"))];
+pub const MIGRATIONS: &[(i64, &str)] = &[
+    (1, include_str!("../sql/001_sessions.sql")),
+    (2, include_str!("../sql/002_principals.sql")),
+];
 
 /// A MySQL / MariaDB session store.
 pub type MySqlStore = SqlStore<MySql>;
@@ -35,6 +38,7 @@ const DATABASE: &str = "MySQL/MariaDB";
 #[must_use]
 pub fn dialect(options: &SqlOptions) -> Dialect {
     let t = options.table("sessions");
+    let p = options.table("principals");
     let select = hallpass_sql::SELECT_COLUMNS;
     let insert = hallpass_sql::INSERT_COLUMNS;
     let s = |text: String| -> Arc<str> { text.into() };
@@ -75,7 +79,44 @@ pub fn dialect(options: &SqlOptions) -> Dialect {
             "DELETE FROM {t} WHERE expires_at <= ? ORDER BY expires_at LIMIT ?"
         )),
         count: s(format!("SELECT COUNT(*) FROM {t} WHERE expires_at > ?")),
+        rotate: s(format!(
+            "UPDATE {t} SET token_hash = ?, principal = ?, data = ?, last_seen_at = ?, idle_deadline = ?, \
+             absolute_deadline = ?, expires_at = ?, version = ?, remember = ?, client_ip = ?, user_agent = ? \
+             WHERE token_hash = ?"
+        )),
+        principal_of: s(format!("SELECT principal FROM {t} WHERE token_hash = ?")),
+        principal_lock: s(format!(
+            "INSERT INTO {p} (principal, generation) VALUES (?, 0) \
+             ON DUPLICATE KEY UPDATE generation = generation"
+        )),
+        principal_read: Some(s(format!(
+            "SELECT generation FROM {p} WHERE principal = ? FOR UPDATE"
+        ))),
+        principal_bump: s(format!(
+            "UPDATE {p} SET generation = generation + 1 WHERE principal = ?"
+        )),
+        generation: s(format!("SELECT generation FROM {p} WHERE principal = ?")),
     }
+}
+
+/// MariaDB's binary NO PAD collation, as the migration files name it.
+const MARIADB_NO_PAD: &str = "utf8mb4_nopad_bin";
+
+/// The server's binary NO PAD collation: principals must compare byte for byte,
+/// trailing spaces included (MariaDB `utf8mb4_nopad_bin`, MySQL 8 `utf8mb4_0900_bin`).
+async fn no_pad_collation(store: &MySqlStore) -> Result<&'static str, ConnectError> {
+    let version: String = sqlx::query_scalar("SELECT VERSION()")
+        .fetch_one(store.pool())
+        .await
+        .map_err(|err| ConnectError::Connect {
+            database: DATABASE,
+            source: hallpass_sql::store_error(err),
+        })?;
+    Ok(if version.contains("MariaDB") {
+        MARIADB_NO_PAD
+    } else {
+        "utf8mb4_0900_bin"
+    })
 }
 
 /// Opens a pool on `url`, checks the connection and (unless disabled) migrates.
@@ -91,6 +132,9 @@ pub async fn connect(url: &str, options: SqlOptions) -> Result<MySqlStore, Conne
         })?;
     let pool = MySqlPoolOptions::new()
         .max_connections(options.max_connections())
+        // No ping before each use: a dead connection fails its statement, which is
+        // mapped to Unavailable, and the pool replaces it.
+        .test_before_acquire(false)
         .acquire_timeout(options.call_timeout())
         .connect_with(connect_options)
         .await
@@ -102,7 +146,12 @@ pub async fn connect(url: &str, options: SqlOptions) -> Result<MySqlStore, Conne
     if options.migrate() {
         let lock = format!("SELECT GET_LOCK('{}', 30)", options.table("migrate"));
         let unlock = format!("SELECT RELEASE_LOCK('{}')", options.table("migrate"));
-        let migrations = Migrations::new(&options, ["?", "?"], MIGRATIONS.to_vec())
+        let collation = no_pad_collation(&store).await?;
+        let files = MIGRATIONS
+            .iter()
+            .map(|(version, text)| (*version, text.replace(MARIADB_NO_PAD, collation)))
+            .collect();
+        let migrations = Migrations::new(&options, ["?", "?"], files)
             .with_lock(lock)
             .with_unlock(unlock);
         store

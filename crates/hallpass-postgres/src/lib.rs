@@ -26,7 +26,10 @@ use sqlx::Postgres;
 use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
 
 /// The migration files, in order.
-pub const MIGRATIONS: &[(i64, &str)] = &[(1, include_str!("../sql/001_sessions.sql"))];
+pub const MIGRATIONS: &[(i64, &str)] = &[
+    (1, include_str!("../sql/001_sessions.sql")),
+    (2, include_str!("../sql/002_principals.sql")),
+];
 
 /// A PostgreSQL session store.
 pub type PostgresStore = SqlStore<Postgres>;
@@ -39,6 +42,7 @@ const DATABASE: &str = "PostgreSQL";
 #[must_use]
 pub fn dialect(options: &SqlOptions) -> Dialect {
     let t = options.table("sessions");
+    let p = options.table("principals");
     let select = hallpass_sql::SELECT_COLUMNS;
     let insert = hallpass_sql::INSERT_COLUMNS;
     let s = |text: String| -> Arc<str> { text.into() };
@@ -79,6 +83,21 @@ pub fn dialect(options: &SqlOptions) -> Dialect {
             "DELETE FROM {t} WHERE token_hash IN (SELECT token_hash FROM {t} WHERE expires_at <= $1 LIMIT $2)"
         )),
         count: s(format!("SELECT COUNT(*) FROM {t} WHERE expires_at > $1")),
+        rotate: s(format!(
+            "UPDATE {t} SET token_hash = $1, principal = $2, data = $3, last_seen_at = $4, idle_deadline = $5, \
+             absolute_deadline = $6, expires_at = $7, version = $8, remember = $9, client_ip = $10, user_agent = $11 \
+             WHERE token_hash = $12"
+        )),
+        principal_of: s(format!("SELECT principal FROM {t} WHERE token_hash = $1")),
+        principal_lock: s(format!(
+            "INSERT INTO {p} (principal, generation) VALUES ($1, 0) \
+             ON CONFLICT (principal) DO UPDATE SET generation = {p}.generation RETURNING generation"
+        )),
+        principal_read: None,
+        principal_bump: s(format!(
+            "UPDATE {p} SET generation = generation + 1 WHERE principal = $1"
+        )),
+        generation: s(format!("SELECT generation FROM {p} WHERE principal = $1")),
     }
 }
 
@@ -94,6 +113,9 @@ pub async fn connect(url: &str, options: SqlOptions) -> Result<PostgresStore, Co
     })?;
     let pool = PgPoolOptions::new()
         .max_connections(options.max_connections())
+        // No ping before each use: a dead connection fails its statement, which is
+        // mapped to Unavailable, and the pool replaces it.
+        .test_before_acquire(false)
         .acquire_timeout(options.call_timeout())
         .connect_with(connect_options)
         .await
@@ -107,8 +129,15 @@ pub async fn connect(url: &str, options: SqlOptions) -> Result<PostgresStore, Co
             "SELECT pg_advisory_xact_lock(hashtext('{}'))",
             options.table("migrate")
         );
-        let migrations =
-            Migrations::new(&options, ["$1", "$2"], MIGRATIONS.to_vec()).with_lock(lock);
+        let migrations = Migrations::new(
+            &options,
+            ["$1", "$2"],
+            MIGRATIONS
+                .iter()
+                .map(|(v, t)| (*v, (*t).to_owned()))
+                .collect(),
+        )
+        .with_lock(lock);
         store
             .migrate(&migrations)
             .await

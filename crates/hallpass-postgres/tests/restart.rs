@@ -96,7 +96,10 @@ async fn sessions_survive_a_restart_and_the_store_recovers_by_itself() {
         );
         record.principal = Some(format!("user{i}"));
         record.data.insert("n".into(), i.into());
-        store.create(&key, &record).await.unwrap();
+        store
+            .create(&key, &record, &hallpass::Admission::default())
+            .await
+            .unwrap();
         let mut delta = Delta::default();
         delta.increment("n", 1000);
         let Applied::Updated(record) = store.apply(&key, &delta, now).await.unwrap() else {

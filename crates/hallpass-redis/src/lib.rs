@@ -43,8 +43,9 @@ use std::future::Future;
 use std::time::Duration;
 
 use hallpass::{
-    Applied, Created, Delta, DeltaError, Handle, Loaded, Op, Record, SessionPage, SessionStore,
-    SessionSummary, StoreError, StoreErrorKind, StoreFuture, StoreKey, Timestamp, Touch,
+    Admission, Applied, CapPolicy, Created, Delta, DeltaError, Handle, Loaded, Op, PrincipalChange,
+    Record, Refusal, Rotated, SessionPage, SessionStore, SessionSummary, StoreError,
+    StoreErrorKind, StoreFuture, StoreKey, Timestamp, Touch,
 };
 use redis::aio::{ConnectionLike, ConnectionManager, ConnectionManagerConfig};
 use redis::cluster_async::ClusterConnection;
@@ -269,13 +270,20 @@ pub async fn connect_cluster(
 }
 
 /// The delta as script arguments, after `ARGV[base - 1]`.
-fn delta_args(delta: &Delta, now: Timestamp) -> Vec<String> {
+///
+/// # Errors
+///
+/// [`DeltaError::UnknownOp`] for an op this store does not know: refused, never
+/// skipped.
+fn delta_args(delta: &Delta, now: Timestamp) -> Result<Vec<String>, StoreError> {
     let ms = |t: Timestamp| t.as_unix_millis().to_string();
     let mut args = vec![ms(now), if delta.clear_data { "1" } else { "0" }.to_owned()];
     match &delta.principal {
         None => args.extend([String::new(), String::new()]),
-        Some(None) => args.extend(["-".to_owned(), String::new()]),
-        Some(Some(p)) => args.extend(["=".to_owned(), p.clone()]),
+        Some(PrincipalChange::Login { principal, .. }) => {
+            args.extend(["=".to_owned(), principal.clone()]);
+        }
+        Some(_) => args.extend(["-".to_owned(), String::new()]),
     }
     args.push(
         delta
@@ -296,23 +304,63 @@ fn delta_args(delta: &Delta, now: Timestamp) -> Vec<String> {
         Some(touch) => args.extend([ms(touch.last_seen_at), ms(touch.idle_deadline)]),
     }
     args.push(delta.ops.len().to_string());
+    args.push(
+        delta
+            .max_data_bytes
+            .map(|max| max.to_string())
+            .unwrap_or_default(),
+    );
     for op in &delta.ops {
         match op {
             Op::Set { key, value } => args.extend(["S".to_owned(), key.clone(), value.to_string()]),
             Op::Remove { key } => args.extend(["R".to_owned(), key.clone()]),
             Op::Increment { key, by } => args.extend(["I".to_owned(), key.clone(), by.to_string()]),
-            _ => {}
+            other => {
+                return Err(DeltaError::UnknownOp {
+                    op: format!("{other:?}"),
+                }
+                .into());
+            }
         }
     }
-    args
+    Ok(args)
 }
 
-/// A script's reply to a write: the record, gone, taken, or a refused increment.
-fn write_reply(value: Value) -> Result<Applied, StoreError> {
+/// A script's refusal `{'e', code..':'..detail}` as the delta error it stands for.
+fn refused_delta(detail: &str) -> DeltaError {
+    let (code, rest) = detail.split_once(':').unwrap_or(("integer", detail));
+    match code {
+        "overflow" => DeltaError::Overflow {
+            key: rest.to_owned(),
+        },
+        "size" => {
+            let mut numbers = rest
+                .split(':')
+                .map(|n| n.parse::<usize>().unwrap_or(usize::MAX));
+            DeltaError::TooLarge {
+                size: numbers.next().unwrap_or(usize::MAX),
+                max: numbers.next().unwrap_or(0),
+            }
+        }
+        _ => DeltaError::NotAnInteger {
+            key: rest.to_owned(),
+        },
+    }
+}
+
+/// A script's reply to a write, before it is told apart as an apply or a rotation.
+enum Reply {
+    Updated(Record),
+    Gone,
+    Taken,
+}
+
+/// A script's reply to a write: the record, gone, taken, or a refused delta.
+fn write_reply(value: Value) -> Result<Reply, StoreError> {
     match value {
-        Value::Nil | Value::Boolean(false) | Value::Int(0) => Ok(Applied::Gone),
-        Value::SimpleString(s) if s == "taken" => Ok(Applied::KeyTaken),
-        Value::BulkString(s) if s == b"taken" => Ok(Applied::KeyTaken),
+        Value::Nil | Value::Boolean(false) | Value::Int(0) => Ok(Reply::Gone),
+        Value::SimpleString(s) if s == "taken" => Ok(Reply::Taken),
+        Value::BulkString(s) if s == b"taken" => Ok(Reply::Taken),
         Value::Array(items)
             if items.len() == 2 && matches!(&items[0], Value::BulkString(e) if e == b"e") =>
         {
@@ -320,23 +368,11 @@ fn write_reply(value: Value) -> Result<Applied, StoreError> {
                 Value::BulkString(b) => String::from_utf8_lossy(b).into_owned(),
                 _ => String::new(),
             };
-            let (code, key) = detail
-                .split_once(':')
-                .unwrap_or(("integer", detail.as_str()));
-            let err = if code == "overflow" {
-                DeltaError::Overflow {
-                    key: key.to_owned(),
-                }
-            } else {
-                DeltaError::NotAnInteger {
-                    key: key.to_owned(),
-                }
-            };
-            Err(err.into())
+            Err(refused_delta(&detail).into())
         }
         other => match record::from_value(other) {
-            Ok(Some(record)) => Ok(Applied::Updated(record)),
-            Ok(None) => Ok(Applied::Gone),
+            Ok(Some(record)) => Ok(Reply::Updated(record)),
+            Ok(None) => Ok(Reply::Gone),
             Err(err) => Err(StoreError::new(StoreErrorKind::InvalidData, err)),
         },
     }
@@ -366,6 +402,69 @@ impl RedisStore {
 
     fn principal_index(&self, principal: &str) -> String {
         format!("{}p:{principal}", self.options.prefix)
+    }
+
+    /// The principal's generation counter (no TTL: it must outlive every session).
+    fn generation_key(&self, principal: &str) -> String {
+        format!("{}g:{principal}", self.options.prefix)
+    }
+
+    async fn do_generation(&self, principal: &str) -> Result<u64, StoreError> {
+        let generation: Option<u64> = redis::cmd("GET")
+            .arg(self.generation_key(principal))
+            .query_async(&mut self.conn.clone())
+            .await
+            .map_err(store_error)?;
+        Ok(generation.unwrap_or(0))
+    }
+
+    /// The admission checks of a login. Not yet one atomic step on Redis: the
+    /// generation and the principal index live in other slots than the session (the
+    /// Redis store v2 moves them into the write).
+    async fn admit(
+        &self,
+        principal: &str,
+        admission: &Admission,
+        own: Option<&Handle>,
+        now: Timestamp,
+    ) -> Result<Result<Vec<Handle>, Refusal>, StoreError> {
+        if let Some(expected) = admission.generation {
+            if self.do_generation(principal).await? != expected {
+                return Ok(Err(Refusal::CredentialsChanged));
+            }
+        }
+        let Some(cap) = admission.cap else {
+            return Ok(Ok(Vec::new()));
+        };
+        let mut others: Vec<(Timestamp, Timestamp, Handle)> = self
+            .principal_sessions(principal, now)
+            .await?
+            .into_iter()
+            .filter(|(_, record)| Some(&record.handle) != own)
+            .map(|(_, record)| (record.last_seen_at, record.created_at, record.handle))
+            .collect();
+        if others.len() < cap.max {
+            return Ok(Ok(Vec::new()));
+        }
+        Ok(match cap.policy {
+            CapPolicy::EvictOldest => {
+                others.sort();
+                let excess = others.len() + 1 - cap.max.max(1);
+                Ok(others.into_iter().take(excess).map(|(_, _, h)| h).collect())
+            }
+            _ => Err(Refusal::TooManySessions { max: cap.max }),
+        })
+    }
+
+    /// Revokes the sessions a cap chose; the handles that were there.
+    async fn evict(&self, victims: Vec<Handle>) -> Result<Vec<Handle>, StoreError> {
+        let mut evicted = Vec::with_capacity(victims.len());
+        for handle in victims {
+            if self.do_revoke(&handle).await? {
+                evicted.push(handle);
+            }
+        }
+        Ok(evicted)
     }
 
     fn member(key: &StoreKey) -> String {
@@ -459,7 +558,24 @@ impl RedisStore {
         Ok(())
     }
 
-    async fn do_create(&self, key: &StoreKey, record: &Record) -> Result<Created, StoreError> {
+    async fn do_create(
+        &self,
+        key: &StoreKey,
+        record: &Record,
+        admission: &Admission,
+    ) -> Result<Created, StoreError> {
+        let victims = match &record.principal {
+            Some(principal) => {
+                match self
+                    .admit(principal, admission, None, record.last_seen_at)
+                    .await?
+                {
+                    Ok(victims) => victims,
+                    Err(refusal) => return Ok(Created::Refused(refusal)),
+                }
+            }
+            None => Vec::new(),
+        };
         let mut invocation = scripts::CREATE.prepare_invoke();
         invocation
             .key(self.session_key(key))
@@ -478,7 +594,8 @@ impl RedisStore {
             return Ok(Created::KeyTaken);
         }
         self.index(key, record).await?;
-        Ok(Created::Inserted)
+        let evicted = self.evict(victims).await?;
+        Ok(Created::Inserted { evicted })
     }
 
     async fn do_load(&self, key: &StoreKey, now: Timestamp) -> Result<Loaded, StoreError> {
@@ -506,27 +623,27 @@ impl RedisStore {
         delta: &Delta,
         now: Timestamp,
     ) -> Result<Applied, StoreError> {
+        if matches!(delta.principal, Some(PrincipalChange::Login { .. })) {
+            return Err(StoreError::login_needs_rotation());
+        }
         let mut invocation = scripts::APPLY.prepare_invoke();
         invocation
             .key(self.session_key(key))
             .key(self.pointer_key(key.handle()))
             .key(self.scratch_key(key.handle()));
-        for arg in delta_args(delta, now) {
+        for arg in delta_args(delta, now)? {
             invocation.arg(arg);
         }
         let reply: Value = invocation
             .invoke_async(&mut self.conn.clone())
             .await
             .map_err(store_error)?;
-        let applied = write_reply(reply)?;
-        if let (Applied::Updated(record), Some(new)) = (&applied, &delta.principal) {
-            // A principal change moves the session between principal indexes; the
-            // old one is repaired lazily by lists (its member no longer matches).
-            if new.is_some() {
-                self.index(key, record).await?;
-            }
-        }
-        Ok(applied)
+        // A principal cleared leaves a stale member in the old principal's index,
+        // repaired lazily by lists (its member no longer matches).
+        Ok(match write_reply(reply)? {
+            Reply::Updated(record) => Applied::Updated(record),
+            Reply::Gone | Reply::Taken => Applied::Gone,
+        })
     }
 
     async fn do_touch(
@@ -553,13 +670,26 @@ impl RedisStore {
         new: &StoreKey,
         delta: &Delta,
         now: Timestamp,
-    ) -> Result<Applied, StoreError> {
+    ) -> Result<Rotated, StoreError> {
         if old.handle() != new.handle() {
             return Err(StoreError::msg(
                 StoreErrorKind::InvalidData,
                 "a rotation keeps the session's handle",
             ));
         }
+        let victims = match &delta.principal {
+            Some(PrincipalChange::Login {
+                principal,
+                admission,
+            }) => match self
+                .admit(principal, admission, Some(old.handle()), now)
+                .await?
+            {
+                Ok(victims) => victims,
+                Err(refusal) => return Ok(Rotated::Refused(refusal)),
+            },
+            _ => Vec::new(),
+        };
         let mut invocation = scripts::ROTATE.prepare_invoke();
         invocation
             .key(self.session_key(old))
@@ -567,19 +697,26 @@ impl RedisStore {
             .key(self.scratch_key(old.handle()))
             .key(self.session_key(new))
             .arg(new.to_hex());
-        for arg in delta_args(delta, now) {
+        for arg in delta_args(delta, now)? {
             invocation.arg(arg);
         }
         let reply: Value = invocation
             .invoke_async(&mut self.conn.clone())
             .await
             .map_err(store_error)?;
-        let applied = write_reply(reply)?;
-        if let Applied::Updated(record) = &applied {
-            self.unindex(old, record.principal.as_deref()).await?;
-            self.index(new, record).await?;
-        }
-        Ok(applied)
+        Ok(match write_reply(reply)? {
+            Reply::Updated(record) => {
+                // Index the new key before unindexing the old one: a revoke walking
+                // the index meanwhile finds the session under one of them (and
+                // follows the handle's pointer either way).
+                self.index(new, &record).await?;
+                self.unindex(old, record.principal.as_deref()).await?;
+                let evicted = self.evict(victims).await?;
+                Rotated::Updated { record, evicted }
+            }
+            Reply::Gone => Rotated::Gone,
+            Reply::Taken => Rotated::KeyTaken,
+        })
     }
 
     /// Deletes the session under `key`; its principal (empty if none) when it existed.
@@ -609,13 +746,22 @@ impl RedisStore {
         handle: &Handle,
         now: Timestamp,
     ) -> Result<Option<(StoreKey, Record)>, StoreError> {
-        let Some(key) = self.key_of(handle).await? else {
-            return Ok(None);
-        };
-        Ok(match self.do_load(&key, now).await? {
-            Loaded::Live(record) => Some((key, record)),
-            _ => None,
-        })
+        // A rotation may move the session between reading the pointer and loading:
+        // a missing session counts only if the pointer still names the same key.
+        for _ in 0..8 {
+            let Some(key) = self.key_of(handle).await? else {
+                return Ok(None);
+            };
+            match self.do_load(&key, now).await? {
+                Loaded::Live(record) => return Ok(Some((key, record))),
+                Loaded::Missing if self.key_of(handle).await? != Some(key) => {}
+                _ => return Ok(None),
+            }
+        }
+        Err(StoreError::msg(
+            StoreErrorKind::Backend,
+            "session kept moving while being looked up",
+        ))
     }
 
     async fn do_revoke(&self, handle: &Handle) -> Result<bool, StoreError> {
@@ -701,27 +847,69 @@ impl RedisStore {
         principal: &str,
         except: Option<&Handle>,
     ) -> Result<u64, StoreError> {
+        // The generation first: a login that checks it afterwards is refused.
+        redis::cmd("INCR")
+            .arg(self.generation_key(principal))
+            .query_async::<()>(&mut self.conn.clone())
+            .await
+            .map_err(store_error)?;
+        let index = self.principal_index(principal);
+        let members: Vec<String> = redis::cmd("ZRANGE")
+            .arg(&index)
+            .arg(0)
+            .arg(-1)
+            .query_async(&mut self.conn.clone())
+            .await
+            .map_err(store_error)?;
+        // Each member is followed through its handle's pointer, which the rotation
+        // script moves atomically with the session: a session rotated after its
+        // member was written is found under its new key.
         let mut total = 0;
-        // Repeat until nothing is left, so a session rotated meanwhile is caught.
-        loop {
-            // "Now" at the epoch: every session still stored counts, expired or not.
-            let sessions = self
-                .principal_sessions(principal, Timestamp::from_unix_millis(0))
-                .await?;
-            let mut round = 0;
-            for (key, _) in sessions
-                .iter()
-                .filter(|(key, _)| Some(key.handle()) != except)
-            {
-                if self.delete_key(key).await?.is_some() {
-                    round += 1;
+        for member in &members {
+            let Some(listed) = Self::parse_member(member) else {
+                continue;
+            };
+            if Some(listed.handle()) == except {
+                continue;
+            }
+            for _ in 0..8 {
+                let Some(key) = self.key_of(listed.handle()).await? else {
+                    break;
+                };
+                let deleted: i64 = scripts::DELETE_OF_PRINCIPAL
+                    .key(self.session_key(&key))
+                    .key(self.pointer_key(key.handle()))
+                    .arg(key.to_hex())
+                    .arg(principal)
+                    .invoke_async(&mut self.conn.clone())
+                    .await
+                    .map_err(store_error)?;
+                if deleted == 1 {
+                    self.unindex(&key, Some(principal)).await?;
+                    total += 1;
+                    break;
+                }
+                if self.key_of(listed.handle()).await? == Some(key) {
+                    // Still there under that key: someone else's now, or anonymous.
+                    break;
                 }
             }
-            total += round;
-            if round == 0 {
-                return Ok(total);
-            }
         }
+        let gone: Vec<&String> = members
+            .iter()
+            .filter(|member| {
+                Self::parse_member(member).is_none_or(|key| Some(key.handle()) != except)
+            })
+            .collect();
+        if !gone.is_empty() {
+            redis::cmd("ZREM")
+                .arg(&index)
+                .arg(&gone)
+                .query_async::<()>(&mut self.conn.clone())
+                .await
+                .map_err(store_error)?;
+        }
+        Ok(total)
     }
 
     async fn do_purge(&self, now: Timestamp, batch: usize) -> Result<u64, StoreError> {
@@ -836,8 +1024,13 @@ impl RedisStore {
 }
 
 impl SessionStore for RedisStore {
-    fn create<'a>(&'a self, key: &'a StoreKey, record: &'a Record) -> StoreFuture<'a, Created> {
-        Box::pin(self.timed(self.do_create(key, record)))
+    fn create<'a>(
+        &'a self,
+        key: &'a StoreKey,
+        record: &'a Record,
+        admission: &'a Admission,
+    ) -> StoreFuture<'a, Created> {
+        Box::pin(self.timed(self.do_create(key, record, admission)))
     }
 
     fn load<'a>(&'a self, key: &'a StoreKey, now: Timestamp) -> StoreFuture<'a, Loaded> {
@@ -868,7 +1061,7 @@ impl SessionStore for RedisStore {
         new: &'a StoreKey,
         delta: &'a Delta,
         now: Timestamp,
-    ) -> StoreFuture<'a, Applied> {
+    ) -> StoreFuture<'a, Rotated> {
         Box::pin(self.timed(self.do_rotate(old, new, delta, now)))
     }
 
@@ -902,6 +1095,10 @@ impl SessionStore for RedisStore {
         except: Option<&'a Handle>,
     ) -> StoreFuture<'a, u64> {
         Box::pin(self.timed(self.do_revoke_principal(principal, except)))
+    }
+
+    fn generation<'a>(&'a self, principal: &'a str) -> StoreFuture<'a, u64> {
+        Box::pin(self.timed(self.do_generation(principal)))
     }
 
     fn list_sessions<'a>(

@@ -13,8 +13,9 @@ use redis::Script;
 
 /// Applies a delta to the session in `KEYS[1]`, using `KEYS[3]` as scratch space.
 /// Returns `false` when the session is missing or expired at `now`, a two-element
-/// `{'e', code..':'..name}` when an increment cannot be applied (nothing changed), or
-/// true after applying.
+/// `{'e', code..':'..detail}` when the delta cannot be applied (nothing changed: an
+/// increment on a non-integer or overflowing, or data over the bound), or true after
+/// applying.
 ///
 /// Lua numbers are doubles, so increments are never computed in Lua: they are first
 /// replayed with `HINCRBY` on a scratch hash under `pcall` (Redis does 64-bit integer
@@ -31,7 +32,7 @@ local function apply_delta(key, scratch, argv, base)
   -- 1. Replay the data ops on the scratch copy of the keys they touch.
   redis.call('DEL', scratch)
   local touched = {}
-  local i = base + 12
+  local i = base + 13
   for _ = 1, nops do
     local op, name = argv[i], argv[i + 1]
     local field = 'd:' .. name
@@ -54,6 +55,27 @@ local function apply_delta(key, scratch, argv, base)
         return {'e', 'integer:' .. name}
       end
       i = i + 3
+    end
+  end
+  -- 1b. The data bound, against the session as stored now: every data entry is its
+  -- name's bytes plus its JSON text (Record::data_size).
+  if argv[base + 12] ~= '' then
+    local max = tonumber(argv[base + 12])
+    local size = 0
+    if not clear then
+      for _, f in ipairs(redis.call('HKEYS', key)) do
+        if string.sub(f, 1, 2) == 'd:' and not touched[f] then
+          size = size + #f - 2 + redis.call('HSTRLEN', key, f)
+        end
+      end
+    end
+    for field in pairs(touched) do
+      local len = redis.call('HSTRLEN', scratch, field)
+      if len > 0 then size = size + #field - 2 + len end
+    end
+    if size > max then
+      redis.call('DEL', scratch)
+      return {'e', 'size:' .. string.format('%d', size) .. ':' .. argv[base + 12]}
     end
   end
   -- 2. Nothing can fail any more: write.
@@ -180,5 +202,17 @@ local p = redis.call('HGET', KEYS[1], 'p') or ''
 redis.call('DEL', KEYS[1])
 if redis.call('GET', KEYS[2]) == ARGV[2] then redis.call('DEL', KEYS[2]) end
 return {1, p}",
+    )
+});
+
+/// `KEYS`: session, handle pointer. `ARGV`: the key's hash (hex), principal. Deletes
+/// the session if it is `principal`'s: 1 deleted, 0 not (missing or someone else's).
+pub(crate) static DELETE_OF_PRINCIPAL: LazyLock<Script> = LazyLock::new(|| {
+    Script::new(
+        r"
+if redis.call('HGET', KEYS[1], 'p') ~= ARGV[2] then return 0 end
+redis.call('DEL', KEYS[1])
+if redis.call('GET', KEYS[2]) == ARGV[1] then redis.call('DEL', KEYS[2]) end
+return 1",
     )
 });

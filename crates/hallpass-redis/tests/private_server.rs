@@ -187,7 +187,10 @@ async fn a_delta_after_delete_is_gone_and_leaves_no_key_behind() {
     );
     record.principal = Some("alice".into());
     let key = Token::generate().store_key(&record.handle);
-    store.create(&key, &record).await.unwrap();
+    store
+        .create(&key, &record, &hallpass::Admission::default())
+        .await
+        .unwrap();
     assert!(store.delete(&key).await.unwrap());
     let mut delta = Delta::default();
     delta.set("resurrected", true.into());
@@ -280,7 +283,10 @@ async fn an_outage_fails_fast_and_the_store_serves_again_after_it() {
         Duration::from_secs(600),
     );
     let key = Token::generate().store_key(&record.handle);
-    store.create(&key, &record).await.unwrap();
+    store
+        .create(&key, &record, &hallpass::Admission::default())
+        .await
+        .unwrap();
     assert!(matches!(
         store.load(&key, now).await.unwrap(),
         Loaded::Live(_)

@@ -6,8 +6,9 @@ use std::future::Future;
 use std::sync::Arc;
 
 use hallpass::{
-    Applied, Created, Delta, Handle, Loaded, Record, SessionPage, SessionStore, SessionSummary,
-    StoreError, StoreFuture, StoreKey, Timestamp, Touch,
+    Admission, Applied, CapPolicy, Created, Delta, Handle, Loaded, PrincipalChange, Record,
+    Refusal, Rotated, SessionPage, SessionStore, SessionSummary, StoreError, StoreFuture, StoreKey,
+    Timestamp, Touch,
 };
 use sqlx::{
     AssertSqlSafe, ColumnIndex, Database, Decode, Encode, Executor, IntoArguments, Pool, Row, Type,
@@ -98,6 +99,23 @@ pub struct Dialect {
     pub purge: Arc<str>,
     /// `SELECT COUNT(*)` with `expires_at > now`.
     pub count: Arc<str>,
+    /// Rotation in place: `UPDATE … SET token_hash = <new>`, then the columns of
+    /// [`Dialect::update`], `WHERE token_hash = <old>`. The row stays the same row, so a
+    /// revoke waiting on its lock deletes it under its new key.
+    pub rotate: Arc<str>,
+    /// `SELECT principal` by `token_hash`, unlocked: which principal row to lock first.
+    pub principal_of: Arc<str>,
+    /// Creates the principal's row (generation 0) if missing and locks it for the
+    /// transaction (parameter: principal). Returns the generation unless
+    /// [`Dialect::principal_read`] is given.
+    pub principal_lock: Arc<str>,
+    /// Reads the locked generation after [`Dialect::principal_lock`], where that
+    /// statement cannot return it (MySQL).
+    pub principal_read: Option<Arc<str>>,
+    /// `UPDATE <prefix>principals SET generation = generation + 1` by principal.
+    pub principal_bump: Arc<str>,
+    /// `SELECT generation FROM <prefix>principals` by principal.
+    pub generation: Arc<str>,
 }
 
 /// The versioned migrations of one database, prefix already spliced in.
@@ -117,18 +135,14 @@ pub struct Migrations {
     /// `INSERT INTO <prefix>schema_migrations (version, applied_at) VALUES (?, ?)`.
     pub insert_version: Arc<str>,
     /// `(version, file text)` in order; the text uses the default `hallpass_` prefix.
-    pub files: Vec<(i64, &'static str)>,
+    pub files: Vec<(i64, String)>,
 }
 
 impl Migrations {
     /// The bookkeeping statements for `options`' prefix, with `placeholders` giving
     /// the two parameters of the insert (`["$1", "$2"]` or `["?", "?"]`).
     #[must_use]
-    pub fn new(
-        options: &SqlOptions,
-        placeholders: [&str; 2],
-        files: Vec<(i64, &'static str)>,
-    ) -> Self {
+    pub fn new(options: &SqlOptions, placeholders: [&str; 2], files: Vec<(i64, String)>) -> Self {
         let table = options.table("schema_migrations");
         let [a, b] = placeholders;
         Self {
@@ -355,6 +369,7 @@ where
     pub async fn drop_own_tables(&self) -> Result<(), StoreError> {
         for table in [
             self.options.table("sessions"),
+            self.options.table("principals"),
             self.options.table("schema_migrations"),
         ] {
             sqlx::query(AssertSqlSafe(format!("DROP TABLE IF EXISTS {table}")))
@@ -416,12 +431,144 @@ where
         )
     }
 
-    async fn do_create(&self, key: &StoreKey, record: &Record) -> Result<Created, StoreError> {
-        Ok(if self.insert(&self.pool, key, record).await? {
-            Created::Inserted
-        } else {
-            Created::KeyTaken
+    async fn do_create(
+        &self,
+        key: &StoreKey,
+        record: &Record,
+        admission: &Admission,
+    ) -> Result<Created, StoreError> {
+        let Some(principal) = &record.principal else {
+            return Ok(if self.insert(&self.pool, key, record).await? {
+                Created::INSERTED
+            } else {
+                Created::KeyTaken
+            });
+        };
+        self.retrying(|| self.create_login_once(key, record, principal, admission))
+            .await
+    }
+
+    /// A new session that is a principal's: admitted and inserted in one transaction
+    /// that holds the principal's row lock.
+    async fn create_login_once(
+        &self,
+        key: &StoreKey,
+        record: &Record,
+        principal: &str,
+        admission: &Admission,
+    ) -> Result<Created, StoreError> {
+        let mut tx = self.begin_write().await?;
+        let generation = self.lock_principal(&mut tx, principal).await?;
+        let victims = match self
+            .admit(
+                &mut tx,
+                principal,
+                generation,
+                admission,
+                None,
+                record.last_seen_at,
+            )
+            .await?
+        {
+            Ok(victims) => victims,
+            Err(refusal) => return Ok(Created::Refused(refusal)),
+        };
+        if !self.insert(&mut *tx, key, record).await? {
+            return Ok(Created::KeyTaken);
+        }
+        let evicted = self.evict(&mut tx, victims).await?;
+        tx.commit().await.map_err(store_error)?;
+        Ok(Created::Inserted { evicted })
+    }
+
+    /// Creates `principal`'s row if missing and locks it for `tx`; its generation.
+    async fn lock_principal(
+        &self,
+        tx: &mut sqlx::Transaction<'static, DB>,
+        principal: &str,
+    ) -> Result<u64, StoreError> {
+        let locked = sqlx::query(sql(&self.dialect.principal_lock)).bind(principal.to_owned());
+        let row = match &self.dialect.principal_read {
+            None => locked.fetch_one(&mut **tx).await,
+            Some(read) => {
+                locked.execute(&mut **tx).await.map_err(store_error)?;
+                sqlx::query(sql(read))
+                    .bind(principal.to_owned())
+                    .fetch_one(&mut **tx)
+                    .await
+            }
+        }
+        .map_err(store_error)?;
+        let generation: i64 = row.try_get(0).map_err(store_error)?;
+        Ok(u64::try_from(generation).unwrap_or(0))
+    }
+
+    /// The admission checks of a login, with the principal's row locked: the
+    /// generation, then the cap. `Ok(Ok(victims))`: admitted, the handles to evict.
+    async fn admit(
+        &self,
+        tx: &mut sqlx::Transaction<'static, DB>,
+        principal: &str,
+        generation: u64,
+        admission: &Admission,
+        own: Option<&Handle>,
+        now: Timestamp,
+    ) -> Result<Result<Vec<Handle>, Refusal>, StoreError> {
+        if admission
+            .generation
+            .is_some_and(|expected| expected != generation)
+        {
+            return Ok(Err(Refusal::CredentialsChanged));
+        }
+        let Some(cap) = admission.cap else {
+            return Ok(Ok(Vec::new()));
+        };
+        let rows = sqlx::query(sql(&self.dialect.list_principal))
+            .bind(principal.to_owned())
+            .bind(millis(now))
+            .fetch_all(&mut **tx)
+            .await
+            .map_err(store_error)?;
+        let mut others = Vec::with_capacity(rows.len());
+        for row in &rows {
+            if let Some(record) = decode(crate::read_columns!(row, 0))? {
+                if Some(&record.handle) != own {
+                    others.push((record.last_seen_at, record.created_at, record.handle));
+                }
+            }
+        }
+        if others.len() < cap.max {
+            return Ok(Ok(Vec::new()));
+        }
+        Ok(match cap.policy {
+            CapPolicy::EvictOldest => {
+                others.sort();
+                let excess = others.len() + 1 - cap.max.max(1);
+                Ok(others.into_iter().take(excess).map(|(_, _, h)| h).collect())
+            }
+            _ => Err(Refusal::TooManySessions { max: cap.max }),
         })
+    }
+
+    /// Deletes the sessions a cap chose; the handles that were there.
+    async fn evict(
+        &self,
+        tx: &mut sqlx::Transaction<'static, DB>,
+        victims: Vec<Handle>,
+    ) -> Result<Vec<Handle>, StoreError> {
+        let mut evicted = Vec::with_capacity(victims.len());
+        for handle in victims {
+            let deleted = sqlx::query(sql(&self.dialect.delete_by_handle))
+                .bind(handle.as_bytes().to_vec())
+                .execute(&mut **tx)
+                .await
+                .map_err(store_error)?
+                .rows();
+            if deleted > 0 {
+                evicted.push(handle);
+            }
+        }
+        Ok(evicted)
     }
 
     async fn do_load(&self, key: &StoreKey, now: Timestamp) -> Result<Loaded, StoreError> {
@@ -464,6 +611,9 @@ where
         delta: &Delta,
         now: Timestamp,
     ) -> Result<Applied, StoreError> {
+        if matches!(delta.principal, Some(PrincipalChange::Login { .. })) {
+            return Err(StoreError::login_needs_rotation());
+        }
         self.retrying(|| self.apply_once(key, delta, now)).await
     }
 
@@ -512,30 +662,114 @@ where
         new: &StoreKey,
         delta: &Delta,
         now: Timestamp,
-    ) -> Result<Applied, StoreError> {
-        self.retrying(|| self.rotate_once(old, new, delta, now))
-            .await
+    ) -> Result<Rotated, StoreError> {
+        if old.handle() != new.handle() {
+            return Err(StoreError::msg(
+                hallpass::StoreErrorKind::InvalidData,
+                "a rotation keeps the session's handle",
+            ));
+        }
+        // A session whose principal changed between the unlocked read and the row
+        // lock is tried again with the right principal locked.
+        for _ in 0..4 {
+            if let Some(outcome) = self
+                .retrying(|| self.rotate_once(old, new, delta, now))
+                .await?
+            {
+                return Ok(outcome);
+            }
+        }
+        Err(StoreError::msg(
+            hallpass::StoreErrorKind::Backend,
+            "the session's principal kept changing during a rotation",
+        ))
     }
 
+    /// One rotation transaction. Locks go principal rows first (sorted), then the
+    /// session row, as in [`Self::do_revoke_principal`]: a revoke and a rotation of
+    /// the same principal's session queue on the principal's row, and the revoke sees
+    /// the session under its new key. `None`: the principal moved; try again.
     async fn rotate_once(
         &self,
         old: &StoreKey,
         new: &StoreKey,
         delta: &Delta,
         now: Timestamp,
-    ) -> Result<Applied, StoreError> {
+    ) -> Result<Option<Rotated>, StoreError> {
         let mut tx = self.begin_write().await?;
+        let Some(row) = sqlx::query(sql(&self.dialect.principal_of))
+            .bind(key_bytes(old))
+            .fetch_optional(&mut *tx)
+            .await
+            .map_err(store_error)?
+        else {
+            return Ok(Some(Rotated::Gone));
+        };
+        let before: Option<String> = row.try_get(0).map_err(store_error)?;
+        let login = match &delta.principal {
+            Some(PrincipalChange::Login {
+                principal,
+                admission,
+            }) => Some((principal.as_str(), admission)),
+            _ => None,
+        };
+        let mut principals: Vec<&str> = before.iter().map(String::as_str).collect();
+        if let Some((principal, _)) = login {
+            principals.push(principal);
+        }
+        principals.sort_unstable();
+        principals.dedup();
+        let mut generations = Vec::with_capacity(principals.len());
+        for principal in &principals {
+            generations.push((*principal, self.lock_principal(&mut tx, principal).await?));
+        }
         let Some(mut record) = self.locked(&mut tx, old, now).await? else {
-            return Ok(Applied::Gone);
+            return Ok(Some(Rotated::Gone));
+        };
+        if record.principal != before {
+            return Ok(None);
+        }
+        let victims = match login {
+            Some((principal, admission)) => {
+                let generation = generations
+                    .iter()
+                    .find(|(p, _)| *p == principal)
+                    .map_or(0, |(_, g)| *g);
+                match self
+                    .admit(
+                        &mut tx,
+                        principal,
+                        generation,
+                        admission,
+                        Some(old.handle()),
+                        now,
+                    )
+                    .await?
+                {
+                    Ok(victims) => victims,
+                    Err(refusal) => return Ok(Some(Rotated::Refused(refusal))),
+                }
+            }
+            None => Vec::new(),
         };
         delta.apply_to(&mut record)?;
-        self.execute_key(&mut *tx, &self.dialect.delete, old)
-            .await?;
-        if !self.insert(&mut *tx, new, &record).await? {
-            return Ok(Applied::KeyTaken);
+        let moved = Columns::from_record(&record)?
+            .bind_update(
+                old,
+                sqlx::query(sql(&self.dialect.rotate)).bind(key_bytes(new)),
+            )
+            .execute(&mut *tx)
+            .await;
+        match moved {
+            Ok(_) => {}
+            Err(sqlx::Error::Database(db)) if db.is_unique_violation() => {
+                return Ok(Some(Rotated::KeyTaken));
+            }
+            Err(err) => return Err(store_error(err)),
         }
+        let evicted = self.evict(&mut tx, victims).await?;
         tx.commit().await.map_err(store_error)?;
-        Ok(Applied::Updated(record))
+        Ok(Some(Rotated::Updated { record, evicted }))
     }
 
     async fn execute_key<'e, E>(
@@ -576,12 +810,32 @@ where
     }
 
     async fn do_revoke(&self, handle: &Handle) -> Result<bool, StoreError> {
-        let result = sqlx::query(sql(&self.dialect.delete_by_handle))
-            .bind(handle.as_bytes().to_vec())
-            .execute(&self.pool)
-            .await
-            .map_err(store_error)?;
-        Ok(result.rows() > 0)
+        // A DELETE that waited on a concurrent rotation's row lock may find nothing
+        // under a database that does not follow the row to its new key. A "nothing"
+        // is believed only once a fresh statement finds no row with the handle.
+        for _ in 0..8 {
+            let deleted = sqlx::query(sql(&self.dialect.delete_by_handle))
+                .bind(handle.as_bytes().to_vec())
+                .execute(&self.pool)
+                .await
+                .map_err(store_error)?
+                .rows();
+            if deleted > 0 {
+                return Ok(true);
+            }
+            let still = sqlx::query(sql(&self.dialect.select_by_handle))
+                .bind(handle.as_bytes().to_vec())
+                .fetch_optional(&self.pool)
+                .await
+                .map_err(store_error)?;
+            if still.is_none() {
+                return Ok(false);
+            }
+        }
+        Err(StoreError::msg(
+            hallpass::StoreErrorKind::Backend,
+            "session kept moving while being revoked",
+        ))
     }
 
     async fn do_list(
@@ -649,22 +903,44 @@ where
         principal: &str,
         except: Option<&Handle>,
     ) -> Result<u64, StoreError> {
-        // Repeat until nothing is left: a session rotated while the first DELETE ran
-        // is caught under its new key by the next.
-        let mut total = 0;
-        loop {
-            let query = match except {
-                Some(handle) => sqlx::query(sql(&self.dialect.delete_principal_except))
-                    .bind(principal.to_owned())
-                    .bind(handle.as_bytes().to_vec()),
-                None => sqlx::query(sql(&self.dialect.delete_principal)).bind(principal.to_owned()),
-            };
-            let deleted = query.execute(&self.pool).await.map_err(store_error)?.rows();
-            total += deleted;
-            if deleted == 0 {
-                return Ok(total);
-            }
-        }
+        self.retrying(|| self.revoke_principal_once(principal, except))
+            .await
+    }
+
+    /// With the principal's row locked: no login of it is admitted and none of its
+    /// sessions rotates until the transaction ends, so one DELETE finds them all.
+    async fn revoke_principal_once(
+        &self,
+        principal: &str,
+        except: Option<&Handle>,
+    ) -> Result<u64, StoreError> {
+        let mut tx = self.begin_write().await?;
+        self.lock_principal(&mut tx, principal).await?;
+        sqlx::query(sql(&self.dialect.principal_bump))
+            .bind(principal.to_owned())
+            .execute(&mut *tx)
+            .await
+            .map_err(store_error)?;
+        let query = match except {
+            Some(handle) => sqlx::query(sql(&self.dialect.delete_principal_except))
+                .bind(principal.to_owned())
+                .bind(handle.as_bytes().to_vec()),
+            None => sqlx::query(sql(&self.dialect.delete_principal)).bind(principal.to_owned()),
+        };
+        let deleted = query.execute(&mut *tx).await.map_err(store_error)?.rows();
+        tx.commit().await.map_err(store_error)?;
+        Ok(deleted)
+    }
+
+    async fn do_generation(&self, principal: &str) -> Result<u64, StoreError> {
+        let row = sqlx::query(sql(&self.dialect.generation))
+            .bind(principal.to_owned())
+            .fetch_optional(&self.pool)
+            .await
+            .map_err(store_error)?;
+        let Some(row) = row else { return Ok(0) };
+        let generation: i64 = row.try_get(0).map_err(store_error)?;
+        Ok(u64::try_from(generation).unwrap_or(0))
     }
 
     async fn do_purge(&self, now: Timestamp, batch: usize) -> Result<u64, StoreError> {
@@ -702,10 +978,15 @@ where
     usize: ColumnIndex<<DB as Database>::Row>,
     <DB as Database>::QueryResult: RowsAffected,
 {
-    fn create<'a>(&'a self, key: &'a StoreKey, record: &'a Record) -> StoreFuture<'a, Created> {
+    fn create<'a>(
+        &'a self,
+        key: &'a StoreKey,
+        record: &'a Record,
+        admission: &'a Admission,
+    ) -> StoreFuture<'a, Created> {
         Box::pin(timed(
             self.options.call_timeout(),
-            self.do_create(key, record),
+            self.do_create(key, record, admission),
         ))
     }
 
@@ -743,7 +1024,7 @@ where
         new: &'a StoreKey,
         delta: &'a Delta,
         now: Timestamp,
-    ) -> StoreFuture<'a, Applied> {
+    ) -> StoreFuture<'a, Rotated> {
         Box::pin(timed(
             self.options.call_timeout(),
             self.do_rotate(old, new, delta, now),
@@ -793,6 +1074,13 @@ where
         Box::pin(timed(
             self.options.call_timeout(),
             self.do_revoke_principal(principal, except),
+        ))
+    }
+
+    fn generation<'a>(&'a self, principal: &'a str) -> StoreFuture<'a, u64> {
+        Box::pin(timed(
+            self.options.call_timeout(),
+            self.do_generation(principal),
         ))
     }
 

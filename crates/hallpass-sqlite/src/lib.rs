@@ -25,7 +25,10 @@ use sqlx::Sqlite;
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
 
 /// The migration files, in order.
-pub const MIGRATIONS: &[(i64, &str)] = &[(1, include_str!("../sql/001_sessions.sql"))];
+pub const MIGRATIONS: &[(i64, &str)] = &[
+    (1, include_str!("../sql/001_sessions.sql")),
+    (2, include_str!("../sql/002_principals.sql")),
+];
 
 /// A SQLite session store.
 pub type SqliteStore = SqlStore<Sqlite>;
@@ -38,6 +41,7 @@ const DATABASE: &str = "SQLite";
 #[must_use]
 pub fn dialect(options: &SqlOptions) -> Dialect {
     let t = options.table("sessions");
+    let p = options.table("principals");
     let select = hallpass_sql::SELECT_COLUMNS;
     let insert = hallpass_sql::INSERT_COLUMNS;
     let s = |text: String| -> Arc<str> { text.into() };
@@ -78,6 +82,21 @@ pub fn dialect(options: &SqlOptions) -> Dialect {
             "DELETE FROM {t} WHERE token_hash IN (SELECT token_hash FROM {t} WHERE expires_at <= ? LIMIT ?)"
         )),
         count: s(format!("SELECT COUNT(*) FROM {t} WHERE expires_at > ?")),
+        rotate: s(format!(
+            "UPDATE {t} SET token_hash = ?, principal = ?, data = ?, last_seen_at = ?, idle_deadline = ?, \
+             absolute_deadline = ?, expires_at = ?, version = ?, remember = ?, client_ip = ?, user_agent = ? \
+             WHERE token_hash = ?"
+        )),
+        principal_of: s(format!("SELECT principal FROM {t} WHERE token_hash = ?")),
+        principal_lock: s(format!(
+            "INSERT INTO {p} (principal, generation) VALUES (?, 0) \
+             ON CONFLICT (principal) DO UPDATE SET generation = generation RETURNING generation"
+        )),
+        principal_read: None,
+        principal_bump: s(format!(
+            "UPDATE {p} SET generation = generation + 1 WHERE principal = ?"
+        )),
+        generation: s(format!("SELECT generation FROM {p} WHERE principal = ?")),
     }
 }
 
@@ -107,7 +126,10 @@ pub async fn connect(url: &str, options: SqlOptions) -> Result<SqliteStore, Conn
         })?
         .create_if_missing(true)
         .busy_timeout(options.call_timeout());
-    let mut pool = SqlitePoolOptions::new().acquire_timeout(options.call_timeout());
+    // No ping before each use: a file database has no connection to lose.
+    let mut pool = SqlitePoolOptions::new()
+        .acquire_timeout(options.call_timeout())
+        .test_before_acquire(false);
     if in_memory {
         // One connection that never closes: the database lives as long as it does.
         pool = pool
@@ -116,9 +138,13 @@ pub async fn connect(url: &str, options: SqlOptions) -> Result<SqliteStore, Conn
             .idle_timeout(None)
             .max_lifetime(None);
     } else {
+        // WAL with synchronous=FULL: every commit is on disk before it is
+        // acknowledged, so a logout or revoke the client was told about is not undone
+        // by a power loss (NORMAL may lose the last commits). Its cost is one fsync
+        // per write, measured in docs/PERFORMANCE.md.
         connect_options = connect_options
             .journal_mode(SqliteJournalMode::Wal)
-            .synchronous(SqliteSynchronous::Normal);
+            .synchronous(SqliteSynchronous::Full);
         pool = pool.max_connections(options.max_connections());
     }
     let pool = pool
@@ -130,7 +156,14 @@ pub async fn connect(url: &str, options: SqlOptions) -> Result<SqliteStore, Conn
         })?;
     let store = SqlStore::new(pool, dialect(&options), options.clone(), "sqlite");
     if options.migrate() {
-        let migrations = Migrations::new(&options, ["?", "?"], MIGRATIONS.to_vec());
+        let migrations = Migrations::new(
+            &options,
+            ["?", "?"],
+            MIGRATIONS
+                .iter()
+                .map(|(v, t)| (*v, (*t).to_owned()))
+                .collect(),
+        );
         store
             .migrate(&migrations)
             .await

@@ -51,7 +51,11 @@ async fn cleanup_task_keeps_running_through_database_errors() {
             Duration::from_secs(60),
         );
         store
-            .create(&Token::generate().store_key(&record.handle), &record)
+            .create(
+                &Token::generate().store_key(&record.handle),
+                &record,
+                &hallpass::Admission::default(),
+            )
             .await
             .unwrap();
     }

@@ -48,7 +48,11 @@ async fn writer(path: &str, key: StoreKey) {
             Duration::from_secs(3600),
         );
         store
-            .create(&Token::generate().store_key(&extra.handle), &extra)
+            .create(
+                &Token::generate().store_key(&extra.handle),
+                &extra,
+                &hallpass::Admission::default(),
+            )
             .await
             .unwrap();
         writeln!(out, "{}", record.data["n"]).unwrap();
@@ -74,7 +78,10 @@ async fn parent() {
             Duration::from_secs(600),
             Duration::from_secs(3600),
         );
-        store.create(&key, &record).await.unwrap();
+        store
+            .create(&key, &record, &hallpass::Admission::default())
+            .await
+            .unwrap();
         store.pool().close().await;
     }
     let mut child = Command::new(std::env::current_exe().unwrap())

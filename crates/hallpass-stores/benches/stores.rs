@@ -63,7 +63,10 @@ fn stores(c: &mut Criterion) {
             for _ in 0..1_000 {
                 let record = record();
                 let key = Token::generate().store_key(&record.handle);
-                store.create(&key, &record).await.unwrap();
+                store
+                    .create(&key, &record, &hallpass::Admission::default())
+                    .await
+                    .unwrap();
                 keys.push(key);
             }
             keys
@@ -98,7 +101,9 @@ fn stores(c: &mut Criterion) {
             b.iter(|| {
                 let record = record();
                 let key = Token::generate().store_key(&record.handle);
-                runtime.block_on(store.create(&key, &record)).unwrap();
+                runtime
+                    .block_on(store.create(&key, &record, &hallpass::Admission::default()))
+                    .unwrap();
                 created.push(key);
             })
         });

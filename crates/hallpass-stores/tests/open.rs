@@ -23,7 +23,10 @@ async fn round_trip(url: &str) {
         Duration::from_secs(600),
     );
     let key = Token::generate().store_key(&record.handle);
-    store.create(&key, &record).await.unwrap();
+    store
+        .create(&key, &record, &hallpass::Admission::default())
+        .await
+        .unwrap();
     assert_eq!(store.load(&key, now).await.unwrap(), Loaded::Live(record));
     assert!(store.delete(&key).await.unwrap());
 }

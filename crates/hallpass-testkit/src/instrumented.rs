@@ -4,8 +4,8 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 
 use hallpass::{
-    Applied, Created, Delta, Handle, Loaded, Record, SessionStore, SessionSummary, StoreError,
-    StoreErrorKind, StoreFuture, StoreKey, Timestamp, Touch,
+    Admission, Applied, Created, Delta, Handle, Loaded, Record, Rotated, SessionStore,
+    SessionSummary, StoreError, StoreErrorKind, StoreFuture, StoreKey, Timestamp, Touch,
 };
 
 /// Counts of store calls, by method.
@@ -132,10 +132,15 @@ impl InstrumentedStore {
 }
 
 impl SessionStore for InstrumentedStore {
-    fn create<'a>(&'a self, key: &'a StoreKey, record: &'a Record) -> StoreFuture<'a, Created> {
+    fn create<'a>(
+        &'a self,
+        key: &'a StoreKey,
+        record: &'a Record,
+        admission: &'a Admission,
+    ) -> StoreFuture<'a, Created> {
         Box::pin(async move {
             self.gate(&self.calls.create, true)?;
-            self.slow(self.inner.create(key, record)).await
+            self.slow(self.inner.create(key, record, admission)).await
         })
     }
     fn load<'a>(&'a self, key: &'a StoreKey, now: Timestamp) -> StoreFuture<'a, Loaded> {
@@ -172,7 +177,7 @@ impl SessionStore for InstrumentedStore {
         new: &'a StoreKey,
         delta: &'a Delta,
         now: Timestamp,
-    ) -> StoreFuture<'a, Applied> {
+    ) -> StoreFuture<'a, Rotated> {
         Box::pin(async move {
             self.gate(&self.calls.rotate, true)?;
             self.slow(self.inner.rotate(old, new, delta, now)).await
@@ -231,6 +236,12 @@ impl SessionStore for InstrumentedStore {
             self.gate(&self.calls.other, true)?;
             self.slow(self.inner.revoke_principal(principal, except))
                 .await
+        })
+    }
+    fn generation<'a>(&'a self, principal: &'a str) -> StoreFuture<'a, u64> {
+        Box::pin(async move {
+            self.gate(&self.calls.other, false)?;
+            self.slow(self.inner.generation(principal)).await
         })
     }
     fn purge_expired(&self, now: Timestamp, batch: usize) -> StoreFuture<'_, u64> {

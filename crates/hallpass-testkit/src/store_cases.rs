@@ -9,8 +9,8 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use hallpass::{
-    Applied, Created, Delta, Handle, Loaded, Record, SessionStore, StoreKey, Timestamp, Token,
-    Touch,
+    Admission, Applied, Created, Delta, Handle, Loaded, PrincipalChange, Record, Rotated,
+    SessionStore, StoreErrorKind, StoreKey, Timestamp, Token, Touch,
 };
 
 const IDLE: Duration = Duration::from_secs(60);
@@ -40,7 +40,13 @@ fn missing_key() -> StoreKey {
 
 async fn create(store: &dyn SessionStore, record: &Record) -> StoreKey {
     let key = key_for(&record.handle);
-    assert_eq!(store.create(&key, record).await.unwrap(), Created::Inserted);
+    assert_eq!(
+        store
+            .create(&key, record, &Admission::default())
+            .await
+            .unwrap(),
+        Created::INSERTED
+    );
     key
 }
 
@@ -84,7 +90,10 @@ pub async fn create_collision_is_reported(store: Arc<dyn SessionStore>) {
     second.handle = first.handle;
     second.data.insert("evil".into(), true.into());
     assert_eq!(
-        store.create(&key, &second).await.unwrap(),
+        store
+            .create(&key, &second, &Admission::default())
+            .await
+            .unwrap(),
         Created::KeyTaken
     );
     assert_eq!(live(&*store, &key, now).await, first);
@@ -130,7 +139,7 @@ pub async fn apply_updates_and_bumps_version(store: Arc<dyn SessionStore>) {
     delta.set("name", "Ada".into());
     delta.remove("drop");
     delta.increment("n", 5);
-    delta.principal = Some(Some("ada".into()));
+    delta.remember = Some(true);
     let Applied::Updated(after) = store.apply(&key, &delta, now).await.unwrap() else {
         panic!("apply on a live record must update it");
     };
@@ -139,8 +148,23 @@ pub async fn apply_updates_and_bumps_version(store: Arc<dyn SessionStore>) {
     assert_eq!(after.data["name"], "Ada");
     assert_eq!(after.data["n"], 5);
     assert!(!after.data.contains_key("drop"));
-    assert_eq!(after.principal.as_deref(), Some("ada"));
+    assert!(after.remember);
     assert_eq!(live(&*store, &key, now).await, after);
+}
+
+/// SR-14: a login always issues a new token, so `apply` refuses a delta that logs a
+/// principal in (a typed error, nothing written); it goes through `rotate`.
+pub async fn apply_refuses_a_login(store: Arc<dyn SessionStore>) {
+    let now = base();
+    let rec = record(now);
+    let key = create(&*store, &rec).await;
+    let mut delta = Delta::default();
+    delta.set("x", 1.into());
+    delta.principal = Some(PrincipalChange::login("ada", Admission::default()));
+    let err = store.apply(&key, &delta, now).await.unwrap_err();
+    assert_eq!(err.kind(), StoreErrorKind::InvalidData);
+    assert_eq!(live(&*store, &key, now).await, rec, "nothing written");
+    assert!(store.list_principal("ada", now).await.unwrap().is_empty());
 }
 
 /// An increment on a non-integer fails and changes nothing.
@@ -153,7 +177,7 @@ pub async fn failed_delta_changes_nothing(store: Arc<dyn SessionStore>) {
     delta.set("other", 1.into());
     delta.increment("name", 1);
     let err = store.apply(&key, &delta, now).await.unwrap_err();
-    assert_eq!(err.kind(), hallpass::StoreErrorKind::InvalidData);
+    assert_eq!(err.kind(), StoreErrorKind::InvalidData);
     assert_eq!(live(&*store, &key, now).await, rec);
 }
 
@@ -265,8 +289,10 @@ pub async fn rotate_is_atomic_and_kills_the_old_key(store: Arc<dyn SessionStore>
     let old = create(&*store, &rec).await;
     let new = key_for(&rec.handle);
     let mut delta = Delta::default();
-    delta.principal = Some(Some("alice".into()));
-    let Applied::Updated(after) = store.rotate(&old, &new, &delta, now).await.unwrap() else {
+    delta.principal = Some(PrincipalChange::login("alice", Admission::default()));
+    let Rotated::Updated { record: after, .. } =
+        store.rotate(&old, &new, &delta, now).await.unwrap()
+    else {
         panic!("rotate of a live record must succeed");
     };
     assert_eq!(after.handle, rec.handle, "the handle survives rotation");
@@ -297,7 +323,7 @@ pub async fn rotate_of_a_missing_session_is_gone(store: Arc<dyn SessionStore>) {
         .rotate(&missing, &new, &Delta::default(), now)
         .await
         .unwrap();
-    assert_eq!(outcome, Applied::Gone);
+    assert_eq!(outcome, Rotated::Gone);
     assert_eq!(store.load(&new, now).await.unwrap(), Loaded::Missing);
     assert_eq!(store.count(now).await.unwrap(), 0);
 }
@@ -331,7 +357,7 @@ pub async fn rotate_races_concurrent_writes(store: Arc<dyn SessionStore>) {
         .rotate(&old, &new, &Delta::default(), now)
         .await
         .unwrap();
-    assert!(matches!(rotated, Applied::Updated(_)));
+    assert!(matches!(rotated, Rotated::Updated { .. }));
     let mut applied = 0;
     for writer in writers {
         applied += writer.await.unwrap();
@@ -437,20 +463,21 @@ pub async fn list_and_revoke_by_principal(store: Arc<dyn SessionStore>) {
     assert_eq!(store.load(&bob_key, now).await.unwrap(), Loaded::Missing);
 }
 
-/// A principal set by a delta is indexed; cleared, it is unindexed.
+/// A principal set by a login rotation is indexed; cleared, it is unindexed.
 pub async fn principal_changes_are_indexed(store: Arc<dyn SessionStore>) {
     let now = base();
     let rec = record(now);
-    let key = create(&*store, &rec).await;
+    let old = create(&*store, &rec).await;
+    let key = key_for(&rec.handle);
     let mut login = Delta::default();
-    login.principal = Some(Some("carol".into()));
+    login.principal = Some(PrincipalChange::login("carol", Admission::default()));
     assert!(matches!(
-        store.apply(&key, &login, now).await.unwrap(),
-        Applied::Updated(_)
+        store.rotate(&old, &key, &login, now).await.unwrap(),
+        Rotated::Updated { .. }
     ));
     assert_eq!(store.list_principal("carol", now).await.unwrap().len(), 1);
     let mut logout = Delta::default();
-    logout.principal = Some(None);
+    logout.principal = Some(PrincipalChange::Clear);
     assert!(matches!(
         store.apply(&key, &logout, now).await.unwrap(),
         Applied::Updated(_)
@@ -573,7 +600,7 @@ pub async fn list_sessions_pages_through_every_live_session(store: Arc<dyn Sessi
     assert_eq!(seen, expected);
     assert!(matches!(
         store.list_sessions(Some("not a cursor"), 10, later).await,
-        Err(err) if err.kind() == hallpass::StoreErrorKind::InvalidData
+        Err(err) if err.kind() == StoreErrorKind::InvalidData
     ));
 }
 
@@ -625,7 +652,7 @@ macro_rules! store_conformance {
     ($make:expr) => {
         $crate::store_conformance!(@cases $make;
             create_then_load, create_collision_is_reported, load_after_expiry_by_either_clock,
-            apply_updates_and_bumps_version, failed_delta_changes_nothing,
+            apply_updates_and_bumps_version, apply_refuses_a_login, failed_delta_changes_nothing,
             concurrent_increments_are_exact, thirty_two_tasks_times_a_hundred_increments,
             concurrent_disjoint_keys_are_all_kept,
             apply_after_delete_is_gone, delete_is_idempotent, rotate_is_atomic_and_kills_the_old_key,

@@ -4,14 +4,16 @@
 
 use std::collections::BTreeMap;
 
-use serde::{Deserialize, Serialize};
-
+use crate::config::CapPolicy;
 use crate::record::{ClientMeta, Record, Timestamp};
 
 /// One change to a session's data.
+///
+/// Adding a variant is a breaking change for store implementations: a store must
+/// refuse an op it does not know with a typed error ([`DeltaError::UnknownOp`] or
+/// [`StoreErrorKind::InvalidData`](crate::StoreErrorKind::InvalidData)), never skip it.
 #[non_exhaustive]
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
-#[serde(tag = "op", rename_all = "snake_case")]
+#[derive(Clone, Debug, PartialEq)]
 pub enum Op {
     /// Set `key` to `value`.
     Set {
@@ -36,7 +38,7 @@ pub enum Op {
 
 /// Moves the idle deadline on: the only change a "touch" makes.
 #[non_exhaustive]
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Touch {
     /// The request time.
     pub last_seen_at: Timestamp,
@@ -61,6 +63,102 @@ impl Touch {
     }
 }
 
+/// The per-principal session cap a login is admitted under (SR-29).
+#[non_exhaustive]
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct SessionCap {
+    /// The most live sessions the principal may have, this one included.
+    pub max: usize,
+    /// What happens to a login that would exceed it.
+    pub policy: CapPolicy,
+}
+
+impl SessionCap {
+    /// At most `max` sessions, with `policy` for the one too many.
+    #[must_use]
+    pub fn new(max: usize, policy: CapPolicy) -> Self {
+        Self { max, policy }
+    }
+}
+
+/// The conditions a store checks, inside the same atomic step that writes the
+/// session, before it lets a session become the principal's: the principal's
+/// generation has not moved since the login began (a credentials change or "log out
+/// everywhere" in between defeats it) and the cap holds.
+///
+/// # Examples
+///
+/// ```
+/// use hallpass::{Admission, CapPolicy, SessionCap};
+///
+/// let admission = Admission::default()
+///     .with_generation(7)
+///     .with_cap(SessionCap::new(5, CapPolicy::EvictOldest));
+/// assert_eq!(admission.generation, Some(7));
+/// ```
+#[non_exhaustive]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Admission {
+    /// The principal's generation when the login began; `None`: not checked.
+    pub generation: Option<u64>,
+    /// The cap to enforce; `None`: no cap.
+    pub cap: Option<SessionCap>,
+}
+
+impl Admission {
+    /// Requires the principal's generation to still be `generation`.
+    #[must_use]
+    pub fn with_generation(mut self, generation: u64) -> Self {
+        self.generation = Some(generation);
+        self
+    }
+
+    /// Enforces `cap`.
+    #[must_use]
+    pub fn with_cap(mut self, cap: SessionCap) -> Self {
+        self.cap = Some(cap);
+        self
+    }
+}
+
+/// A change of the session's principal.
+#[non_exhaustive]
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum PrincipalChange {
+    /// The session becomes `principal`'s, if the store admits it. Only
+    /// [`SessionStore::rotate`](crate::SessionStore::rotate) takes this (a login always
+    /// issues a new token, SR-14); [`SessionStore::apply`](crate::SessionStore::apply)
+    /// refuses it.
+    Login {
+        /// The principal.
+        principal: String,
+        /// What the store checks first.
+        admission: Admission,
+    },
+    /// The session becomes anonymous.
+    Clear,
+}
+
+impl PrincipalChange {
+    /// A login of `principal` under `admission`.
+    #[must_use]
+    pub fn login(principal: impl Into<String>, admission: Admission) -> Self {
+        Self::Login {
+            principal: principal.into(),
+            admission,
+        }
+    }
+
+    /// The principal the session has after the change.
+    #[must_use]
+    pub fn principal(&self) -> Option<&str> {
+        match self {
+            Self::Login { principal, .. } => Some(principal),
+            Self::Clear => None,
+        }
+    }
+}
+
 /// Everything one request changes in a session, in the order it happened.
 ///
 /// # Examples
@@ -79,29 +177,26 @@ impl Touch {
 /// # Ok::<(), hallpass::DeltaError>(())
 /// ```
 #[non_exhaustive]
-#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[derive(Clone, Debug, Default, PartialEq)]
 pub struct Delta {
     /// Drop all data before applying `ops` (a principal change, SR-19).
-    #[serde(default)]
     pub clear_data: bool,
     /// Data changes, in order.
-    #[serde(default)]
     pub ops: Vec<Op>,
-    /// `Some` to set (or with `Some(None)`, clear) the principal.
-    #[serde(default)]
-    pub principal: Option<Option<String>>,
+    /// `Some` to change the principal.
+    pub principal: Option<PrincipalChange>,
     /// `Some` to change the "remember me" flag.
-    #[serde(default)]
     pub remember: Option<bool>,
     /// `Some` to replace the client metadata.
-    #[serde(default)]
     pub client: Option<ClientMeta>,
     /// `Some` to reset the absolute deadline (a fresh login, SR-21).
-    #[serde(default)]
     pub absolute_deadline: Option<Timestamp>,
     /// `Some` to move the idle deadline on.
-    #[serde(default)]
     pub touch: Option<Touch>,
+    /// The most bytes the data may hold after the delta, measured by
+    /// [`Record::data_size`] on the record as the store holds it when it applies the
+    /// delta (SR-34): a delta that would exceed it changes nothing. `None`: no bound.
+    pub max_data_bytes: Option<usize>,
 }
 
 impl Delta {
@@ -147,16 +242,24 @@ impl Delta {
     /// left as it was.
     ///
     /// This is the reference semantics every store must match; stores that can hold a
-    /// row lock (SQL) may call it directly inside their transaction.
+    /// row lock (SQL) or a lock of their own (memory) call it inside that lock. The
+    /// principal is set as the delta says; the admission checks of a
+    /// [`PrincipalChange::Login`] are the store's, before it calls this.
     ///
     /// # Errors
     ///
     /// [`DeltaError`] when an increment meets a value that is not an integer or would
-    /// overflow.
+    /// overflow, or the data would exceed [`Delta::max_data_bytes`].
     pub fn apply_to(&self, record: &mut Record) -> Result<(), DeltaError> {
         // Check first, then change in place: no copy of the record is needed for the
         // all-or-nothing guarantee.
-        self.check(&record.data)?;
+        let outcome = self.check(&record.data)?;
+        if let Some(max) = self.max_data_bytes {
+            let size = self.size_after(record, &outcome);
+            if size > max {
+                return Err(DeltaError::TooLarge { size, max });
+            }
+        }
         if self.clear_data {
             record.data.clear();
         }
@@ -181,8 +284,14 @@ impl Delta {
                 }
             }
         }
-        if let Some(principal) = &self.principal {
-            record.principal.clone_from(principal);
+        match &self.principal {
+            Some(PrincipalChange::Login { principal, .. })
+                if record.principal.as_deref() != Some(principal) =>
+            {
+                record.principal = Some(principal.clone());
+            }
+            Some(PrincipalChange::Clear) => record.principal = None,
+            _ => {}
         }
         if let Some(remember) = self.remember {
             record.remember = remember;
@@ -201,19 +310,45 @@ impl Delta {
         Ok(())
     }
 
-    /// Replays the increments against `data` (as the earlier ops in this delta leave
-    /// it) without changing anything: the only way applying a delta can fail.
-    fn check(&self, data: &BTreeMap<String, serde_json::Value>) -> Result<(), DeltaError> {
-        // What the delta has done to a key so far: `Some(integer)`, or `None` for a
-        // value that is not an integer; absent keys count as 0.
-        let mut seen: Vec<(&str, Option<i64>)> = Vec::new();
+    /// The data size `record` would have after the ops whose outcome `check` found,
+    /// without changing it: the untouched entries as they are, the touched ones as the
+    /// ops leave them.
+    fn size_after(&self, record: &Record, outcome: &[(&str, Final<'_>)]) -> usize {
+        let mut size: usize = if self.clear_data {
+            0
+        } else {
+            record
+                .data
+                .iter()
+                .filter(|(key, _)| !outcome.iter().any(|(k, _)| *k == key.as_str()))
+                .map(|(key, value)| crate::record::entry_size(key, value))
+                .sum()
+        };
+        for (key, last) in outcome {
+            size = size.saturating_add(match last {
+                Final::Value(value) => crate::record::entry_size(key, value),
+                Final::Integer(n) => key.len() + crate::record::integer_size(*n),
+                Final::Absent => 0,
+            });
+        }
+        size
+    }
+
+    /// Replays the ops against `data` (as the earlier ops in this delta leave it)
+    /// without changing anything: how each touched key ends, or why the delta cannot
+    /// apply (a bad increment is the only way).
+    fn check<'d>(
+        &'d self,
+        data: &'d BTreeMap<String, serde_json::Value>,
+    ) -> Result<Vec<(&'d str, Final<'d>)>, DeltaError> {
+        let mut seen: Vec<(&str, Final<'_>)> = Vec::new();
         for op in &self.ops {
-            let (key, now) = match op {
-                Op::Set { key, value } => (key, value.as_i64()),
-                Op::Remove { key } => (key, Some(0)),
+            let (key, last) = match op {
+                Op::Set { key, value } => (key, Final::Value(value)),
+                Op::Remove { key } => (key, Final::Absent),
                 Op::Increment { key, by } => {
-                    let current = match seen.iter().rev().find(|(k, _)| *k == key.as_str()) {
-                        Some((_, current)) => *current,
+                    let current = match seen.iter().find(|(k, _)| *k == key.as_str()) {
+                        Some((_, last)) => last.as_i64(),
                         None if self.clear_data => Some(0),
                         None => data.get(key).map_or(Some(0), serde_json::Value::as_i64),
                     };
@@ -222,12 +357,34 @@ impl Delta {
                     let sum = current
                         .checked_add(*by)
                         .ok_or_else(|| DeltaError::Overflow { key: key.clone() })?;
-                    (key, Some(sum))
+                    (key, Final::Integer(sum))
                 }
             };
-            seen.push((key.as_str(), now));
+            match seen.iter_mut().find(|(k, _)| *k == key.as_str()) {
+                Some(entry) => entry.1 = last,
+                None => seen.push((key.as_str(), last)),
+            }
         }
-        Ok(())
+        Ok(seen)
+    }
+}
+
+/// How a key ends after a delta's ops.
+#[derive(Clone, Copy)]
+enum Final<'a> {
+    Value(&'a serde_json::Value),
+    Integer(i64),
+    Absent,
+}
+
+impl Final<'_> {
+    /// The integer the key holds, absent counting as 0; `None` for a non-integer.
+    fn as_i64(self) -> Option<i64> {
+        match self {
+            Self::Value(value) => value.as_i64(),
+            Self::Integer(n) => Some(n),
+            Self::Absent => Some(0),
+        }
     }
 }
 
@@ -246,6 +403,20 @@ pub enum DeltaError {
     Overflow {
         /// The data key.
         key: String,
+    },
+    /// The data would exceed [`Delta::max_data_bytes`] as the store holds it.
+    #[error("session data would be {size} bytes, more than the {max} allowed")]
+    TooLarge {
+        /// The size it would have had.
+        size: usize,
+        /// The bound.
+        max: usize,
+    },
+    /// An op this store does not know (a newer [`Op`] than the store was built for).
+    #[error("the session store does not know the delta operation {op:?}")]
+    UnknownOp {
+        /// The op's name.
+        op: String,
     },
 }
 
@@ -336,6 +507,12 @@ mod tests {
                 }
             }
         }
+        if let Some(max) = delta.max_data_bytes {
+            let size = next.data_size();
+            if size > max {
+                return Err(DeltaError::TooLarge { size, max });
+            }
+        }
         next.version += 1;
         Ok(next)
     }
@@ -362,6 +539,7 @@ mod tests {
         fn in_place_apply_matches_the_copying_reference(
             ops in proptest::collection::vec(op_strategy(), 0..8),
             clear_data in proptest::prelude::any::<bool>(),
+            max_data_bytes in proptest::option::of(0usize..80),
             start in proptest::collection::vec((0usize..3, proptest::prelude::any::<i64>()), 0..3),
         ) {
             let mut record = record();
@@ -369,7 +547,7 @@ mod tests {
                 record.data.insert(["a", "b", "c"][i].to_owned(), v.into());
             }
             record.data.insert("s".to_owned(), "string".into());
-            let delta = Delta { clear_data, ops, ..Delta::default() };
+            let delta = Delta { clear_data, ops, max_data_bytes, ..Delta::default() };
             let expected = reference(&delta, &record);
             let mut actual = record.clone();
             let result = delta.apply_to(&mut actual);

@@ -51,6 +51,11 @@ pub enum SessionError {
         /// The cap.
         max: usize,
     },
+    /// The principal's credentials changed, or all its sessions were revoked, after
+    /// [`Session::begin_login`](crate::Session::begin_login): the login was refused
+    /// and nothing written. Ask for the credentials again.
+    #[error("the account's credentials changed while this login was checked")]
+    CredentialsChanged,
     /// The session ended (logout, revoke, rotation) while this request ran; the
     /// request's write was dropped rather than bringing it back.
     #[error("the session ended while this request was running")]
@@ -58,6 +63,32 @@ pub enum SessionError {
 }
 
 impl SessionError {
+    /// A store error, with the delta errors it carries (a bad increment, data over
+    /// the bound as the store holds it) turned into their own variants.
+    #[must_use]
+    pub fn from_store(err: StoreError) -> Self {
+        match err.delta_error() {
+            Some(crate::delta::DeltaError::TooLarge { size, max }) => Self::DataTooLarge {
+                size: *size,
+                max: *max,
+            },
+            Some(
+                delta @ (crate::delta::DeltaError::NotAnInteger { .. }
+                | crate::delta::DeltaError::Overflow { .. }),
+            ) => Self::Delta(delta.clone()),
+            _ => Self::Store(err),
+        }
+    }
+
+    /// The error for a login the store did not admit.
+    #[must_use]
+    pub fn refused(refusal: crate::store::Refusal) -> Self {
+        match refusal {
+            crate::store::Refusal::TooManySessions { max } => Self::TooManySessions { max },
+            _ => Self::CredentialsChanged,
+        }
+    }
+
     /// The HTTP status this error maps to.
     #[must_use]
     pub fn status(&self) -> StatusCode {
@@ -73,7 +104,9 @@ impl SessionError {
                 StatusCode::SERVICE_UNAVAILABLE
             }
             Self::NotAuthenticated => StatusCode::UNAUTHORIZED,
-            Self::TooManySessions { .. } | Self::Ended => StatusCode::CONFLICT,
+            Self::TooManySessions { .. } | Self::Ended | Self::CredentialsChanged => {
+                StatusCode::CONFLICT
+            }
             _ => StatusCode::INTERNAL_SERVER_ERROR,
         }
     }

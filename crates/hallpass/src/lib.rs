@@ -34,7 +34,7 @@ pub use codec::{FORMAT_VERSION, VALUE_LEN};
 pub use config::{
     BindingPolicy, CapPolicy, ClientBinding, ConfigError, LoadFailure, SameSite, SessionConfig,
 };
-pub use delta::{Delta, DeltaError, Op, Touch};
+pub use delta::{Admission, Delta, DeltaError, Op, PrincipalChange, SessionCap, Touch};
 pub use engine::{CommitError, SessionEngine};
 pub use error::SessionError;
 pub use events::{Event, InvalidReason, RevokedBy, RotationReason, SessionRef};
@@ -43,9 +43,9 @@ pub use extract::MissingSessionLayer;
 pub use keyring::{Key, KeyError, Keyring, MAX_KEY_LEN, MIN_KEY_LEN};
 pub use layer::{ClientAddr, ResponseFuture, SessionLayer, SessionService};
 pub use record::{ClientMeta, Expiry, RECORD_FORMAT_VERSION, Record, RecordDecodeError, Timestamp};
-pub use session::Session;
+pub use session::{LoginTicket, Session};
 pub use store::{
-    Applied, Created, Loaded, MemoryStore, MemoryStoreConfig, SessionPage, SessionStore,
-    SessionSummary, StoreError, StoreErrorKind, StoreFuture,
+    Applied, Created, Loaded, MemoryStore, MemoryStoreConfig, Refusal, Rotated, SessionPage,
+    SessionStore, SessionSummary, StoreError, StoreErrorKind, StoreFuture,
 };
 pub use token::{Handle, InvalidHandle, StoreKey, Token};

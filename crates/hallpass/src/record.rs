@@ -221,10 +221,59 @@ impl Record {
         Ok(envelope.record)
     }
 
-    /// The serialized size of the data map, which the record-size bound applies to.
+    /// The size of the data that the bound [`Delta::max_data_bytes`](crate::Delta)
+    /// applies to: for every entry, the key's bytes plus the value's JSON text. Every
+    /// store measures it the same way; it allocates nothing.
+    ///
+    /// ```
+    /// # use std::time::Duration;
+    /// # use hallpass::{Handle, Record, Timestamp};
+    /// let mut record = Record::new(Handle::generate(), Timestamp::from_unix_millis(0),
+    ///     Duration::from_secs(60), Duration::from_secs(600));
+    /// record.data.insert("views".into(), 12.into());
+    /// record.data.insert("name".into(), "ada".into());
+    /// assert_eq!(record.data_size(), 5 + 2 + 4 + 5);
+    /// ```
     #[must_use]
     pub fn data_size(&self) -> usize {
-        serde_json::to_vec(&self.data).map_or(usize::MAX, |bytes| bytes.len())
+        self.data
+            .iter()
+            .map(|(key, value)| entry_size(key, value))
+            .fold(0, usize::saturating_add)
+    }
+}
+
+/// One data entry's share of [`Record::data_size`].
+pub(crate) fn entry_size(key: &str, value: &serde_json::Value) -> usize {
+    key.len().saturating_add(json_len(value))
+}
+
+/// The length of an integer's JSON text.
+pub(crate) fn integer_size(n: i64) -> usize {
+    let digits = n
+        .unsigned_abs()
+        .checked_ilog10()
+        .map_or(1, |d| d as usize + 1);
+    digits + usize::from(n < 0)
+}
+
+/// The length of `value`'s compact JSON text, counted without building it.
+fn json_len(value: &serde_json::Value) -> usize {
+    struct Count(usize);
+    impl std::io::Write for Count {
+        fn write(&mut self, bytes: &[u8]) -> std::io::Result<usize> {
+            self.0 += bytes.len();
+            Ok(bytes.len())
+        }
+        fn flush(&mut self) -> std::io::Result<()> {
+            Ok(())
+        }
+    }
+    let mut count = Count(0);
+    match serde_json::to_writer(&mut count, value) {
+        Ok(()) => count.0,
+        // A JSON value always serializes; count it as unbounded if it ever did not.
+        Err(_) => usize::MAX,
     }
 }
 
@@ -362,6 +411,17 @@ mod tests {
         record.idle_deadline = Timestamp(30_000);
         assert_eq!(record.expires_at(), Timestamp(20_000));
         assert_eq!(record.expired_by(Timestamp(20_000)), Some(Expiry::Absolute));
+    }
+
+    #[test]
+    fn integer_sizes_match_their_json_text() {
+        for n in [0, 9, 10, -1, -10, 99_999, i64::MAX, i64::MIN] {
+            assert_eq!(
+                integer_size(n),
+                serde_json::to_string(&n).unwrap().len(),
+                "{n}"
+            );
+        }
     }
 
     #[test]

@@ -17,13 +17,13 @@ use serde::de::DeserializeOwned;
 use tokio::sync::Mutex;
 
 use crate::codec::Verified;
-use crate::config::{BindingPolicy, CapPolicy, LoadFailure};
-use crate::delta::{Delta, Touch};
+use crate::config::{BindingPolicy, LoadFailure};
+use crate::delta::{Admission, Delta, PrincipalChange, SessionCap, Touch};
 use crate::engine::{CommitError, SessionEngine};
 use crate::error::SessionError;
 use crate::events::{self, Event, InvalidReason, RevokedBy, RotationReason, SessionRef};
 use crate::record::{ClientMeta, Record, Timestamp};
-use crate::store::{Applied, Created, Loaded, SessionSummary};
+use crate::store::{Applied, Created, Loaded, Rotated, SessionSummary};
 use crate::token::{Handle, StoreKey, Token};
 
 /// How often a colliding token is replaced before giving up (a collision of 256-bit
@@ -351,7 +351,7 @@ impl Session {
             BindingPolicy::RequireLogin => {
                 let delta = Delta {
                     clear_data: true,
-                    principal: Some(None),
+                    principal: Some(PrincipalChange::Clear),
                     client: Some(self.client()),
                     touch: Some(self.touch_at(now)),
                     ..Delta::default()
@@ -364,7 +364,7 @@ impl Session {
                     self.store()
                         .delete(&current.key)
                         .await
-                        .map_err(SessionError::Store)?;
+                        .map_err(SessionError::from_store)?;
                     self.emit(&Event::Revoked {
                         handle: Some(current.record.handle),
                         principal: current.record.principal.clone(),
@@ -404,6 +404,7 @@ impl Session {
             current.issue_cookie = true;
             return Ok(());
         }
+        delta.max_data_bytes = Some(self.config().max_data_bytes);
         for _ in 0..KEY_RETRIES {
             let next = Token::generate();
             let next_key = next.store_key(&current.record.handle);
@@ -411,14 +412,15 @@ impl Session {
                 .store()
                 .rotate(&current.key, &next_key, &delta, now)
                 .await
-                .map_err(SessionError::Store)?
+                .map_err(SessionError::from_store)?
             {
-                Applied::Updated(record) => {
+                Rotated::Updated { record, evicted } => {
                     self.emit(&Event::Rotated {
                         from: current.reference(),
                         to: SessionRef::of(&next_key),
                         reason,
                     });
+                    self.emit_evicted(record.principal.as_deref(), &evicted);
                     current.token = next;
                     current.key = next_key;
                     current.record = record;
@@ -426,8 +428,14 @@ impl Session {
                     current.issue_cookie = true;
                     return Ok(());
                 }
-                Applied::KeyTaken => {}
-                Applied::Gone => {
+                Rotated::KeyTaken => {}
+                Rotated::Refused(refusal) => {
+                    // Nothing was written: put back what this request had pending.
+                    current.pending.ops = std::mem::take(&mut delta.ops);
+                    current.pending.remember = delta.remember;
+                    return Err(SessionError::refused(refusal));
+                }
+                Rotated::Gone => {
                     self.emit(&Event::WriteDiscarded {
                         session: current.reference(),
                     });
@@ -441,6 +449,29 @@ impl Session {
             crate::StoreErrorKind::Backend,
             "fresh tokens kept colliding",
         )))
+    }
+
+    /// `Revoked` events for the sessions a login's cap ended.
+    fn emit_evicted(&self, principal: Option<&str>, evicted: &[Handle]) {
+        for handle in evicted {
+            self.emit(&Event::Revoked {
+                handle: Some(*handle),
+                principal: principal.map(str::to_owned),
+                count: 1,
+                by: RevokedBy::SessionCap,
+            });
+        }
+    }
+
+    /// The admission a login of `principal` asks the store for.
+    fn admission(&self, generation: Option<u64>) -> Admission {
+        Admission {
+            generation,
+            cap: self
+                .config()
+                .session_cap
+                .map(|(max, policy)| SessionCap::new(max, policy)),
+        }
     }
 
     /// The current session, creating a fresh unsaved one if there is none.
@@ -538,6 +569,7 @@ impl Session {
             let candidate = &self.shared.candidates[0];
             let mut delta = Delta {
                 touch: Some(self.touch_at(now)),
+                max_data_bytes: Some(self.config().max_data_bytes),
                 ..Delta::default()
             };
             delta.increment(key, by);
@@ -556,7 +588,7 @@ impl Session {
                         ip: self.shared.ip,
                     });
                 }
-                Ok(Applied::Gone | Applied::KeyTaken) => {
+                Ok(Applied::Gone) => {
                     self.emit(&Event::InvalidToken {
                         reason: InvalidReason::UnknownSession,
                         ip: self.shared.ip,
@@ -564,7 +596,7 @@ impl Session {
                     state.delete_cookie = true;
                 }
                 Err(err) if err.kind() == crate::StoreErrorKind::InvalidData => {
-                    return Err(SessionError::Store(err));
+                    return Err(SessionError::from_store(err));
                 }
                 Err(err) => self.load_error(&mut state, err)?,
             }
@@ -589,22 +621,29 @@ impl Session {
         }
         let mut delta = std::mem::take(&mut current.pending);
         delta.increment(key, by);
+        delta.max_data_bytes = Some(self.config().max_data_bytes);
         if current.needs_touch {
             delta.touch = Some(self.touch_at(now));
         }
-        match self
-            .store()
-            .apply(&current.key, &delta, now)
-            .await
-            .map_err(SessionError::Store)?
-        {
+        let applied = match self.store().apply(&current.key, &delta, now).await {
+            Ok(applied) => applied,
+            Err(err) => {
+                // Nothing was written: what this request had pending stays pending.
+                delta.ops.pop();
+                current.pending = delta;
+                current.pending.touch = None;
+                current.pending.max_data_bytes = None;
+                return Err(SessionError::from_store(err));
+            }
+        };
+        match applied {
             Applied::Updated(record) => {
                 let value = record.data.get(key).and_then(serde_json::Value::as_i64);
                 current.record = record;
                 current.needs_touch = false;
                 value.ok_or(SessionError::Ended)
             }
-            Applied::Gone | Applied::KeyTaken => {
+            Applied::Gone => {
                 self.emit(&Event::WriteDiscarded {
                     session: current.reference(),
                 });
@@ -617,17 +656,66 @@ impl Session {
 
     /// Logs `principal` in: a new token (the old one dies at once), the data kept, the
     /// principal recorded, the absolute timeout restarted (SR-14, SR-21). Logging in
-    /// as someone else than the current principal also drops the data (SR-19).
+    /// as someone else than the current principal also drops the data (SR-19). The
+    /// store enforces the per-principal cap in the same atomic step (SR-29).
+    ///
+    /// This does not see a password change that happens while your credential check
+    /// runs. Where that matters, take a [`LoginTicket`] with [`Session::begin_login`]
+    /// before checking the credentials and log in with [`Session::finish_login`].
     ///
     /// # Errors
     ///
-    /// [`SessionError::TooManySessions`] under [`CapPolicy::RejectNew`], or a store error.
+    /// [`SessionError::TooManySessions`] under [`CapPolicy::RejectNew`](crate::CapPolicy), or a store error.
     pub async fn login(&self, principal: impl Into<String>) -> Result<(), SessionError> {
+        self.login_as(principal.into(), None).await
+    }
+
+    /// Starts a login of `principal`: reads the principal's generation, so that a
+    /// credentials change or "log out everywhere" that happens before
+    /// [`Session::finish_login`] defeats this login (the one store call a login adds).
+    /// Call it before you check the credentials.
+    ///
+    /// # Errors
+    ///
+    /// A store error.
+    pub async fn begin_login(
+        &self,
+        principal: impl Into<String>,
+    ) -> Result<LoginTicket, SessionError> {
         let principal = principal.into();
+        let generation = self
+            .store()
+            .generation(&principal)
+            .await
+            .map_err(SessionError::from_store)?;
+        Ok(LoginTicket {
+            principal,
+            generation,
+        })
+    }
+
+    /// Logs the ticket's principal in, as [`Session::login`] does, unless the
+    /// principal's credentials changed (or all its sessions were revoked) since
+    /// [`Session::begin_login`]: then nothing is written and the answer is
+    /// [`SessionError::CredentialsChanged`].
+    ///
+    /// # Errors
+    ///
+    /// [`SessionError::CredentialsChanged`], [`SessionError::TooManySessions`], or a
+    /// store error.
+    pub async fn finish_login(&self, ticket: LoginTicket) -> Result<(), SessionError> {
+        self.login_as(ticket.principal, Some(ticket.generation))
+            .await
+    }
+
+    async fn login_as(
+        &self,
+        principal: String,
+        generation: Option<u64>,
+    ) -> Result<(), SessionError> {
         let mut state = self.shared.state.lock().await;
         self.ensure_loaded(&mut state).await?;
         let now = self.now();
-        self.enforce_cap(&state, &principal, now).await?;
         let config = self.config();
         let current = self.current_or_fresh(&mut state);
         let switching = current
@@ -635,26 +723,37 @@ impl Session {
             .principal
             .as_ref()
             .is_some_and(|p| *p != principal);
+        let admission = self.admission(generation);
         let delta = Delta {
             clear_data: switching,
-            principal: Some(Some(principal.clone())),
+            principal: Some(PrincipalChange::login(principal.clone(), admission)),
             client: Some(self.client()),
             absolute_deadline: Some(now.saturating_add(config.absolute_timeout)),
             touch: Some(self.touch_at(now)),
             ..Delta::default()
         };
-        match self
-            .rotate_with(&mut state, delta.clone(), RotationReason::Login, now)
-            .await
-        {
+        let stored = current.stored;
+        let outcome = if stored {
+            self.rotate_with(&mut state, delta.clone(), RotationReason::Login, now)
+                .await
+        } else {
+            Err(SessionError::Ended)
+        };
+        match outcome {
             Ok(()) => {}
             Err(SessionError::Ended) => {
-                // The old session ended concurrently: log in on a fresh one.
-                let mut fresh = self.fresh(now);
+                // A fresh session, or the old one ended concurrently: the login is a
+                // new session, created now so that the store admits it (cap,
+                // generation) before the handler goes on.
+                let mut fresh = match state.current.take() {
+                    Some(current) if !current.stored => current,
+                    _ => self.fresh(now),
+                };
                 delta
                     .apply_to(&mut fresh.record)
                     .map_err(SessionError::Delta)?;
                 fresh.record.version = 1;
+                self.create(&mut fresh, &admission).await?;
                 state.current = Some(fresh);
             }
             Err(err) => return Err(err),
@@ -668,54 +767,41 @@ impl Session {
         Ok(())
     }
 
-    async fn enforce_cap(
+    /// Inserts an unsaved session, with a new token if its key is taken.
+    async fn create(
         &self,
-        state: &State,
-        principal: &str,
-        now: Timestamp,
+        current: &mut Current,
+        admission: &Admission,
     ) -> Result<(), SessionError> {
-        let Some((max, policy)) = self.config().session_cap else {
-            return Ok(());
-        };
-        let own = state
-            .current
-            .as_ref()
-            .filter(|c| c.stored)
-            .map(|c| c.record.handle);
-        let mut others: Vec<SessionSummary> = self
-            .store()
-            .list_principal(principal, now)
-            .await
-            .map_err(SessionError::Store)?
-            .into_iter()
-            .filter(|s| Some(s.handle) != own)
-            .collect();
-        if others.len() < max {
-            return Ok(());
-        }
-        match policy {
-            CapPolicy::RejectNew => Err(SessionError::TooManySessions { max }),
-            CapPolicy::EvictOldest => {
-                others.sort_by_key(|s| (s.last_seen_at, s.created_at));
-                let excess = others.len() + 1 - max;
-                for victim in others.iter().take(excess) {
-                    if self
-                        .store()
-                        .revoke(&victim.handle)
-                        .await
-                        .map_err(SessionError::Store)?
-                    {
-                        self.emit(&Event::Revoked {
-                            handle: Some(victim.handle),
-                            principal: Some(principal.to_owned()),
-                            count: 1,
-                            by: RevokedBy::SessionCap,
-                        });
-                    }
+        for _ in 0..KEY_RETRIES {
+            match self
+                .store()
+                .create(&current.key, &current.record, admission)
+                .await
+                .map_err(SessionError::from_store)?
+            {
+                Created::Inserted { evicted } => {
+                    current.stored = true;
+                    current.issue_cookie = true;
+                    self.emit(&Event::Created {
+                        session: current.reference(),
+                        handle: current.record.handle,
+                    });
+                    self.emit_evicted(current.record.principal.as_deref(), &evicted);
+                    return Ok(());
                 }
-                Ok(())
+                Created::KeyTaken => {
+                    let next = Token::generate();
+                    current.key = next.store_key(&current.record.handle);
+                    current.token = next;
+                }
+                Created::Refused(refusal) => return Err(SessionError::refused(refusal)),
             }
         }
+        Err(SessionError::Store(crate::StoreError::msg(
+            crate::StoreErrorKind::Backend,
+            "fresh tokens kept colliding",
+        )))
     }
 
     /// Ends the session: the record is deleted now and the response carries a deletion
@@ -852,7 +938,7 @@ impl Session {
         self.store()
             .list_principal(&principal, self.now())
             .await
-            .map_err(SessionError::Store)
+            .map_err(SessionError::from_store)
     }
 
     /// Revokes one of the logged-in principal's own sessions by handle; `false` when
@@ -872,7 +958,7 @@ impl Session {
             .ok_or(SessionError::NotAuthenticated)?;
         let now = self.now();
         let owned = matches!(
-            self.store().load_handle(handle, now).await.map_err(SessionError::Store)?,
+            self.store().load_handle(handle, now).await.map_err(SessionError::from_store)?,
             Some((_, record)) if record.principal.as_deref() == Some(principal.as_str())
         );
         if !owned
@@ -880,7 +966,7 @@ impl Session {
                 .store()
                 .revoke(handle)
                 .await
-                .map_err(SessionError::Store)?
+                .map_err(SessionError::from_store)?
         {
             return Ok(false);
         }
@@ -924,7 +1010,7 @@ impl Session {
             .store()
             .revoke_principal(&principal, except.as_ref())
             .await
-            .map_err(SessionError::Store)?;
+            .map_err(SessionError::from_store)?;
         self.emit(&Event::Revoked {
             handle: None,
             principal: Some(principal),
@@ -936,6 +1022,56 @@ impl Session {
             state.delete_cookie = true;
         }
         Ok(count)
+    }
+
+    /// The logged-in principal's credentials changed (a new password, a reset): ends
+    /// every other session of the principal and defeats every login of it still in
+    /// flight (one that called [`Session::begin_login`] before this), in one store
+    /// step; then issues this session a new token. Returns how many sessions ended.
+    ///
+    /// The principal is the one this request's session had when it was loaded: if
+    /// that session is revoked while the change runs, the other sessions still end
+    /// (and this one stays ended).
+    ///
+    /// # Errors
+    ///
+    /// [`SessionError::NotAuthenticated`] without a principal, or a store error.
+    pub async fn credentials_changed(&self) -> Result<u64, SessionError> {
+        let mut state = self.shared.state.lock().await;
+        self.ensure_loaded(&mut state).await?;
+        let current = state
+            .current
+            .as_ref()
+            .ok_or(SessionError::NotAuthenticated)?;
+        let principal = current
+            .record
+            .principal
+            .clone()
+            .ok_or(SessionError::NotAuthenticated)?;
+        let own = current.record.handle;
+        let count = self
+            .store()
+            .revoke_principal(&principal, Some(&own))
+            .await
+            .map_err(SessionError::from_store)?;
+        self.emit(&Event::Revoked {
+            handle: None,
+            principal: Some(principal),
+            count,
+            by: RevokedBy::User,
+        });
+        let now = self.now();
+        let delta = Delta {
+            touch: Some(self.touch_at(now)),
+            ..Delta::default()
+        };
+        match self
+            .rotate_with(&mut state, delta, RotationReason::Requested, now)
+            .await
+        {
+            Ok(()) | Err(SessionError::Ended) => Ok(count),
+            Err(err) => Err(err),
+        }
     }
 
     /// Writes what the request changed and adds `Set-Cookie`, `Cache-Control` and
@@ -1004,47 +1140,22 @@ impl Session {
                 state.current = None;
                 return Ok(());
             }
-            for _ in 0..KEY_RETRIES {
-                match self
-                    .store()
-                    .create(&current.key, &current.record)
-                    .await
-                    .map_err(SessionError::Store)?
-                {
-                    Created::Inserted => {
-                        current.stored = true;
-                        current.issue_cookie = true;
-                        self.emit(&Event::Created {
-                            session: current.reference(),
-                            handle: current.record.handle,
-                        });
-                        return Ok(());
-                    }
-                    Created::KeyTaken => {
-                        let next = Token::generate();
-                        current.key = next.store_key(&current.record.handle);
-                        current.token = next;
-                    }
-                }
-            }
-            return Err(SessionError::Store(crate::StoreError::msg(
-                crate::StoreErrorKind::Backend,
-                "fresh tokens kept colliding",
-            )));
+            return self.create(current, &Admission::default()).await;
         }
         let mut delta = std::mem::take(&mut current.pending);
         if current.needs_touch {
             delta.touch = Some(self.touch_at(now));
         }
         if delta.changes_content() {
+            delta.max_data_bytes = Some(self.config().max_data_bytes);
             match self
                 .store()
                 .apply(&current.key, &delta, now)
                 .await
-                .map_err(SessionError::Store)?
+                .map_err(SessionError::from_store)?
             {
                 Applied::Updated(record) => current.record = record,
-                Applied::Gone | Applied::KeyTaken => {
+                Applied::Gone => {
                     // AT-24: the session ended while this request ran; its writes are
                     // dropped rather than resurrecting it.
                     self.emit(&Event::WriteDiscarded {
@@ -1059,13 +1170,29 @@ impl Session {
                 .store()
                 .touch(&current.key, touch, now)
                 .await
-                .map_err(SessionError::Store)?
+                .map_err(SessionError::from_store)?
             {
                 state.current = None;
                 state.delete_cookie = true;
             }
         }
         Ok(())
+    }
+}
+
+/// The start of a login, taken with [`Session::begin_login`] before the credentials
+/// are checked: the principal and its generation at that moment.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct LoginTicket {
+    principal: String,
+    generation: u64,
+}
+
+impl LoginTicket {
+    /// The principal this ticket logs in.
+    #[must_use]
+    pub fn principal(&self) -> &str {
+        &self.principal
     }
 }
 

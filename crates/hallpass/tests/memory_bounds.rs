@@ -61,7 +61,11 @@ async fn expired_sessions_go_first_then_least_recently_used_anonymous() {
         let key = Token::generate().store_key(&Handle::generate());
         let idle = if i == 1 { Duration::from_secs(1) } else { IDLE };
         store
-            .create(&key, &Record::new(Handle::generate(), t0, idle, ABSOLUTE))
+            .create(
+                &key,
+                &Record::new(Handle::generate(), t0, idle, ABSOLUTE),
+                &hallpass::Admission::default(),
+            )
             .await
             .unwrap();
         keys.push(key);
@@ -77,6 +81,7 @@ async fn expired_sessions_go_first_then_least_recently_used_anonymous() {
         .create(
             &fourth,
             &Record::new(Handle::generate(), later, IDLE, ABSOLUTE),
+            &hallpass::Admission::default(),
         )
         .await
         .unwrap();
@@ -92,6 +97,7 @@ async fn expired_sessions_go_first_then_least_recently_used_anonymous() {
         .create(
             &fifth,
             &Record::new(Handle::generate(), later, IDLE, ABSOLUTE),
+            &hallpass::Admission::default(),
         )
         .await
         .unwrap();
@@ -120,13 +126,17 @@ async fn a_store_full_of_authenticated_sessions_refuses_rather_than_drops() {
         let key = Token::generate().store_key(&Handle::generate());
         let mut record = Record::new(Handle::generate(), now, IDLE, ABSOLUTE);
         record.principal = Some(user.into());
-        store.create(&key, &record).await.unwrap();
+        store
+            .create(&key, &record, &hallpass::Admission::default())
+            .await
+            .unwrap();
         keys.push(key);
     }
     let err = store
         .create(
             &Token::generate().store_key(&Handle::generate()),
             &Record::new(Handle::generate(), now, IDLE, ABSOLUTE),
+            &hallpass::Admission::default(),
         )
         .await
         .unwrap_err();
@@ -147,7 +157,11 @@ async fn the_sweeper_frees_expired_sessions_in_the_background() {
     for _ in 0..10 {
         let record = Record::new(Handle::generate(), now, Duration::from_secs(1), ABSOLUTE);
         store
-            .create(&Token::generate().store_key(&Handle::generate()), &record)
+            .create(
+                &Token::generate().store_key(&Handle::generate()),
+                &record,
+                &hallpass::Admission::default(),
+            )
             .await
             .unwrap();
     }
@@ -185,7 +199,11 @@ async fn the_cleanup_task_survives_store_errors_and_keeps_purging() {
             for _ in 0..n {
                 let record = Record::new(Handle::generate(), now, Duration::from_secs(1), ABSOLUTE);
                 memory
-                    .create(&Token::generate().store_key(&Handle::generate()), &record)
+                    .create(
+                        &Token::generate().store_key(&Handle::generate()),
+                        &record,
+                        &hallpass::Admission::default(),
+                    )
                     .await
                     .unwrap();
             }

@@ -80,8 +80,11 @@ pub async fn seed(
     }
     let key = Token::generate().store_key(&record.handle);
     assert_eq!(
-        store.create(&key, &record).await.unwrap(),
-        hallpass::Created::Inserted
+        store
+            .create(&key, &record, &hallpass::Admission::default())
+            .await
+            .unwrap(),
+        hallpass::Created::INSERTED
     );
     record.handle
 }

@@ -78,6 +78,28 @@ impl StoreError {
     pub fn kind(&self) -> StoreErrorKind {
         self.kind
     }
+
+    /// The delta error behind this one, when a delta did not fit the stored record.
+    ///
+    /// ```
+    /// use hallpass::{DeltaError, StoreError};
+    ///
+    /// let err = StoreError::from(DeltaError::TooLarge { size: 9, max: 8 });
+    /// assert_eq!(err.delta_error(), Some(&DeltaError::TooLarge { size: 9, max: 8 }));
+    /// ```
+    #[must_use]
+    pub fn delta_error(&self) -> Option<&crate::delta::DeltaError> {
+        self.source.as_deref()?.downcast_ref()
+    }
+
+    /// A delta that logs a principal in, given to [`apply`](crate::SessionStore::apply).
+    #[must_use]
+    pub fn login_needs_rotation() -> Self {
+        Self::msg(
+            StoreErrorKind::InvalidData,
+            "a login goes through rotate, never apply",
+        )
+    }
 }
 
 impl fmt::Debug for StoreError {

@@ -6,11 +6,12 @@ use std::sync::{Arc, Mutex, MutexGuard, PoisonError, Weak};
 use std::time::Duration;
 
 use super::{
-    Applied, Created, Loaded, SessionPage, SessionStore, SessionSummary, StoreError,
-    StoreErrorKind, StoreFuture,
+    Applied, Created, Loaded, Refusal, Rotated, SessionPage, SessionStore, SessionSummary,
+    StoreError, StoreErrorKind, StoreFuture,
 };
 use crate::clock::Clock;
-use crate::delta::{Delta, Touch};
+use crate::config::CapPolicy;
+use crate::delta::{Admission, Delta, PrincipalChange, Touch};
 use crate::record::{Expiry, Record, Timestamp};
 use crate::token::{Handle, StoreKey};
 
@@ -64,18 +65,27 @@ impl MemoryStoreConfig {
 /// checked on every call); [`MemoryStore::spawn_sweeper`] frees their memory in the
 /// background.
 ///
+/// # Locking
+///
+/// Reads, writes and touches lock one shard. Everything that changes which sessions a
+/// principal has — a create or rotation that logs in, a rotation, a revoke — first
+/// takes the principal gate, which also holds the per-principal index and
+/// generations; so admission, the cap and "log out everywhere" see no interleaving.
+/// The order is always gate, then shards (in index order), then a handle map; no path
+/// takes the gate while it holds a shard.
+///
 /// # Examples
 ///
 /// ```
 /// use std::time::Duration;
-/// use hallpass::{Handle, MemoryStore, Record, SessionStore, Timestamp, Token, Loaded};
+/// use hallpass::{Admission, Handle, MemoryStore, Record, SessionStore, Timestamp, Token, Loaded};
 ///
 /// # tokio_test_block_on(async {
 /// let store = MemoryStore::new();
 /// let now = Timestamp::from_unix_millis(0);
 /// let record = Record::new(Handle::generate(), now, Duration::from_secs(60), Duration::from_secs(600));
 /// let key = Token::generate().store_key(&record.handle);
-/// store.create(&key, &record).await?;
+/// store.create(&key, &record, &Admission::default()).await?;
 /// assert!(matches!(store.load(&key, now).await?, Loaded::Live(_)));
 /// # Ok::<(), hallpass::StoreError>(())
 /// # }).unwrap();
@@ -93,8 +103,50 @@ struct Inner {
     shards: Box<[Mutex<Shard>]>,
     per_shard_capacity: usize,
     handles: Box<[Mutex<HashMap<Handle, StoreKey>>]>,
-    principals: Mutex<HashMap<String, HashSet<StoreKey>>>,
+    gate: Mutex<Principals>,
     tick: AtomicU64,
+}
+
+/// The per-principal index and generations, behind the gate.
+#[derive(Debug, Default)]
+struct Principals {
+    map: HashMap<String, PrincipalEntry>,
+}
+
+#[derive(Debug, Default)]
+struct PrincipalEntry {
+    keys: HashSet<StoreKey>,
+    generation: u64,
+}
+
+impl Principals {
+    fn add(&mut self, principal: &str, key: StoreKey) {
+        self.map
+            .entry(principal.to_owned())
+            .or_default()
+            .keys
+            .insert(key);
+    }
+
+    fn remove(&mut self, principal: &str, key: &StoreKey) {
+        if let Some(entry) = self.map.get_mut(principal) {
+            entry.keys.remove(key);
+            if entry.keys.is_empty() && entry.generation == 0 {
+                self.map.remove(principal);
+            }
+        }
+    }
+
+    fn keys(&self, principal: &str) -> Vec<StoreKey> {
+        self.map
+            .get(principal)
+            .map(|entry| entry.keys.iter().copied().collect())
+            .unwrap_or_default()
+    }
+
+    fn generation(&self, principal: &str) -> u64 {
+        self.map.get(principal).map_or(0, |entry| entry.generation)
+    }
 }
 
 #[derive(Debug, Default)]
@@ -111,10 +163,14 @@ struct Entry {
 }
 
 fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
-    // A panic while holding a shard lock cannot leave a half-applied record: every
-    // mutation builds the new record first and swaps it in.
+    // A panic while holding a lock cannot leave a half-applied record: every mutation
+    // checks first and then changes in place.
     mutex.lock().unwrap_or_else(PoisonError::into_inner)
 }
+
+/// Sessions taken out of a shard whose principal index entries are still to be
+/// removed, once the shard is unlocked (the gate is never taken under a shard).
+type Removed = Vec<(StoreKey, Option<String>)>;
 
 impl Shard {
     fn insert(&mut self, key: StoreKey, record: Record, tick: u64) {
@@ -132,7 +188,6 @@ impl Shard {
         Some(entry.record)
     }
 
-    /// The live record under `key`; an expired one is removed and reported.
     /// Marks the live entry under `key` as just used and returns it; otherwise says
     /// why not (`None`: missing). Only the LRU index changes, and only for anonymous
     /// sessions: the common read path does no re-insertion.
@@ -156,16 +211,24 @@ impl Shard {
         Ok(&entry.record)
     }
 
+    /// The live record under `key`, if any.
+    fn live(&self, key: &StoreKey, now: Timestamp) -> Option<&Record> {
+        self.entries
+            .get(key)
+            .map(|entry| &entry.record)
+            .filter(|record| record.expired_by(now).is_none())
+    }
+
     /// Changes the live record under `key` in place with `change` (which must be
     /// all-or-nothing), keeping the shard's indexes in step. Returns the record as it
-    /// now stands and its principal before the change; `None` when not live.
+    /// now stands; `None` when not live.
     fn modify(
         &mut self,
         key: &StoreKey,
         now: Timestamp,
         tick: u64,
         change: impl FnOnce(&mut Record) -> Result<(), StoreError>,
-    ) -> Result<Option<(Record, Option<String>)>, StoreError> {
+    ) -> Result<Option<Record>, StoreError> {
         let Some(entry) = self.entries.get_mut(key) else {
             return Ok(None);
         };
@@ -173,33 +236,29 @@ impl Shard {
             return Ok(None);
         }
         let old_expiry = entry.record.expires_at();
-        let old_principal = entry.record.principal.clone();
+        let was_anonymous = entry.record.principal.is_none();
         change(&mut entry.record)?;
         let new_expiry = entry.record.expires_at();
         if old_expiry != new_expiry {
             self.by_expiry.remove(&(old_expiry, *key));
             self.by_expiry.insert((new_expiry, *key));
         }
-        if old_principal.is_none() {
+        if was_anonymous {
             self.anonymous_lru.remove(&entry.tick);
         }
         if entry.record.principal.is_none() {
             self.anonymous_lru.insert(tick, *key);
         }
         entry.tick = tick;
-        Ok(Some((entry.record.clone(), old_principal)))
+        Ok(Some(entry.record.clone()))
     }
+}
 
-    /// The live record under `key`, taken out; otherwise why not (`None`: missing).
-    fn take_live(&mut self, key: &StoreKey, now: Timestamp) -> Result<Record, Option<Expiry>> {
-        let Some(entry) = self.entries.get(key) else {
-            return Err(None);
-        };
-        if let Some(expiry) = entry.record.expired_by(now) {
-            return Err(Some(expiry));
-        }
-        self.remove(key).ok_or(None)
-    }
+/// What a rotation did inside its shards, for [`MemoryStore::finish_rotation`].
+struct Moved {
+    before: Option<String>,
+    record: Record,
+    removed: Removed,
 }
 
 impl MemoryStore {
@@ -218,7 +277,7 @@ impl MemoryStore {
                 shards: (0..shards).map(|_| Mutex::default()).collect(),
                 per_shard_capacity: config.capacity.div_ceil(shards).max(1),
                 handles: (0..shards).map(|_| Mutex::default()).collect(),
-                principals: Mutex::default(),
+                gate: Mutex::default(),
                 tick: AtomicU64::new(0),
             }),
         }
@@ -263,59 +322,66 @@ impl MemoryStore {
         usize::from(key.hash()[0]) % self.inner.shards.len()
     }
 
+    fn shard(&self, key: &StoreKey) -> MutexGuard<'_, Shard> {
+        lock(&self.inner.shards[self.shard_of(key)])
+    }
+
+    fn gate(&self) -> MutexGuard<'_, Principals> {
+        lock(&self.inner.gate)
+    }
+
     fn handle_map(&self, handle: &Handle) -> MutexGuard<'_, HashMap<Handle, StoreKey>> {
         lock(&self.inner.handles[usize::from(handle.as_bytes()[0]) % self.inner.handles.len()])
     }
 
-    fn index(&self, key: StoreKey, record: &Record) {
-        self.handle_map(&record.handle).insert(record.handle, key);
-        if let Some(principal) = &record.principal {
-            lock(&self.inner.principals)
-                .entry(principal.clone())
-                .or_default()
-                .insert(key);
+    fn point_handle(&self, handle: Handle, key: StoreKey) {
+        self.handle_map(&handle).insert(handle, key);
+    }
+
+    fn unpoint_handle(&self, handle: &Handle, key: &StoreKey) {
+        let mut handles = self.handle_map(handle);
+        if handles.get(handle) == Some(key) {
+            handles.remove(handle);
         }
     }
 
-    fn unindex(&self, key: &StoreKey, record: &Record) {
-        {
-            let mut handles = self.handle_map(&record.handle);
-            if handles.get(&record.handle) == Some(key) {
-                handles.remove(&record.handle);
-            }
-        }
-        if let Some(principal) = &record.principal {
-            self.unindex_principal(key, principal);
-        }
+    /// Removes `key` from its shard (and the handle map); the principal is returned
+    /// for the caller to unindex under the gate.
+    fn take(&self, shard: &mut Shard, key: &StoreKey) -> Option<Record> {
+        let record = shard.remove(key)?;
+        self.unpoint_handle(&record.handle, key);
+        Some(record)
     }
 
-    fn unindex_principal(&self, key: &StoreKey, principal: &str) {
-        let mut principals = lock(&self.inner.principals);
-        if let Some(keys) = principals.get_mut(principal) {
-            keys.remove(key);
-            if keys.is_empty() {
-                principals.remove(principal);
+    /// Unindexes removed sessions; takes the gate, so call it with no shard held.
+    fn unindex_removed(&self, removed: Removed) {
+        if removed.iter().all(|(_, principal)| principal.is_none()) {
+            return;
+        }
+        let mut gate = self.gate();
+        for (key, principal) in removed {
+            if let Some(principal) = principal {
+                gate.remove(&principal, &key);
             }
         }
     }
 
     /// Makes room in a full shard: expired first, then the least recently used
     /// anonymous session. `false` when only live authenticated sessions remain.
-    fn make_room(&self, shard: &mut Shard, now: Timestamp) -> bool {
+    fn make_room(&self, shard: &mut Shard, now: Timestamp, removed: &mut Removed) -> bool {
         if shard.entries.len() < self.inner.per_shard_capacity {
             return true;
         }
         if let Some(&(deadline, key)) = shard.by_expiry.first() {
             if deadline <= now {
-                if let Some(record) = shard.remove(&key) {
-                    self.unindex(&key, &record);
+                if let Some(record) = self.take(shard, &key) {
+                    removed.push((key, record.principal));
                 }
                 return true;
             }
         }
         if let Some((_, key)) = shard.anonymous_lru.pop_first() {
-            if let Some(record) = shard.remove(&key) {
-                self.unindex(&key, &record);
+            if let Some(record) = self.take(shard, &key) {
                 tracing::debug!(target: "hallpass::store", handle = %record.handle, "memory store evicted the least recently used anonymous session");
             }
             return true;
@@ -325,6 +391,7 @@ impl MemoryStore {
 
     fn purge_now(&self, now: Timestamp, batch: usize) -> u64 {
         let mut purged = 0u64;
+        let mut removed = Removed::new();
         for shard in &*self.inner.shards {
             let mut shard = lock(shard);
             while usize::try_from(purged).unwrap_or(usize::MAX) < batch {
@@ -334,46 +401,167 @@ impl MemoryStore {
                 if deadline > now {
                     break;
                 }
-                if let Some(record) = shard.remove(&key) {
-                    self.unindex(&key, &record);
+                if let Some(record) = self.take(&mut shard, &key) {
+                    removed.push((key, record.principal));
                 }
                 purged += 1;
             }
         }
+        self.unindex_removed(removed);
         purged
     }
 
-    /// Runs `change` on the live record under `key` with the shard locked.
-    fn update(
+    /// The principal's live sessions other than `own`, as (last seen, created, key),
+    /// read under the gate.
+    fn live_sessions_of(
         &self,
-        key: &StoreKey,
+        gate: &Principals,
+        principal: &str,
+        own: Option<&Handle>,
         now: Timestamp,
-        change: impl FnOnce(&mut Record) -> Result<(), StoreError>,
-    ) -> Result<Option<Record>, StoreError> {
-        let tick = self.next_tick();
-        let mut shard = lock(&self.inner.shards[self.shard_of(key)]);
-        let Some((record, old_principal)) = shard.modify(key, now, tick, change)? else {
-            return Ok(None);
-        };
-        if old_principal != record.principal {
-            if let Some(old) = &old_principal {
-                self.unindex_principal(key, old);
-            }
-            if let Some(new) = &record.principal {
-                lock(&self.inner.principals)
-                    .entry(new.clone())
-                    .or_default()
-                    .insert(*key);
-            }
-        }
-        Ok(Some(record))
+    ) -> Vec<(Timestamp, Timestamp, StoreKey)> {
+        gate.keys(principal)
+            .into_iter()
+            .filter_map(|key| {
+                let shard = self.shard(&key);
+                shard
+                    .live(&key, now)
+                    .filter(|record| {
+                        record.principal.as_deref() == Some(principal)
+                            && Some(&record.handle) != own
+                    })
+                    .map(|record| (record.last_seen_at, record.created_at, key))
+            })
+            .collect()
     }
 
-    fn remove_key(&self, key: &StoreKey) -> Option<Record> {
-        let mut shard = lock(&self.inner.shards[self.shard_of(key)]);
-        let record = shard.remove(key)?;
-        self.unindex(key, &record);
-        Some(record)
+    /// Admission of a login of `principal` (under the gate): the generation check,
+    /// then the cap. `Ok` holds the sessions to evict once the login is written.
+    fn admit(
+        &self,
+        gate: &Principals,
+        principal: &str,
+        admission: &Admission,
+        own: Option<&Handle>,
+        now: Timestamp,
+    ) -> Result<Vec<StoreKey>, Refusal> {
+        if admission
+            .generation
+            .is_some_and(|expected| expected != gate.generation(principal))
+        {
+            return Err(Refusal::CredentialsChanged);
+        }
+        let Some(cap) = admission.cap else {
+            return Ok(Vec::new());
+        };
+        let mut others = self.live_sessions_of(gate, principal, own, now);
+        if others.len() < cap.max {
+            return Ok(Vec::new());
+        }
+        match cap.policy {
+            CapPolicy::RejectNew => Err(Refusal::TooManySessions { max: cap.max }),
+            CapPolicy::EvictOldest => {
+                others.sort();
+                let excess = others.len() + 1 - cap.max.max(1);
+                Ok(others
+                    .into_iter()
+                    .take(excess)
+                    .map(|(_, _, key)| key)
+                    .collect())
+            }
+        }
+    }
+
+    /// Ends the sessions `admit` chose (under the gate); their handles.
+    fn evict(&self, gate: &mut Principals, principal: &str, victims: Vec<StoreKey>) -> Vec<Handle> {
+        let mut evicted = Vec::with_capacity(victims.len());
+        for key in victims {
+            let record = {
+                let mut shard = self.shard(&key);
+                self.take(&mut shard, &key)
+            };
+            if let Some(record) = record {
+                gate.remove(principal, &key);
+                evicted.push(record.handle);
+            }
+        }
+        evicted
+    }
+
+    /// The rotation itself, with the shard(s) locked: `new_shard` is `None` when both
+    /// keys live in `old_shard`. `Err` inside `Ok` is an outcome that wrote nothing.
+    fn rotate_locked(
+        &self,
+        old_shard: &mut Shard,
+        mut new_shard: Option<&mut Shard>,
+        (old, new): (&StoreKey, &StoreKey),
+        delta: &Delta,
+        now: Timestamp,
+    ) -> Result<Result<Moved, Rotated>, StoreError> {
+        let taken = match new_shard.as_deref() {
+            Some(shard) => shard.entries.contains_key(new),
+            None => old_shard.entries.contains_key(new),
+        };
+        if taken {
+            return Ok(Err(Rotated::KeyTaken));
+        }
+        let mut removed = Removed::new();
+        // In one shard the old entry's slot is reused; another shard may be full.
+        if let Some(shard) = new_shard.as_deref_mut() {
+            if !self.make_room(shard, now, &mut removed) {
+                return Err(StoreError::msg(
+                    StoreErrorKind::CapacityExceeded,
+                    "no room for the rotated session",
+                ));
+            }
+        }
+        let Some(mut record) = old_shard.live(old, now).cloned() else {
+            return Ok(Err(Rotated::Gone));
+        };
+        let before = record.principal.clone();
+        delta.apply_to(&mut record)?;
+        old_shard.remove(old);
+        let tick = self.next_tick();
+        new_shard
+            .unwrap_or(old_shard)
+            .insert(*new, record.clone(), tick);
+        Ok(Ok(Moved {
+            before,
+            record,
+            removed,
+        }))
+    }
+
+    /// The index work of a rotation, under the gate, after the shards are unlocked.
+    fn finish_rotation(
+        &self,
+        gate: &mut Principals,
+        (old, new): (&StoreKey, &StoreKey),
+        moved: Moved,
+        victims: Vec<StoreKey>,
+    ) -> Rotated {
+        let Moved {
+            before,
+            record,
+            removed,
+        } = moved;
+        self.point_handle(record.handle, *new);
+        if let Some(before) = &before {
+            gate.remove(before, old);
+        }
+        for (key, principal) in removed {
+            if let Some(principal) = principal {
+                gate.remove(&principal, &key);
+            }
+        }
+        let evicted = match &record.principal {
+            Some(principal) => {
+                gate.add(principal, *new);
+                self.evict(gate, principal, victims)
+            }
+            None => Vec::new(),
+        };
+        Rotated::Updated { record, evicted }
     }
 }
 
@@ -384,30 +572,64 @@ impl Default for MemoryStore {
 }
 
 impl SessionStore for MemoryStore {
-    fn create<'a>(&'a self, key: &'a StoreKey, record: &'a Record) -> StoreFuture<'a, Created> {
+    fn create<'a>(
+        &'a self,
+        key: &'a StoreKey,
+        record: &'a Record,
+        admission: &'a Admission,
+    ) -> StoreFuture<'a, Created> {
         Box::pin(async move {
-            let mut shard = lock(&self.inner.shards[self.shard_of(key)]);
-            if shard.entries.contains_key(key) {
-                return Ok(Created::KeyTaken);
+            let now = record.last_seen_at;
+            // A login takes the gate first; an anonymous session never does.
+            let mut gate = record.principal.as_ref().map(|_| self.gate());
+            let victims = match (&gate, &record.principal) {
+                (Some(gate), Some(principal)) => {
+                    match self.admit(gate, principal, admission, None, now) {
+                        Ok(victims) => victims,
+                        Err(refusal) => return Ok(Created::Refused(refusal)),
+                    }
+                }
+                _ => Vec::new(),
+            };
+            let mut removed = Removed::new();
+            {
+                let mut shard = self.shard(key);
+                if shard.entries.contains_key(key) {
+                    return Ok(Created::KeyTaken);
+                }
+                if !self.make_room(&mut shard, now, &mut removed) {
+                    tracing::warn!(target: "hallpass::event", event = "store_full", "memory store is full of authenticated sessions; refusing a new session");
+                    return Err(StoreError::msg(
+                        StoreErrorKind::CapacityExceeded,
+                        "every slot holds a live authenticated session",
+                    ));
+                }
+                self.point_handle(record.handle, *key);
+                let tick = self.next_tick();
+                shard.insert(*key, record.clone(), tick);
             }
-            if !self.make_room(&mut shard, record.last_seen_at) {
-                tracing::warn!(target: "hallpass::event", event = "store_full", "memory store is full of authenticated sessions; refusing a new session");
-                return Err(StoreError::msg(
-                    StoreErrorKind::CapacityExceeded,
-                    "every slot holds a live authenticated session",
-                ));
-            }
-            self.index(*key, record);
-            let tick = self.next_tick();
-            shard.insert(*key, record.clone(), tick);
-            Ok(Created::Inserted)
+            let evicted = match (&mut gate, &record.principal) {
+                (Some(gate), Some(principal)) => {
+                    gate.add(principal, *key);
+                    for (key, principal) in removed.drain(..) {
+                        if let Some(principal) = principal {
+                            gate.remove(&principal, &key);
+                        }
+                    }
+                    self.evict(gate, principal, victims)
+                }
+                _ => Vec::new(),
+            };
+            drop(gate);
+            self.unindex_removed(removed);
+            Ok(Created::Inserted { evicted })
         })
     }
 
     fn load<'a>(&'a self, key: &'a StoreKey, now: Timestamp) -> StoreFuture<'a, Loaded> {
         Box::pin(async move {
             let tick = self.next_tick();
-            let mut shard = lock(&self.inner.shards[self.shard_of(key)]);
+            let mut shard = self.shard(key);
             Ok(match shard.use_live(key, now, tick) {
                 Ok(record) => Loaded::Live(record.clone()),
                 Err(None) => Loaded::Missing,
@@ -423,8 +645,27 @@ impl SessionStore for MemoryStore {
         now: Timestamp,
     ) -> StoreFuture<'a, Applied> {
         Box::pin(async move {
-            let updated = self.update(key, now, |record| Ok(delta.apply_to(record)?))?;
-            Ok(updated.map_or(Applied::Gone, Applied::Updated))
+            let clears = match &delta.principal {
+                Some(PrincipalChange::Login { .. }) => {
+                    return Err(StoreError::login_needs_rotation());
+                }
+                Some(PrincipalChange::Clear) => true,
+                None => false,
+            };
+            let mut gate = clears.then(|| self.gate());
+            let tick = self.next_tick();
+            let mut old = None;
+            let updated = self.shard(key).modify(key, now, tick, |record| {
+                old.clone_from(&record.principal);
+                Ok(delta.apply_to(record)?)
+            })?;
+            let Some(record) = updated else {
+                return Ok(Applied::Gone);
+            };
+            if let (Some(gate), Some(old)) = (&mut gate, &old) {
+                gate.remove(old, key);
+            }
+            Ok(Applied::Updated(record))
         })
     }
 
@@ -435,7 +676,8 @@ impl SessionStore for MemoryStore {
         now: Timestamp,
     ) -> StoreFuture<'a, bool> {
         Box::pin(async move {
-            let updated = self.update(key, now, |record| {
+            let tick = self.next_tick();
+            let updated = self.shard(key).modify(key, now, tick, |record| {
                 touch.apply_to(record);
                 Ok(())
             })?;
@@ -449,69 +691,62 @@ impl SessionStore for MemoryStore {
         new: &'a StoreKey,
         delta: &'a Delta,
         now: Timestamp,
-    ) -> StoreFuture<'a, Applied> {
+    ) -> StoreFuture<'a, Rotated> {
         Box::pin(async move {
-            let (a, b) = (self.shard_of(old), self.shard_of(new));
-            // Lock both shards in index order so concurrent rotations cannot deadlock.
-            let (mut first, mut second) = match a.cmp(&b) {
-                std::cmp::Ordering::Equal => (lock(&self.inner.shards[a]), None),
-                std::cmp::Ordering::Less => {
-                    let first = lock(&self.inner.shards[a]);
-                    (first, Some(lock(&self.inner.shards[b])))
-                }
-                std::cmp::Ordering::Greater => {
-                    let first = lock(&self.inner.shards[b]);
-                    (first, Some(lock(&self.inner.shards[a])))
-                }
-            };
-            let (old_shard, new_shard): (&mut Shard, &mut Shard) = match (&mut second, a.cmp(&b)) {
-                (None, _) => {
-                    let shard = &mut *first;
-                    if shard.entries.contains_key(new) {
-                        return Ok(Applied::KeyTaken);
-                    }
-                    let Ok(mut record) = shard.take_live(old, now) else {
-                        return Ok(Applied::Gone);
-                    };
-                    let before = record.clone();
-                    if let Err(err) = delta.apply_to(&mut record) {
-                        shard.insert(*old, before, self.next_tick());
-                        return Err(err.into());
-                    }
-                    self.unindex(old, &before);
-                    self.index(*new, &record);
-                    shard.insert(*new, record.clone(), self.next_tick());
-                    return Ok(Applied::Updated(record));
-                }
-                (Some(second), std::cmp::Ordering::Less) => (&mut *first, &mut **second),
-                (Some(second), _) => (&mut **second, &mut *first),
-            };
-            if new_shard.entries.contains_key(new) {
-                return Ok(Applied::KeyTaken);
-            }
-            if !self.make_room(new_shard, now) {
+            if old.handle() != new.handle() {
                 return Err(StoreError::msg(
-                    StoreErrorKind::CapacityExceeded,
-                    "no room for the rotated session",
+                    StoreErrorKind::InvalidData,
+                    "a rotation keeps the session's handle",
                 ));
             }
-            let Ok(mut record) = old_shard.take_live(old, now) else {
-                return Ok(Applied::Gone);
+            // Every rotation takes the gate: it moves a session that a revoke may be
+            // looking for, and a login changes the principal's sessions.
+            let mut gate = self.gate();
+            let victims = match &delta.principal {
+                Some(PrincipalChange::Login {
+                    principal,
+                    admission,
+                }) => match self.admit(&gate, principal, admission, Some(old.handle()), now) {
+                    Ok(victims) => victims,
+                    Err(refusal) => return Ok(Rotated::Refused(refusal)),
+                },
+                _ => Vec::new(),
             };
-            let before = record.clone();
-            if let Err(err) = delta.apply_to(&mut record) {
-                old_shard.insert(*old, before, self.next_tick());
-                return Err(err.into());
-            }
-            self.unindex(old, &before);
-            self.index(*new, &record);
-            new_shard.insert(*new, record.clone(), self.next_tick());
-            Ok(Applied::Updated(record))
+            let (a, b) = (self.shard_of(old), self.shard_of(new));
+            let moved = if a == b {
+                let mut shard = lock(&self.inner.shards[a]);
+                self.rotate_locked(&mut shard, None, (old, new), delta, now)?
+            } else {
+                // Lock both shards in index order so concurrent callers cannot deadlock.
+                let (low, high) = (a.min(b), a.max(b));
+                let mut low = lock(&self.inner.shards[low]);
+                let mut high = lock(&self.inner.shards[high]);
+                let (old_shard, new_shard) = if a < b {
+                    (&mut *low, &mut *high)
+                } else {
+                    (&mut *high, &mut *low)
+                };
+                self.rotate_locked(old_shard, Some(new_shard), (old, new), delta, now)?
+            };
+            Ok(match moved {
+                Ok(moved) => self.finish_rotation(&mut gate, (old, new), moved, victims),
+                Err(outcome) => outcome,
+            })
         })
     }
 
     fn delete<'a>(&'a self, key: &'a StoreKey) -> StoreFuture<'a, bool> {
-        Box::pin(async move { Ok(self.remove_key(key).is_some()) })
+        Box::pin(async move {
+            let record = {
+                let mut shard = self.shard(key);
+                self.take(&mut shard, key)
+            };
+            let Some(record) = record else {
+                return Ok(false);
+            };
+            self.unindex_removed(vec![(*key, record.principal)]);
+            Ok(true)
+        })
     }
 
     fn load_handle<'a>(
@@ -520,44 +755,46 @@ impl SessionStore for MemoryStore {
         now: Timestamp,
     ) -> StoreFuture<'a, Option<(StoreKey, Record)>> {
         Box::pin(async move {
+            // Under the gate no rotation can move the session between the two looks.
+            let _gate = self.gate();
             let Some(key) = self.handle_map(handle).get(handle).copied() else {
                 return Ok(None);
             };
-            let shard = lock(&self.inner.shards[self.shard_of(&key)]);
+            let shard = self.shard(&key);
             Ok(shard
-                .entries
-                .get(&key)
-                .filter(|entry| {
-                    entry.record.handle == *handle && entry.record.expired_by(now).is_none()
-                })
-                .map(|entry| (key, entry.record.clone())))
+                .live(&key, now)
+                .filter(|record| record.handle == *handle)
+                .map(|record| (key, record.clone())))
         })
     }
 
     fn revoke<'a>(&'a self, handle: &'a Handle) -> StoreFuture<'a, bool> {
         Box::pin(async move {
-            // A concurrent rotation can move the session between reading the handle
-            // index and locking the shard: follow it until it is gone.
-            for _ in 0..8 {
-                let Some(key) = self.handle_map(handle).get(handle).copied() else {
-                    return Ok(false);
-                };
-                let mut shard = lock(&self.inner.shards[self.shard_of(&key)]);
-                if shard
+            // Under the gate no rotation can move the session between the handle
+            // lookup and the delete: what is found is what is deleted.
+            let mut gate = self.gate();
+            let Some(key) = self.handle_map(handle).get(handle).copied() else {
+                return Ok(false);
+            };
+            let record = {
+                let mut shard = self.shard(&key);
+                let owned = shard
                     .entries
                     .get(&key)
-                    .is_some_and(|entry| entry.record.handle == *handle)
-                {
-                    if let Some(record) = shard.remove(&key) {
-                        self.unindex(&key, &record);
-                    }
-                    return Ok(true);
+                    .is_some_and(|entry| entry.record.handle == *handle);
+                if owned {
+                    self.take(&mut shard, &key)
+                } else {
+                    None
                 }
+            };
+            let Some(record) = record else {
+                return Ok(false);
+            };
+            if let Some(principal) = &record.principal {
+                gate.remove(principal, &key);
             }
-            Err(StoreError::msg(
-                StoreErrorKind::Backend,
-                "session kept moving while being revoked",
-            ))
+            Ok(true)
         })
     }
 
@@ -567,24 +804,19 @@ impl SessionStore for MemoryStore {
         now: Timestamp,
     ) -> StoreFuture<'a, Vec<SessionSummary>> {
         Box::pin(async move {
-            let keys: Vec<StoreKey> = lock(&self.inner.principals)
-                .get(principal)
-                .map(|keys| keys.iter().copied().collect())
-                .unwrap_or_default();
-            let mut found: Vec<SessionSummary> = keys
+            let gate = self.gate();
+            let mut found: Vec<SessionSummary> = gate
+                .keys(principal)
                 .iter()
                 .filter_map(|key| {
-                    let shard = lock(&self.inner.shards[self.shard_of(key)]);
+                    let shard = self.shard(key);
                     shard
-                        .entries
-                        .get(key)
-                        .filter(|entry| {
-                            entry.record.principal.as_deref() == Some(principal)
-                                && entry.record.expired_by(now).is_none()
-                        })
-                        .map(|entry| SessionSummary::from(&entry.record))
+                        .live(key, now)
+                        .filter(|record| record.principal.as_deref() == Some(principal))
+                        .map(SessionSummary::from)
                 })
                 .collect();
+            drop(gate);
             found.sort_by_key(|summary| (summary.created_at, summary.handle));
             Ok(found)
         })
@@ -596,35 +828,36 @@ impl SessionStore for MemoryStore {
         except: Option<&'a Handle>,
     ) -> StoreFuture<'a, u64> {
         Box::pin(async move {
+            // Under the gate: no login is admitted and no session moves until every
+            // session of the principal is gone.
+            let mut gate = self.gate();
+            let entry = gate.map.entry(principal.to_owned()).or_default();
+            entry.generation = entry.generation.saturating_add(1);
             let mut revoked = 0u64;
-            // Repeat until the index holds nothing to revoke, so a session rotated
-            // while we work is caught under its new key.
-            loop {
-                let keys: Vec<StoreKey> = lock(&self.inner.principals)
-                    .get(principal)
-                    .map(|keys| keys.iter().copied().collect())
-                    .unwrap_or_default();
-                let mut round = 0u64;
-                for key in keys {
-                    let mut shard = lock(&self.inner.shards[self.shard_of(&key)]);
+            for key in gate.keys(principal) {
+                let record = {
+                    let mut shard = self.shard(&key);
                     let spare = shard.entries.get(&key).is_none_or(|entry| {
                         entry.record.principal.as_deref() != Some(principal)
                             || Some(&entry.record.handle) == except
                     });
                     if spare {
-                        continue;
+                        None
+                    } else {
+                        self.take(&mut shard, &key)
                     }
-                    if let Some(record) = shard.remove(&key) {
-                        self.unindex(&key, &record);
-                        round += 1;
-                    }
-                }
-                revoked += round;
-                if round == 0 {
-                    return Ok(revoked);
+                };
+                if record.is_some() {
+                    gate.remove(principal, &key);
+                    revoked += 1;
                 }
             }
+            Ok(revoked)
         })
+    }
+
+    fn generation<'a>(&'a self, principal: &'a str) -> StoreFuture<'a, u64> {
+        Box::pin(async move { Ok(self.gate().generation(principal)) })
     }
 
     fn purge_expired(&self, now: Timestamp, batch: usize) -> StoreFuture<'_, u64> {

@@ -4,15 +4,27 @@
 //!
 //! | method | contract |
 //! |---|---|
-//! | [`create`](SessionStore::create) | insert-if-absent; an existing key is [`Created::KeyTaken`], never overwritten (AT-10) |
+//! | [`create`](SessionStore::create) | insert-if-absent; an existing key is [`Created::KeyTaken`], never overwritten (AT-10); a record with a principal is admitted first (below) |
 //! | [`load`](SessionStore::load) | the record, or [`Loaded::Expired`]/[`Loaded::Missing`]: never an expired record |
-//! | [`apply`](SessionStore::apply) | update-if-present, atomically against the current record; [`Applied::Gone`] when absent or expired, and nothing is recreated (AT-24) |
+//! | [`apply`](SessionStore::apply) | update-if-present, atomically against the current record, the data bound checked against that record; [`Applied::Gone`] when absent or expired, and nothing is recreated (AT-24) |
 //! | [`touch`](SessionStore::touch) | moves the idle deadline and last-seen only, never the data |
-//! | [`rotate`](SessionStore::rotate) | one atomic step: apply a delta to the old record, file it under the new key, delete the old key |
+//! | [`rotate`](SessionStore::rotate) | one atomic step: apply a delta to the old record (admitting a login first), file it under the new key, delete the old key |
 //! | [`delete`](SessionStore::delete) | idempotent |
-//! | [`list_principal`](SessionStore::list_principal), [`revoke_principal`](SessionStore::revoke_principal) | through a per-principal index, never a scan |
+//! | [`revoke`](SessionStore::revoke) | ends the session with that handle, wherever a concurrent rotation moved it; never `false` for a session that stays live |
+//! | [`list_principal`](SessionStore::list_principal), [`revoke_principal`](SessionStore::revoke_principal) | through a per-principal index, never a scan; a revoke ends every session of the principal that was live when it began, including one rotated meanwhile, and moves the principal's [`generation`](SessionStore::generation) on |
+//! | [`generation`](SessionStore::generation) | the principal's generation: 0 at first, one more after each [`revoke_principal`](SessionStore::revoke_principal) |
 //! | [`list_sessions`](SessionStore::list_sessions) | every live session, a page at a time from a cursor, never the whole store at once |
 //! | [`purge_expired`](SessionStore::purge_expired) | deletes at most `batch` expired sessions per call |
+//!
+//! **Admission.** A session becomes a principal's (a [`create`](SessionStore::create)
+//! of a record with a principal, or a [`rotate`](SessionStore::rotate) whose delta is a
+//! [`PrincipalChange::Login`](crate::PrincipalChange)) only if, in the same atomic step
+//! as the write, the [`Admission`](crate::Admission) holds: the principal's generation
+//! is still the one the login began with (else [`Refusal::CredentialsChanged`]), and
+//! the cap holds — with [`CapPolicy::RejectNew`](crate::CapPolicy) a login past it is
+//! [`Refusal::TooManySessions`], with `EvictOldest` the least recently used other
+//! sessions end in that same step. No interleaving of logins and revokes breaks
+//! either rule. Nothing is written when a login is refused.
 //!
 //! Every method takes `now` from the caller's [`Clock`](crate::Clock), so a store
 //! needs no clock of its own and tests can move time.
@@ -30,7 +42,7 @@ use std::pin::Pin;
 pub use error::{StoreError, StoreErrorKind};
 pub use memory::{MemoryStore, MemoryStoreConfig};
 
-use crate::delta::Delta;
+use crate::delta::{Admission, Delta};
 use crate::record::{Expiry, Record, Timestamp};
 use crate::token::{Handle, StoreKey};
 
@@ -39,12 +51,39 @@ pub type StoreFuture<'a, T> = Pin<Box<dyn Future<Output = Result<T, StoreError>>
 
 /// Result of [`SessionStore::create`].
 #[non_exhaustive]
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Created {
     /// The record was inserted.
-    Inserted,
+    Inserted {
+        /// Sessions of the same principal that the cap ended to make room
+        /// ([`CapPolicy::EvictOldest`](crate::CapPolicy)).
+        evicted: Vec<Handle>,
+    },
     /// A record already exists under the key; nothing was written.
     KeyTaken,
+    /// The login was not admitted; nothing was written.
+    Refused(Refusal),
+}
+
+impl Created {
+    /// An insert that evicted nothing.
+    pub const INSERTED: Self = Self::Inserted {
+        evicted: Vec::new(),
+    };
+}
+
+/// Why a store did not admit a login (see the [module docs](self)).
+#[non_exhaustive]
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Refusal {
+    /// The principal has the maximum number of sessions ([`CapPolicy::RejectNew`](crate::CapPolicy)).
+    TooManySessions {
+        /// The cap.
+        max: usize,
+    },
+    /// The principal's generation moved since the login began: its credentials
+    /// changed or all its sessions were revoked while the login was being checked.
+    CredentialsChanged,
 }
 
 /// Result of [`SessionStore::load`].
@@ -60,7 +99,7 @@ pub enum Loaded {
     Missing,
 }
 
-/// Result of [`SessionStore::apply`] and [`SessionStore::rotate`].
+/// Result of [`SessionStore::apply`].
 #[non_exhaustive]
 #[derive(Clone, Debug, PartialEq)]
 pub enum Applied {
@@ -69,8 +108,25 @@ pub enum Applied {
     /// The session no longer exists (deleted, revoked, rotated away or expired): nothing
     /// was written.
     Gone,
-    /// [`SessionStore::rotate`] only: the new key is taken; nothing was written.
+}
+
+/// Result of [`SessionStore::rotate`].
+#[non_exhaustive]
+#[derive(Clone, Debug, PartialEq)]
+pub enum Rotated {
+    /// The session now lives under the new key only.
+    Updated {
+        /// The record as it now stands.
+        record: Record,
+        /// Sessions of the same principal that the cap ended to make room.
+        evicted: Vec<Handle>,
+    },
+    /// The session no longer exists: nothing was written.
+    Gone,
+    /// The new key is taken; nothing was written.
     KeyTaken,
+    /// The login was not admitted; nothing was written, the old key still works.
+    Refused(Refusal),
 }
 
 /// One session as a list shows it: its handle, principal, times and client (no data).
@@ -138,14 +194,27 @@ impl SessionPage {
 /// # let _ = store;
 /// ```
 pub trait SessionStore: Send + Sync + fmt::Debug + 'static {
-    /// Inserts `record` under `key` unless the key is taken.
-    fn create<'a>(&'a self, key: &'a StoreKey, record: &'a Record) -> StoreFuture<'a, Created>;
+    /// Inserts `record` under `key` unless the key is taken; a record with a
+    /// principal only if `admission` holds (see the [module docs](self)).
+    fn create<'a>(
+        &'a self,
+        key: &'a StoreKey,
+        record: &'a Record,
+        admission: &'a Admission,
+    ) -> StoreFuture<'a, Created>;
 
     /// Loads the record under `key` if it is live at `now`.
     fn load<'a>(&'a self, key: &'a StoreKey, now: Timestamp) -> StoreFuture<'a, Loaded>;
 
     /// Applies `delta` to the live record under `key`, atomically; the stored version
     /// goes up by one.
+    ///
+    /// # Errors
+    ///
+    /// [`StoreErrorKind::InvalidData`] (with a [`DeltaError`](crate::DeltaError) as its
+    /// source, see [`StoreError::delta_error`]) when the delta does not fit the record
+    /// as stored, and when it logs a principal in: a login goes through
+    /// [`rotate`](Self::rotate).
     fn apply<'a>(
         &'a self,
         key: &'a StoreKey,
@@ -163,14 +232,15 @@ pub trait SessionStore: Send + Sync + fmt::Debug + 'static {
     ) -> StoreFuture<'a, bool>;
 
     /// Atomically applies `delta` to the live record under `old`, stores the result
-    /// under `new` and deletes `old`.
+    /// under `new` (the same handle) and deletes `old`; a login in the delta is
+    /// admitted first.
     fn rotate<'a>(
         &'a self,
         old: &'a StoreKey,
         new: &'a StoreKey,
         delta: &'a Delta,
         now: Timestamp,
-    ) -> StoreFuture<'a, Applied>;
+    ) -> StoreFuture<'a, Rotated>;
 
     /// Deletes the record under `key`; `true` if there was one. Idempotent.
     fn delete<'a>(&'a self, key: &'a StoreKey) -> StoreFuture<'a, bool>;
@@ -182,7 +252,8 @@ pub trait SessionStore: Send + Sync + fmt::Debug + 'static {
         now: Timestamp,
     ) -> StoreFuture<'a, Option<(StoreKey, Record)>>;
 
-    /// Deletes the session with this handle; `true` if there was one.
+    /// Deletes the session with this handle, under whatever key it has; `true` if
+    /// there was one. `false` means no session with this handle is live afterwards.
     fn revoke<'a>(&'a self, handle: &'a Handle) -> StoreFuture<'a, bool>;
 
     /// The live sessions of `principal`, oldest first.
@@ -192,13 +263,20 @@ pub trait SessionStore: Send + Sync + fmt::Debug + 'static {
         now: Timestamp,
     ) -> StoreFuture<'a, Vec<SessionSummary>>;
 
-    /// Deletes every session of `principal` except the one with handle `except`;
-    /// returns how many were deleted.
+    /// Moves `principal`'s generation on and deletes every session of `principal`
+    /// except the one with handle `except`, atomically: a login that began before
+    /// the call is refused, and every session live when it began ends, including one
+    /// rotated meanwhile. Returns how many were deleted.
     fn revoke_principal<'a>(
         &'a self,
         principal: &'a str,
         except: Option<&'a Handle>,
     ) -> StoreFuture<'a, u64>;
+
+    /// `principal`'s generation: 0 until its first
+    /// [`revoke_principal`](Self::revoke_principal), one more after each. A login reads
+    /// it before checking credentials and passes it in its [`Admission`].
+    fn generation<'a>(&'a self, principal: &'a str) -> StoreFuture<'a, u64>;
 
     /// Lists the live sessions at `now`, a page at a time: start with `cursor`
     /// `None`, then pass each page's [`SessionPage::next`] until it is `None`. A page
