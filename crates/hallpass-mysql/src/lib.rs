@@ -135,6 +135,20 @@ pub async fn connect(url: &str, options: SqlOptions) -> Result<MySqlStore, Conne
         // No ping before each use: a dead connection fails its statement, which is
         // mapped to Unavailable, and the pool replaces it.
         .test_before_acquire(false)
+        // READ COMMITTED, as PostgreSQL's default: each statement of a transaction
+        // sees what committed before it. Under InnoDB's REPEATABLE READ the cap's
+        // count after the principal lock read a snapshot from before the lock, and a
+        // login evicted too few sessions.
+        .after_connect(|conn, _meta| {
+            Box::pin(async move {
+                sqlx::Executor::execute(
+                    &mut *conn,
+                    "SET SESSION TRANSACTION ISOLATION LEVEL READ COMMITTED",
+                )
+                .await
+                .map(|_| ())
+            })
+        })
         .acquire_timeout(options.call_timeout())
         .connect_with(connect_options)
         .await

@@ -814,12 +814,18 @@ where
         // under a database that does not follow the row to its new key. A "nothing"
         // is believed only once a fresh statement finds no row with the handle.
         for _ in 0..8 {
-            let deleted = sqlx::query(sql(&self.dialect.delete_by_handle))
+            // InnoDB locks the handle's index entry before the row, a rotation the row
+            // before the index: the two can deadlock. A deadlocked DELETE did nothing.
+            let deleted = match sqlx::query(sql(&self.dialect.delete_by_handle))
                 .bind(handle.as_bytes().to_vec())
                 .execute(&self.pool)
                 .await
-                .map_err(store_error)?
-                .rows();
+                .map_err(store_error)
+            {
+                Ok(result) => result.rows(),
+                Err(err) if crate::is_retryable(&err) => continue,
+                Err(err) => return Err(err),
+            };
             if deleted > 0 {
                 return Ok(true);
             }
