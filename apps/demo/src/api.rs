@@ -120,11 +120,26 @@ pub(crate) async fn verify(users: &Arc<Users>, username: &str, password: &Secret
         .unwrap_or(false)
 }
 
-/// Logs `username` in on this session: a new token, a new CSRF token, data kept.
-pub(crate) async fn log_in(session: &Session, username: &str) -> Result<(), SessionError> {
-    session.login(username).await?;
+/// Checks the credentials and, if they hold, logs `username` in on this session: a
+/// new token, a new CSRF token, data kept. `Ok(false)` for wrong credentials.
+///
+/// The principal's generation is taken before the (slow) password check, so a
+/// password change that commits while the check runs defeats this login
+/// ([`SessionError::CredentialsChanged`]) instead of leaving a session that the
+/// change never saw.
+pub(crate) async fn log_in(
+    users: &Arc<Users>,
+    session: &Session,
+    username: &str,
+    password: &Secret,
+) -> Result<bool, SessionError> {
+    let ticket = session.begin_login(username).await?;
+    if !verify(users, username, password).await {
+        return Ok(false);
+    }
+    session.finish_login(ticket).await?;
     crate::csrf::renew(session).await?;
-    Ok(())
+    Ok(true)
 }
 
 async fn login(
@@ -132,7 +147,7 @@ async fn login(
     session: Session,
     ApiJson(body): ApiJson<Credentials>,
 ) -> Result<Json<serde_json::Value>, ApiError> {
-    if !verify(&app.users, &body.username, &body.password).await {
+    if !log_in(&app.users, &session, &body.username, &body.password).await? {
         // SR-37: one answer for an unknown user and a wrong password.
         tracing::info!(target: "hallpass_demo::auth", "login failed");
         return Err(ApiError::new(
@@ -140,7 +155,6 @@ async fn login(
             "wrong username or password",
         ));
     }
-    log_in(&session, &body.username).await?;
     Ok(Json(json!({ "user": body.username })))
 }
 
@@ -213,8 +227,10 @@ struct PasswordChange {
     new: Secret,
 }
 
-/// Changes the password, then rotates this session and revokes every other one of
-/// the user (SR-26): whoever knew the old password is logged out everywhere.
+/// Changes the password, then ends every other session of the user and every login
+/// of it still in flight, and rotates this session (SR-26): whoever knew the old
+/// password is logged out everywhere — also when this session is revoked while the
+/// change runs.
 pub(crate) async fn apply_password_change(
     users: &Arc<Users>,
     session: &Session,
@@ -253,9 +269,11 @@ pub(crate) async fn apply_password_change(
             ));
         }
     }
-    session.rotate().await?;
-    crate::csrf::renew(session).await?;
-    Ok(session.revoke_all_of_principal(true).await?)
+    let revoked = session.credentials_changed().await?;
+    if session.principal().await?.is_some() {
+        crate::csrf::renew(session).await?;
+    }
+    Ok(revoked)
 }
 
 async fn change_password(

@@ -49,6 +49,9 @@ pub(crate) fn session_message(err: &SessionError) -> (StatusCode, &'static str) 
         StatusCode::UNAUTHORIZED => "not logged in",
         StatusCode::CONFLICT => match err {
             SessionError::TooManySessions { .. } => "this account has too many sessions",
+            SessionError::CredentialsChanged => {
+                "the password changed while you were logging in: log in again"
+            }
             _ => "the session ended while the request ran",
         },
         _ => "session error",

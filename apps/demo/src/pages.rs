@@ -12,7 +12,7 @@ use axum::routing::{get, post};
 use hallpass::{Handle, Session, SessionError};
 use serde::Deserialize;
 
-use crate::api::{apply_password_change, log_in, verify};
+use crate::api::{apply_password_change, log_in};
 use crate::app::AppState;
 use crate::csrf;
 use crate::device::describe;
@@ -157,7 +157,7 @@ async fn login_submit(
     if !csrf::check(&session, &form.csrf).await? {
         return Err(PageError::bad_csrf());
     }
-    if !verify(&app.users, &form.username, &form.password).await {
+    if !log_in(&app.users, &session, &form.username, &form.password).await? {
         tracing::info!(target: "hallpass_demo::auth", "login failed");
         let user = session.principal().await?;
         let page = LoginPage {
@@ -168,7 +168,6 @@ async fn login_submit(
         };
         return Ok((StatusCode::UNAUTHORIZED, render(&page)).into_response());
     }
-    log_in(&session, &form.username).await?;
     Ok(Redirect::to("/account").into_response())
 }
 

@@ -48,6 +48,11 @@ pub struct Gate {
 /// | `POST /scratch` | inserts a key and removes it again |
 /// | `POST /big?bytes=` | inserts a string of that many bytes; `DataTooLarge` → 413 |
 /// | `POST /pair?n=` / `GET /pair` | sets `a` and `b` both to `n` (one commit) / reads `a,b` |
+/// | `POST /fill?key=&bytes=&wait_ms=` | loads, waits, inserts a string of that many bytes |
+/// | `GET /data-size` | the session's [`Record::data_size`](hallpass::Record::data_size) |
+/// | `GET /handle` | the session's handle, or 401 |
+/// | `POST /checked-login?user=&wait_ms=` | `begin_login`, waits (the credential check), `finish_login` |
+/// | `POST /credentials-changed?wait_ms=` | loads, waits, `credentials_changed` → count |
 #[derive(Debug, Clone)]
 pub struct TestApp {
     /// The router with the layer applied.
@@ -89,6 +94,21 @@ struct PairQuery {
 #[derive(Deserialize)]
 struct KeyQuery {
     key: String,
+}
+#[derive(Deserialize)]
+struct FillQuery {
+    key: String,
+    bytes: usize,
+    wait_ms: u64,
+}
+#[derive(Deserialize)]
+struct CheckedLoginQuery {
+    user: String,
+    wait_ms: u64,
+}
+#[derive(Deserialize)]
+struct WaitQuery {
+    wait_ms: u64,
 }
 
 /// A fixed keyring for tests (never use a fixed key elsewhere).
@@ -146,6 +166,53 @@ async fn slow(
     gate.entered.notify_one();
     gate.release.notified().await;
     Ok("ok")
+}
+
+/// Loads the session, waits, then inserts: two of these at once both decide on the
+/// record as it was before either wrote.
+async fn fill(session: Session, Query(q): Query<FillQuery>) -> Result<&'static str, SessionError> {
+    session.get::<serde_json::Value>(&q.key).await?;
+    tokio::time::sleep(Duration::from_millis(q.wait_ms)).await;
+    session.insert(&q.key, "x".repeat(q.bytes)).await?;
+    Ok("ok")
+}
+
+async fn data_size(session: Session) -> Result<String, SessionError> {
+    Ok(session
+        .record()
+        .await?
+        .map_or(0, |record| record.data_size())
+        .to_string())
+}
+
+async fn handle(session: Session) -> Result<(StatusCode, String), SessionError> {
+    Ok(match session.handle().await? {
+        Some(handle) => (StatusCode::OK, handle.to_string()),
+        None => (StatusCode::UNAUTHORIZED, "no session".to_owned()),
+    })
+}
+
+/// A login the way an application should write one: the ticket first, then the
+/// (slow) credential check, then the login.
+async fn checked_login(
+    session: Session,
+    Query(q): Query<CheckedLoginQuery>,
+) -> Result<&'static str, SessionError> {
+    let ticket = session.begin_login(q.user).await?;
+    tokio::time::sleep(Duration::from_millis(q.wait_ms)).await;
+    session.finish_login(ticket).await?;
+    Ok("ok")
+}
+
+/// A password change: the session is loaded, the (slow) new hash is computed, then
+/// every other session ends.
+async fn credentials_changed(
+    session: Session,
+    Query(q): Query<WaitQuery>,
+) -> Result<String, SessionError> {
+    session.principal().await?;
+    tokio::time::sleep(Duration::from_millis(q.wait_ms)).await;
+    Ok(session.credentials_changed().await?.to_string())
 }
 
 impl TestApp {
@@ -259,6 +326,11 @@ impl TestApp {
                         },
                     ),
                 )
+                .route("/fill", post(fill))
+                .route("/data-size", get(data_size))
+                .route("/handle", get(handle))
+                .route("/checked-login", post(checked_login))
+                .route("/credentials-changed", post(credentials_changed))
                 .with_state(Arc::clone(&gate))
                 .layer(layer);
         Self {

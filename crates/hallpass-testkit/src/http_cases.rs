@@ -811,9 +811,19 @@ pub async fn oversized_data_is_refused_and_nothing_is_stored(store: Arc<dyn Sess
 ///     hallpass_testkit::http_conformance!(async { hallpass::MemoryStore::new() });
 /// }
 /// ```
+///
+/// A store whose admission is not yet atomic runs every case but the concurrent-cap
+/// one, saying why: `http_conformance!(make, admission_not_atomic = "reason")`.
 #[macro_export]
 macro_rules! http_conformance {
     ($make:expr) => {
+        $crate::http_conformance!($make, admission_not_atomic = "");
+        $crate::http_conformance!(@cases $make; race_cases;
+            concurrent_logins_never_pass_the_cap
+        );
+    };
+    ($make:expr, admission_not_atomic = $reason:literal) => {
+        const _: &str = $reason;
         $crate::http_conformance!(@cases $make;
             counter_counts_visits, untouched_request_costs_no_store_call, empty_sessions_are_never_stored,
             idle_timeout_ends_the_session, absolute_timeout_beats_activity_and_touch_is_throttled,
@@ -830,7 +840,11 @@ macro_rules! http_conformance {
         );
         $crate::http_conformance!(@cases $make; race_cases;
             rotation_races_concurrent_requests, revoke_all_races_concurrent_logins,
-            cancelled_commits_on_a_slow_store_are_all_or_nothing
+            cancelled_commits_on_a_slow_store_are_all_or_nothing,
+            concurrent_writers_cannot_pass_the_data_bound,
+            revoke_others_races_a_relogin, revoke_by_handle_races_a_relogin,
+            a_credentials_change_defeats_a_login_in_flight,
+            credentials_change_ends_others_even_if_revoked_meanwhile
         );
     };
     (@cases $make:expr; $($case:ident),* $(,)?) => {

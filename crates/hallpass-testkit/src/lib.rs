@@ -2,6 +2,8 @@
 //!
 //! - [`store_cases`]: the store contract (insert-if-absent, update-if-present,
 //!   atomic rotation, exact concurrent increments, purge in batches, …).
+//! - [`contract_cases`]: what a store does inside its atomic step — the data bound,
+//!   the cap and generation under concurrent logins, revokes racing rotations.
 //! - [`http_cases`]: every lifecycle rule, through the real tower layer and axum
 //!   extractor, in-process.
 //! - [`fault_cases`]: a real server stopped and started under load.
@@ -30,6 +32,7 @@
 )]
 
 pub mod app;
+pub mod contract_cases;
 pub mod fault_cases;
 pub mod http_cases;
 pub mod instrumented;

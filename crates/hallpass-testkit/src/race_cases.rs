@@ -1,7 +1,9 @@
-//! Races through the real layer, on every store (AT-24, SR-16, SR-25, SR-43): requests
-//! that overlap a rotation, a "log out everywhere" that overlaps new logins, and
-//! commits cut off at any point by a slow store and a client that gives up. Nothing
-//! revoked comes back, nothing committed is lost, nothing is half written.
+//! Races through the real layer, on every store (AT-24, SR-16, SR-25, SR-26, SR-29,
+//! SR-34, SR-43): requests that overlap a rotation, a "log out everywhere" that
+//! overlaps new logins and re-logins, commits cut off at any point by a slow store and
+//! a client that gives up, writers racing the data bound, logins racing the cap and a
+//! credentials change. Nothing revoked comes back, nothing committed is lost, nothing
+//! is half written, no bound is passed.
 //!
 //! [`http_conformance!`](crate::http_conformance) runs these beside the lifecycle cases.
 
@@ -11,9 +13,9 @@ use std::time::Duration;
 
 use http::Method;
 
-use hallpass::SessionStore;
+use hallpass::{CapPolicy, SessionStore};
 
-use crate::app::TestApp;
+use crate::app::{Browser, TestApp};
 
 /// SR-16, AT-24: eight tasks hammer the counter with the old cookie while the session
 /// rotates. Every increment answered 200 without a new cookie was counted on the
@@ -193,4 +195,226 @@ pub async fn cancelled_commits_on_a_slow_store_are_all_or_nothing(store: Arc<dyn
     tokio::time::sleep(Duration::from_millis(300)).await;
     let (a, b) = read(app.clone(), cookie).await;
     assert_eq!(a, b, "concurrent cut-off commits interleaved");
+}
+
+/// Trial numbers for a race over HTTP: at least 10, and as many as one second allows.
+fn trials() -> impl Iterator<Item = u32> {
+    let started = std::time::Instant::now();
+    (0..).take_while(move |&trial| trial < 10 || started.elapsed() < Duration::from_secs(1))
+}
+
+/// The session's handle, through `GET /handle`.
+async fn handle_of(browser: &mut Browser) -> String {
+    let reply = browser.get("/handle").await;
+    assert_eq!(reply.status, 200, "a session: {}", reply.body);
+    reply.body
+}
+
+/// The principal's live handles, from the store itself.
+async fn live_handles(app: &TestApp, principal: &str) -> Vec<String> {
+    app.store
+        .list_principal(principal, app.clock_now())
+        .await
+        .unwrap_or_else(|e| panic!("{e}"))
+        .iter()
+        .map(|s| s.handle.to_string())
+        .collect()
+}
+
+/// SR-34: two requests that each loaded the session before either wrote both add
+/// data that fits alone and not together. The store checks the bound against the
+/// record as it holds it: one commit lands, the other is refused whole (a 500 with
+/// no cookie), and the stored data never passes the bound.
+pub async fn concurrent_writers_cannot_pass_the_data_bound(store: Arc<dyn SessionStore>) {
+    let app = TestApp::with_config(store, |c| c.with_max_data_bytes(100));
+    let mut browser = app.browser();
+    assert_eq!(
+        browser.post("/fill?key=a&bytes=10&wait_ms=0").await.status,
+        200
+    );
+    let cookie = browser.cookie.clone().unwrap_or_default();
+    // 13 bytes stored; each writer adds 63 (76 alone fits in 100, 139 does not).
+    let writers: Vec<_> = ["b", "c"]
+        .into_iter()
+        .map(|key| {
+            let (app, cookie) = (app.clone(), cookie.clone());
+            tokio::spawn(async move {
+                let uri = format!("/fill?key={key}&bytes=60&wait_ms=100");
+                let reply = app.raw(Method::POST, &uri, &[cookie.as_bytes()]).await;
+                (reply.status.as_u16(), reply.set_cookies().len())
+            })
+        })
+        .collect();
+    let mut outcomes = Vec::new();
+    for writer in writers {
+        outcomes.push(writer.await.unwrap_or_else(|e| panic!("{e}")));
+    }
+    outcomes.sort_unstable();
+    assert_eq!(
+        outcomes,
+        vec![(200, 0), (500, 0)],
+        "one lands, one is refused"
+    );
+    assert_eq!(browser.get("/data-size").await.body, "76");
+}
+
+/// SR-29: eight browsers log in as one principal at once. Under a cap of two with
+/// `RejectNew` exactly two are admitted (the others get 409 and no session); with
+/// `EvictOldest` all are admitted and exactly two sessions are left.
+pub async fn concurrent_logins_never_pass_the_cap(store: Arc<dyn SessionStore>) {
+    for (policy, admitted) in [(CapPolicy::RejectNew, 2), (CapPolicy::EvictOldest, 8)] {
+        let app = TestApp::with_config(Arc::clone(&store), |c| {
+            c.with_max_sessions_per_principal(2, policy)
+        });
+        let principal = format!("capped-{policy:?}");
+        let logins: Vec<_> = (0..8)
+            .map(|_| {
+                let mut browser = app.browser();
+                let uri = format!("/login?user={principal}");
+                tokio::spawn(async move { browser.post(&uri).await.status.as_u16() })
+            })
+            .collect();
+        let mut statuses = Vec::new();
+        for login in logins {
+            statuses.push(login.await.unwrap_or_else(|e| panic!("{e}")));
+        }
+        let ok = statuses.iter().filter(|s| **s == 200).count();
+        assert_eq!(ok, admitted, "{policy:?}: {statuses:?}");
+        assert!(
+            statuses.iter().all(|s| *s == 200 || *s == 409),
+            "{statuses:?}"
+        );
+        assert_eq!(live_handles(&app, &principal).await.len(), 2, "{policy:?}");
+    }
+}
+
+/// SR-26, AT-22: "log out everywhere else" on one browser while another browser of
+/// the same user logs in again (a rotation of its session). Whatever the order, the
+/// session the other browser had when the revoke began is gone — under its old token
+/// or the one its re-login gave it — on every trial.
+pub async fn revoke_others_races_a_relogin(store: Arc<dyn SessionStore>) {
+    let app = TestApp::new(store);
+    for trial in trials() {
+        let principal = format!("relogin{trial}");
+        let login = format!("/login?user={principal}");
+        let (mut keeper, mut other) = (app.browser(), app.browser());
+        assert_eq!(keeper.post(&login).await.status, 200);
+        assert_eq!(other.post(&login).await.status, 200);
+        let target = handle_of(&mut other).await;
+        let revoke =
+            tokio::spawn(async move { keeper.post("/revoke-all?except_current=true").await });
+        let relogin = tokio::spawn(async move { other.post(&login).await });
+        let (revoked, relogged) = (
+            revoke.await.unwrap_or_else(|e| panic!("{e}")),
+            relogin.await.unwrap_or_else(|e| panic!("{e}")),
+        );
+        assert_eq!(revoked.status, 200, "{}", revoked.body);
+        assert_eq!(relogged.status, 200, "{}", relogged.body);
+        assert!(
+            !live_handles(&app, &principal).await.contains(&target),
+            "trial {trial}: the session live when the revoke began survived it"
+        );
+    }
+}
+
+/// A revoke by handle while that session's browser logs in again: the revoke always
+/// finds the session (never "not found" for a session that lives on) and it ends,
+/// under whichever token it had.
+pub async fn revoke_by_handle_races_a_relogin(store: Arc<dyn SessionStore>) {
+    let app = TestApp::new(store);
+    for trial in trials() {
+        let principal = format!("byhandle{trial}");
+        let login = format!("/login?user={principal}");
+        let (mut revoker, mut other) = (app.browser(), app.browser());
+        assert_eq!(revoker.post(&login).await.status, 200);
+        assert_eq!(other.post(&login).await.status, 200);
+        let target = handle_of(&mut other).await;
+        let uri = format!("/revoke?handle={target}");
+        let revoke = tokio::spawn(async move { revoker.post(&uri).await });
+        let relogin = tokio::spawn(async move { other.post(&login).await });
+        let revoked = revoke.await.unwrap_or_else(|e| panic!("{e}"));
+        relogin.await.unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(
+            revoked.body, "true",
+            "trial {trial}: revoke answered not found"
+        );
+        assert!(
+            !live_handles(&app, &principal).await.contains(&target),
+            "trial {trial}: the revoked session lives on"
+        );
+    }
+}
+
+/// SR-26: a login whose credentials were checked before a credentials change, and
+/// that finishes after it, is refused (409, no session): `begin_login` took the
+/// principal's generation, `credentials_changed` moved it. Without a change in
+/// between, the same login works.
+pub async fn a_credentials_change_defeats_a_login_in_flight(store: Arc<dyn SessionStore>) {
+    let app = TestApp::new(store);
+    let mut owner = app.browser();
+    assert_eq!(owner.post("/login?user=grace").await.status, 200);
+    let owner_handle = handle_of(&mut owner).await;
+    let mut late = app.browser();
+    let in_flight = {
+        let mut late = late.clone();
+        tokio::spawn(async move {
+            let reply = late.post("/checked-login?user=grace&wait_ms=300").await;
+            (reply.status.as_u16(), late)
+        })
+    };
+    tokio::time::sleep(Duration::from_millis(50)).await;
+    let changed = owner.post("/credentials-changed?wait_ms=0").await;
+    assert_eq!(changed.status, 200, "{}", changed.body);
+    let (status, finished) = in_flight.await.unwrap_or_else(|e| panic!("{e}"));
+    late = finished;
+    assert_eq!(status, 409, "the login in flight was refused");
+    assert_eq!(late.get("/me").await.status, 401);
+    assert_eq!(
+        live_handles(&app, "grace").await.len(),
+        1,
+        "only the owner's"
+    );
+    assert_eq!(owner.get("/me").await.body, "grace");
+    assert_eq!(
+        handle_of(&mut owner).await,
+        owner_handle,
+        "the owner's session was rotated, not ended"
+    );
+    assert_eq!(
+        late.post("/checked-login?user=grace&wait_ms=0")
+            .await
+            .status,
+        200,
+        "a login that began after the change is fine"
+    );
+}
+
+/// SR-26: a credentials change ends every other session of the principal even when
+/// the changing session itself is revoked while the change runs (an attacker who
+/// knew the old password, and saw the session list, is logged out all the same).
+pub async fn credentials_change_ends_others_even_if_revoked_meanwhile(
+    store: Arc<dyn SessionStore>,
+) {
+    let app = TestApp::new(store);
+    let (mut owner, mut attacker) = (app.browser(), app.browser());
+    assert_eq!(owner.post("/login?user=heidi").await.status, 200);
+    assert_eq!(attacker.post("/login?user=heidi").await.status, 200);
+    let owner_handle = handle_of(&mut owner).await;
+    let change = {
+        let mut owner = owner.clone();
+        tokio::spawn(async move { owner.post("/credentials-changed?wait_ms=200").await })
+    };
+    tokio::time::sleep(Duration::from_millis(50)).await;
+    assert_eq!(
+        attacker
+            .post(&format!("/revoke?handle={owner_handle}"))
+            .await
+            .body,
+        "true"
+    );
+    let changed = change.await.unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(changed.status, 200, "{}", changed.body);
+    assert_eq!(changed.body, "1", "the attacker's session was ended");
+    assert_eq!(attacker.get("/me").await.status, 401);
+    assert!(live_handles(&app, "heidi").await.is_empty());
 }
