@@ -40,6 +40,7 @@ mod scripts;
 
 use std::fmt;
 use std::future::Future;
+use std::sync::Arc;
 use std::time::Duration;
 
 use hallpass::{
@@ -607,7 +608,7 @@ impl RedisStore {
         match record::from_value(value) {
             Ok(Some(record)) => Ok(match record.expired_by(now) {
                 Some(expiry) => Loaded::Expired(expiry),
-                None => Loaded::Live(record),
+                None => Loaded::Live(Arc::new(record)),
             }),
             Ok(None) => Ok(Loaded::Missing),
             Err(err) => {
@@ -641,7 +642,7 @@ impl RedisStore {
         // A principal cleared leaves a stale member in the old principal's index,
         // repaired lazily by lists (its member no longer matches).
         Ok(match write_reply(reply)? {
-            Reply::Updated(record) => Applied::Updated(record),
+            Reply::Updated(record) => Applied::Updated(Arc::new(record)),
             Reply::Gone | Reply::Taken => Applied::Gone,
         })
     }
@@ -712,7 +713,10 @@ impl RedisStore {
                 self.index(new, &record).await?;
                 self.unindex(old, record.principal.as_deref()).await?;
                 let evicted = self.evict(victims).await?;
-                Rotated::Updated { record, evicted }
+                Rotated::Updated {
+                    record: Arc::new(record),
+                    evicted,
+                }
             }
             Reply::Gone => Rotated::Gone,
             Reply::Taken => Rotated::KeyTaken,
@@ -753,7 +757,7 @@ impl RedisStore {
                 return Ok(None);
             };
             match self.do_load(&key, now).await? {
-                Loaded::Live(record) => return Ok(Some((key, record))),
+                Loaded::Live(record) => return Ok(Some((key, Arc::unwrap_or_clone(record)))),
                 Loaded::Missing if self.key_of(handle).await? != Some(key) => {}
                 _ => return Ok(None),
             }
@@ -802,7 +806,7 @@ impl RedisStore {
             let live = match Self::parse_member(&member) {
                 Some(key) => match self.do_load(&key, now).await? {
                     Loaded::Live(record) if record.principal.as_deref() == Some(principal) => {
-                        Some((key, record))
+                        Some((key, Arc::unwrap_or_clone(record)))
                     }
                     Loaded::Live(_) | Loaded::Missing => None,
                     _ => {
@@ -987,7 +991,7 @@ impl RedisStore {
         for member in flat.iter().step_by(2) {
             if let Some(key) = Self::parse_member(member) {
                 if let Loaded::Live(record) = self.do_load(&key, now).await? {
-                    sessions.push(SessionSummary::from(&record));
+                    sessions.push(SessionSummary::from(&*record));
                 }
             }
         }

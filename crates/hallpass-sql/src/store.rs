@@ -437,7 +437,13 @@ where
         record: &Record,
         admission: &Admission,
     ) -> Result<Created, StoreError> {
-        let Some(principal) = &record.principal else {
+        // A login with nothing to admit (no cap, no generation to check) is a plain
+        // insert: it takes no principal lock, so it costs one statement.
+        let Some(principal) = record
+            .principal
+            .as_ref()
+            .filter(|_| *admission != Admission::default())
+        else {
             return Ok(if self.insert(&self.pool, key, record).await? {
                 Created::INSERTED
             } else {
@@ -585,7 +591,7 @@ where
         };
         Ok(match record.expired_by(now) {
             Some(expiry) => Loaded::Expired(expiry),
-            None => Loaded::Live(record),
+            None => Loaded::Live(Arc::new(record)),
         })
     }
 
@@ -635,7 +641,7 @@ where
             .await
             .map_err(store_error)?;
         tx.commit().await.map_err(store_error)?;
-        Ok(Applied::Updated(record))
+        Ok(Applied::Updated(Arc::new(record)))
     }
 
     async fn do_touch(
@@ -769,7 +775,10 @@ where
         }
         let evicted = self.evict(&mut tx, victims).await?;
         tx.commit().await.map_err(store_error)?;
-        Ok(Some(Rotated::Updated { record, evicted }))
+        Ok(Some(Rotated::Updated {
+            record: Arc::new(record),
+            evicted,
+        }))
     }
 
     async fn execute_key<'e, E>(

@@ -27,7 +27,10 @@ async fn round_trip(url: &str) {
         .create(&key, &record, &hallpass::Admission::default())
         .await
         .unwrap();
-    assert_eq!(store.load(&key, now).await.unwrap(), Loaded::Live(record));
+    assert_eq!(
+        store.load(&key, now).await.unwrap(),
+        Loaded::Live(std::sync::Arc::new(record))
+    );
     assert!(store.delete(&key).await.unwrap());
 }
 

@@ -55,8 +55,9 @@ impl From<Verified> for Candidate {
 struct Current {
     token: Token,
     key: StoreKey,
-    /// The record as this request sees it (its own changes applied).
-    record: Record,
+    /// The record as this request sees it (its own changes applied): the store's
+    /// shared snapshot until this request changes it.
+    record: Arc<Record>,
     /// Whether the store holds it (else it is created at commit, if not empty).
     stored: bool,
     /// Changes not yet sent to the store.
@@ -183,8 +184,13 @@ impl Session {
         self.config().clock.now()
     }
 
-    fn emit(&self, event: &Event) {
-        events::emit(self.config().hook.as_ref(), event);
+    /// Emits the event `build` makes, building it only if a hook or a `tracing`
+    /// subscriber will see it (a `SessionRef` costs a SHA-256).
+    fn emit(&self, build: impl FnOnce() -> Event) {
+        let hook = self.config().hook.as_ref();
+        if hook.is_some() || events::enabled() {
+            events::emit(hook, &build());
+        }
     }
 
     fn touch_at(&self, now: Timestamp) -> Touch {
@@ -193,8 +199,7 @@ impl Session {
 
     /// A fresh, unsaved session for this request.
     fn fresh(&self, now: Timestamp) -> Current {
-        let token = Token::generate();
-        let handle = Handle::generate();
+        let (token, handle) = Token::generate_with_handle();
         let key = token.store_key(&handle);
         let config = self.config();
         let mut record = Record::new(handle, now, config.idle_timeout, config.absolute_timeout);
@@ -202,7 +207,7 @@ impl Session {
         Current {
             token,
             key,
-            record,
+            record: Arc::new(record),
             stored: false,
             pending: Delta::default(),
             needs_touch: false,
@@ -224,7 +229,7 @@ impl Session {
         }
     }
 
-    fn adopt(&self, state: &mut State, candidate: &Candidate, record: Record, now: Timestamp) {
+    fn adopt(&self, state: &mut State, candidate: &Candidate, record: Arc<Record>, now: Timestamp) {
         let needs_touch = now
             >= record
                 .last_seen_at
@@ -254,7 +259,7 @@ impl Session {
         state.loaded = true;
         let now = self.now();
         let candidates = &self.shared.candidates;
-        let mut live: Vec<(usize, Record)> = Vec::new();
+        let mut live: Vec<(usize, Arc<Record>)> = Vec::new();
         for (index, candidate) in candidates.iter().enumerate() {
             let outcome = match self.store().load(&candidate.key, now).await {
                 Ok(outcome) => outcome,
@@ -262,7 +267,7 @@ impl Session {
             };
             match outcome {
                 Loaded::Live(record) if record.handle != candidate.handle => {
-                    self.emit(&Event::InvalidToken {
+                    self.emit(|| Event::InvalidToken {
                         reason: InvalidReason::HandleMismatch,
                         ip: self.shared.ip,
                     });
@@ -274,7 +279,7 @@ impl Session {
                 },
                 Loaded::Expired(reason) => self.expire(state, candidate, reason).await,
                 Loaded::Missing => {
-                    self.emit(&Event::InvalidToken {
+                    self.emit(|| Event::InvalidToken {
                         reason: InvalidReason::UnknownSession,
                         ip: self.shared.ip,
                     });
@@ -285,7 +290,7 @@ impl Session {
             }
         }
         if candidates.len() > 1 {
-            self.emit(&Event::DuplicateCookie {
+            self.emit(|| Event::DuplicateCookie {
                 values: candidates.len(),
                 live: live.len(),
                 ip: self.shared.ip,
@@ -306,7 +311,7 @@ impl Session {
 
     /// SR-23: an expired session's record is deleted and its cookie cleared.
     async fn expire(&self, state: &mut State, candidate: &Candidate, reason: crate::Expiry) {
-        self.emit(&Event::Expired {
+        self.emit(|| Event::Expired {
             session: SessionRef::of(&candidate.key),
             reason,
         });
@@ -341,7 +346,7 @@ impl Session {
             return Ok(());
         }
         let reference = current.reference();
-        self.emit(&Event::BindingMismatch {
+        self.emit(|| Event::BindingMismatch {
             session: reference,
             ip_changed,
             user_agent_changed,
@@ -365,7 +370,7 @@ impl Session {
                         .delete(&current.key)
                         .await
                         .map_err(SessionError::from_store)?;
-                    self.emit(&Event::Revoked {
+                    self.emit(|| Event::Revoked {
                         handle: Some(current.record.handle),
                         principal: current.record.principal.clone(),
                         count: 1,
@@ -399,7 +404,7 @@ impl Session {
             current.key = next.store_key(&current.record.handle);
             current.token = next;
             delta
-                .apply_to(&mut current.record)
+                .apply_to(Arc::make_mut(&mut current.record))
                 .map_err(SessionError::Delta)?;
             current.issue_cookie = true;
             return Ok(());
@@ -415,7 +420,7 @@ impl Session {
                 .map_err(SessionError::from_store)?
             {
                 Rotated::Updated { record, evicted } => {
-                    self.emit(&Event::Rotated {
+                    self.emit(|| Event::Rotated {
                         from: current.reference(),
                         to: SessionRef::of(&next_key),
                         reason,
@@ -436,7 +441,7 @@ impl Session {
                     return Err(SessionError::refused(refusal));
                 }
                 Rotated::Gone => {
-                    self.emit(&Event::WriteDiscarded {
+                    self.emit(|| Event::WriteDiscarded {
                         session: current.reference(),
                     });
                     state.current = None;
@@ -454,7 +459,7 @@ impl Session {
     /// `Revoked` events for the sessions a login's cap ended.
     fn emit_evicted(&self, principal: Option<&str>, evicted: &[Handle]) {
         for handle in evicted {
-            self.emit(&Event::Revoked {
+            self.emit(|| Event::Revoked {
                 handle: Some(*handle),
                 principal: principal.map(str::to_owned),
                 count: 1,
@@ -512,12 +517,13 @@ impl Session {
         let mut state = self.shared.state.lock().await;
         self.ensure_loaded(&mut state).await?;
         let current = self.current_or_fresh(&mut state);
-        let previous = current.record.data.insert(key.to_owned(), value.clone());
-        let size = current.record.data_size();
+        let record = Arc::make_mut(&mut current.record);
+        let previous = record.data.insert(key.to_owned(), value.clone());
+        let size = record.data_size();
         if size > max {
             match previous {
-                Some(previous) => current.record.data.insert(key.to_owned(), previous),
-                None => current.record.data.remove(key),
+                Some(previous) => record.data.insert(key.to_owned(), previous),
+                None => record.data.remove(key),
             };
             return Err(SessionError::DataTooLarge { size, max });
         }
@@ -538,7 +544,11 @@ impl Session {
         let Some(current) = state.current.as_mut() else {
             return Ok(false);
         };
-        let existed = current.record.data.remove(key).is_some();
+        let existed = current.record.data.contains_key(key)
+            && Arc::make_mut(&mut current.record)
+                .data
+                .remove(key)
+                .is_some();
         if existed && current.stored {
             current.pending.remove(key);
         }
@@ -583,13 +593,13 @@ impl Session {
                     return value.ok_or(SessionError::Ended);
                 }
                 Ok(Applied::Updated(_)) => {
-                    self.emit(&Event::InvalidToken {
+                    self.emit(|| Event::InvalidToken {
                         reason: InvalidReason::HandleMismatch,
                         ip: self.shared.ip,
                     });
                 }
                 Ok(Applied::Gone) => {
-                    self.emit(&Event::InvalidToken {
+                    self.emit(|| Event::InvalidToken {
                         reason: InvalidReason::UnknownSession,
                         ip: self.shared.ip,
                     });
@@ -607,11 +617,10 @@ impl Session {
         if !current.stored {
             let mut delta = Delta::default();
             delta.increment(key, by);
-            delta
-                .apply_to(&mut current.record)
-                .map_err(SessionError::Delta)?;
+            let record = Arc::make_mut(&mut current.record);
+            delta.apply_to(record).map_err(SessionError::Delta)?;
             // Undo the version bump: an unsaved record is still version 1.
-            current.record.version = 1;
+            record.version = 1;
             return current
                 .record
                 .data
@@ -644,7 +653,7 @@ impl Session {
                 value.ok_or(SessionError::Ended)
             }
             Applied::Gone => {
-                self.emit(&Event::WriteDiscarded {
+                self.emit(|| Event::WriteDiscarded {
                     session: current.reference(),
                 });
                 state.current = None;
@@ -743,23 +752,26 @@ impl Session {
             Ok(()) => {}
             Err(SessionError::Ended) => {
                 // A fresh session, or the old one ended concurrently: the login is a
-                // new session, created now so that the store admits it (cap,
-                // generation) before the handler goes on.
+                // new session. With something to admit (a cap, a ticket) it is
+                // created now, so that the handler learns of a refusal; otherwise
+                // at commit, in the one write that also carries the handler's data.
                 let mut fresh = match state.current.take() {
                     Some(current) if !current.stored => current,
                     _ => self.fresh(now),
                 };
-                delta
-                    .apply_to(&mut fresh.record)
-                    .map_err(SessionError::Delta)?;
-                fresh.record.version = 1;
-                self.create(&mut fresh, &admission).await?;
+                let record = Arc::make_mut(&mut fresh.record);
+                delta.apply_to(record).map_err(SessionError::Delta)?;
+                record.version = 1;
+                fresh.issue_cookie = true;
+                if admission != Admission::default() {
+                    self.create(&mut fresh, &admission).await?;
+                }
                 state.current = Some(fresh);
             }
             Err(err) => return Err(err),
         }
         if let Some(current) = state.current.as_ref() {
-            self.emit(&Event::Authenticated {
+            self.emit(|| Event::Authenticated {
                 session: current.reference(),
                 principal,
             });
@@ -783,7 +795,7 @@ impl Session {
                 Created::Inserted { evicted } => {
                     current.stored = true;
                     current.issue_cookie = true;
-                    self.emit(&Event::Created {
+                    self.emit(|| Event::Created {
                         session: current.reference(),
                         handle: current.record.handle,
                     });
@@ -821,7 +833,7 @@ impl Session {
                     tracing::warn!(target: "hallpass::event", ?principal, "logout failed: the store did not delete the session");
                     return Err(SessionError::Store(err));
                 }
-                self.emit(&Event::LoggedOut {
+                self.emit(|| Event::LoggedOut {
                     session: current.reference(),
                     principal: current.record.principal.clone(),
                 });
@@ -900,7 +912,7 @@ impl Session {
     pub async fn record(&self) -> Result<Option<Record>, SessionError> {
         let mut state = self.shared.state.lock().await;
         self.ensure_loaded(&mut state).await?;
-        Ok(state.current.as_ref().map(|c| c.record.clone()))
+        Ok(state.current.as_ref().map(|c| Record::clone(&c.record)))
     }
 
     /// "Remember me": `true` gives the cookie a `Max-Age` reaching the absolute
@@ -915,7 +927,7 @@ impl Session {
         self.ensure_loaded(&mut state).await?;
         let current = state.current.as_mut().ok_or(SessionError::NoSession)?;
         if current.record.remember != remember {
-            current.record.remember = remember;
+            Arc::make_mut(&mut current.record).remember = remember;
             if current.stored {
                 current.pending.remember = Some(remember);
             }
@@ -970,7 +982,7 @@ impl Session {
         {
             return Ok(false);
         }
-        self.emit(&Event::Revoked {
+        self.emit(|| Event::Revoked {
             handle: Some(*handle),
             principal: Some(principal),
             count: 1,
@@ -1011,7 +1023,7 @@ impl Session {
             .revoke_principal(&principal, except.as_ref())
             .await
             .map_err(SessionError::from_store)?;
-        self.emit(&Event::Revoked {
+        self.emit(|| Event::Revoked {
             handle: None,
             principal: Some(principal),
             count,
@@ -1054,7 +1066,7 @@ impl Session {
             .revoke_principal(&principal, Some(&own))
             .await
             .map_err(SessionError::from_store)?;
-        self.emit(&Event::Revoked {
+        self.emit(|| Event::Revoked {
             handle: None,
             principal: Some(principal),
             count,
@@ -1158,7 +1170,7 @@ impl Session {
                 Applied::Gone => {
                     // AT-24: the session ended while this request ran; its writes are
                     // dropped rather than resurrecting it.
-                    self.emit(&Event::WriteDiscarded {
+                    self.emit(|| Event::WriteDiscarded {
                         session: current.reference(),
                     });
                     state.current = None;

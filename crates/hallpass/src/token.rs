@@ -67,6 +67,18 @@ impl Token {
         Self(bytes)
     }
 
+    /// A fresh token and a fresh handle from one CSPRNG draw (one system call where
+    /// two separate draws would make two).
+    pub(crate) fn generate_with_handle() -> (Self, Handle) {
+        let mut bytes = zeroize::Zeroizing::new([0u8; TOKEN_LEN + HANDLE_LEN]);
+        os_random(bytes.as_mut());
+        let mut token = [0u8; TOKEN_LEN];
+        let mut handle = [0u8; HANDLE_LEN];
+        token.copy_from_slice(&bytes[..TOKEN_LEN]);
+        handle.copy_from_slice(&bytes[TOKEN_LEN..]);
+        (Self(token), Handle(handle))
+    }
+
     /// Rebuilds a token from its bytes (used by the cookie codec after the MAC checked out).
     pub(crate) fn from_bytes(bytes: [u8; TOKEN_LEN]) -> Self {
         Self(bytes)

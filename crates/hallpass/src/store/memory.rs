@@ -158,7 +158,9 @@ struct Shard {
 
 #[derive(Debug)]
 struct Entry {
-    record: Record,
+    /// Shared with the snapshots `load` handed out; a write copies it only while one
+    /// is still held (`Arc::make_mut`).
+    record: Arc<Record>,
     tick: u64,
 }
 
@@ -173,7 +175,7 @@ fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
 type Removed = Vec<(StoreKey, Option<String>)>;
 
 impl Shard {
-    fn insert(&mut self, key: StoreKey, record: Record, tick: u64) {
+    fn insert(&mut self, key: StoreKey, record: Arc<Record>, tick: u64) {
         self.by_expiry.insert((record.expires_at(), key));
         if record.principal.is_none() {
             self.anonymous_lru.insert(tick, key);
@@ -181,7 +183,7 @@ impl Shard {
         self.entries.insert(key, Entry { record, tick });
     }
 
-    fn remove(&mut self, key: &StoreKey) -> Option<Record> {
+    fn remove(&mut self, key: &StoreKey) -> Option<Arc<Record>> {
         let entry = self.entries.remove(key)?;
         self.by_expiry.remove(&(entry.record.expires_at(), *key));
         self.anonymous_lru.remove(&entry.tick);
@@ -196,7 +198,7 @@ impl Shard {
         key: &StoreKey,
         now: Timestamp,
         tick: u64,
-    ) -> Result<&Record, Option<Expiry>> {
+    ) -> Result<&Arc<Record>, Option<Expiry>> {
         let Some(entry) = self.entries.get_mut(key) else {
             return Err(None);
         };
@@ -215,7 +217,7 @@ impl Shard {
     fn live(&self, key: &StoreKey, now: Timestamp) -> Option<&Record> {
         self.entries
             .get(key)
-            .map(|entry| &entry.record)
+            .map(|entry| &*entry.record)
             .filter(|record| record.expired_by(now).is_none())
     }
 
@@ -228,7 +230,7 @@ impl Shard {
         now: Timestamp,
         tick: u64,
         change: impl FnOnce(&mut Record) -> Result<(), StoreError>,
-    ) -> Result<Option<Record>, StoreError> {
+    ) -> Result<Option<Arc<Record>>, StoreError> {
         let Some(entry) = self.entries.get_mut(key) else {
             return Ok(None);
         };
@@ -237,7 +239,7 @@ impl Shard {
         }
         let old_expiry = entry.record.expires_at();
         let was_anonymous = entry.record.principal.is_none();
-        change(&mut entry.record)?;
+        change(Arc::make_mut(&mut entry.record))?;
         let new_expiry = entry.record.expires_at();
         if old_expiry != new_expiry {
             self.by_expiry.remove(&(old_expiry, *key));
@@ -250,14 +252,14 @@ impl Shard {
             self.anonymous_lru.insert(tick, *key);
         }
         entry.tick = tick;
-        Ok(Some(entry.record.clone()))
+        Ok(Some(Arc::clone(&entry.record)))
     }
 }
 
 /// What a rotation did inside its shards, for [`MemoryStore::finish_rotation`].
 struct Moved {
     before: Option<String>,
-    record: Record,
+    record: Arc<Record>,
     removed: Removed,
 }
 
@@ -347,7 +349,7 @@ impl MemoryStore {
 
     /// Removes `key` from its shard (and the handle map); the principal is returned
     /// for the caller to unindex under the gate.
-    fn take(&self, shard: &mut Shard, key: &StoreKey) -> Option<Record> {
+    fn take(&self, shard: &mut Shard, key: &StoreKey) -> Option<Arc<Record>> {
         let record = shard.remove(key)?;
         self.unpoint_handle(&record.handle, key);
         Some(record)
@@ -375,7 +377,7 @@ impl MemoryStore {
         if let Some(&(deadline, key)) = shard.by_expiry.first() {
             if deadline <= now {
                 if let Some(record) = self.take(shard, &key) {
-                    removed.push((key, record.principal));
+                    removed.push((key, record.principal.clone()));
                 }
                 return true;
             }
@@ -402,7 +404,7 @@ impl MemoryStore {
                     break;
                 }
                 if let Some(record) = self.take(&mut shard, &key) {
-                    removed.push((key, record.principal));
+                    removed.push((key, record.principal.clone()));
                 }
                 purged += 1;
             }
@@ -515,16 +517,23 @@ impl MemoryStore {
                 ));
             }
         }
-        let Some(mut record) = old_shard.live(old, now).cloned() else {
+        if old_shard.live(old, now).is_none() {
+            return Ok(Err(Rotated::Gone));
+        }
+        let Some(mut record) = old_shard.remove(old) else {
             return Ok(Err(Rotated::Gone));
         };
         let before = record.principal.clone();
-        delta.apply_to(&mut record)?;
-        old_shard.remove(old);
+        if let Err(err) = delta.apply_to(Arc::make_mut(&mut record)) {
+            // `apply_to` changed nothing: the session goes back as it was.
+            let tick = self.next_tick();
+            old_shard.insert(*old, record, tick);
+            return Err(err.into());
+        }
         let tick = self.next_tick();
         new_shard
             .unwrap_or(old_shard)
-            .insert(*new, record.clone(), tick);
+            .insert(*new, Arc::clone(&record), tick);
         Ok(Ok(Moved {
             before,
             record,
@@ -606,7 +615,7 @@ impl SessionStore for MemoryStore {
                 }
                 self.point_handle(record.handle, *key);
                 let tick = self.next_tick();
-                shard.insert(*key, record.clone(), tick);
+                shard.insert(*key, Arc::new(record.clone()), tick);
             }
             let evicted = match (&mut gate, &record.principal) {
                 (Some(gate), Some(principal)) => {
@@ -631,7 +640,7 @@ impl SessionStore for MemoryStore {
             let tick = self.next_tick();
             let mut shard = self.shard(key);
             Ok(match shard.use_live(key, now, tick) {
-                Ok(record) => Loaded::Live(record.clone()),
+                Ok(record) => Loaded::Live(Arc::clone(record)),
                 Err(None) => Loaded::Missing,
                 Err(Some(expiry)) => Loaded::Expired(expiry),
             })
@@ -744,7 +753,7 @@ impl SessionStore for MemoryStore {
             let Some(record) = record else {
                 return Ok(false);
             };
-            self.unindex_removed(vec![(*key, record.principal)]);
+            self.unindex_removed(vec![(*key, record.principal.clone())]);
             Ok(true)
         })
     }
@@ -893,7 +902,7 @@ impl SessionStore for MemoryStore {
                     {
                         continue;
                     }
-                    page.insert(record.handle, SessionSummary::from(record));
+                    page.insert(record.handle, SessionSummary::from(&**record));
                     if page.len() > limit {
                         page.pop_last();
                     }

@@ -38,6 +38,7 @@ mod memory;
 use std::fmt;
 use std::future::Future;
 use std::pin::Pin;
+use std::sync::Arc;
 
 pub use error::{StoreError, StoreErrorKind};
 pub use memory::{MemoryStore, MemoryStoreConfig};
@@ -90,8 +91,9 @@ pub enum Refusal {
 #[non_exhaustive]
 #[derive(Clone, Debug, PartialEq)]
 pub enum Loaded {
-    /// A live record.
-    Live(Record),
+    /// A live record: a shared snapshot, not a copy (the memory store hands out the
+    /// one it holds; a write after this makes a new one).
+    Live(Arc<Record>),
     /// The record exists but a deadline has passed (stores that cannot tell may say
     /// [`Loaded::Missing`] instead).
     Expired(Expiry),
@@ -103,8 +105,8 @@ pub enum Loaded {
 #[non_exhaustive]
 #[derive(Clone, Debug, PartialEq)]
 pub enum Applied {
-    /// The delta was applied; the record as it now stands.
-    Updated(Record),
+    /// The delta was applied; the record as it now stands (shared).
+    Updated(Arc<Record>),
     /// The session no longer exists (deleted, revoked, rotated away or expired): nothing
     /// was written.
     Gone,
@@ -116,8 +118,8 @@ pub enum Applied {
 pub enum Rotated {
     /// The session now lives under the new key only.
     Updated {
-        /// The record as it now stands.
-        record: Record,
+        /// The record as it now stands (shared).
+        record: Arc<Record>,
         /// Sessions of the same principal that the cap ended to make room.
         evicted: Vec<Handle>,
     },
