@@ -1,22 +1,24 @@
 #!/usr/bin/env bash
-# The HTTP load benchmarks of issue 7, in one run: hallpass (memory, Redis, SQLite)
-# beside tower-sessions (memory, Redis), actix-session (cookie, Redis) and bare axum,
-# on GET /read, /count and /login. Writes docs/BENCHMARKS.md and docs/bench.svg.
+# The HTTP load benchmarks, in one run: hallpass (memory, Redis, SQLite, PostgreSQL)
+# beside tower-sessions (memory, Redis, and its sqlx store on SQLite and PostgreSQL),
+# actix-session (cookie, Redis) and bare axum, on GET /read, /count and /login. Writes
+# docs/BENCHMARKS.md and docs/bench.svg.
 #
-#   bash bench/run.sh                  # the whole run (about 15 minutes on 2 cores)
-#   ROUNDS=3 DURATION=15 bash bench/run.sh
+#   bash bench/run.sh                  # the whole run (about 25 minutes on 2 cores)
+#   ROUNDS=5 DURATION=15 bash bench/run.sh
 #   SCALE=0 bash bench/run.sh          # skip the 1,000,000-session scale run
 #
 # The server runs pinned to CPU $SERVER_CPU and wrk (1 thread, 32 connections) to CPU
 # $WRK_CPU; peers are interleaved within each round and every ratio is taken against
-# bare axum in the same round. Redis database 15 of the local server is flushed
-# before each server starts. Loopback only.
+# bare axum in the same round (the report takes the median over rounds). Redis
+# database 15 of the local server is flushed, and the bench tables in PostgreSQL's
+# `test` database dropped, before each server starts. Loopback only.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 # shellcheck source=scripts/services.sh
 . scripts/services.sh
 
-ROUNDS=${ROUNDS:-2}
+ROUNDS=${ROUNDS:-3}
 DURATION=${DURATION:-10}
 SCALE=${SCALE:-1000000}
 SERVER_CPU=${SERVER_CPU:-0}
@@ -24,14 +26,18 @@ WRK_CPU=${WRK_CPU:-1}
 PORT=${PORT:-18080}
 REDIS_DB=15
 URL="http://127.0.0.1:$PORT"
+PG_URL=${PG_URL:-postgres://postgres@127.0.0.1:5432/test}
 
 command -v wrk >/dev/null || apt_install wrk
 command -v taskset >/dev/null || apt_install util-linux
 ensure_redis
+ensure_postgres
 
 log "building the bench servers (release)"
 (cd bench && cargo build --release --quiet)
+(cd bench/peer-sqlx && cargo build --release --quiet)
 BIN=bench/target/release
+PEER=bench/peer-sqlx/target/release
 WORK=$(mktemp -d)
 trap 'stop_server; rm -rf "$WORK"' EXIT
 RESULTS="$WORK/results.jsonl"
@@ -42,8 +48,11 @@ SERVERS=(
   "hallpass-memory|$BIN/hallpass-bench-server --store memory"
   "hallpass-redis|$BIN/hallpass-bench-server --store redis"
   "hallpass-sqlite|$BIN/hallpass-bench-server --store sqlite://$WORK/bench.db"
+  "hallpass-postgres|$BIN/hallpass-bench-server --store $PG_URL"
   "tower-sessions-memory|$BIN/tower-sessions-server --store memory"
   "tower-sessions-redis|$BIN/tower-sessions-server --store redis"
+  "tower-sessions-sqlite|$PEER/tower-sessions-sqlx-server --store sqlite://$WORK/bench.db"
+  "tower-sessions-postgres|$PEER/tower-sessions-sqlx-server --store $PG_URL"
   "actix-session-cookie|$BIN/actix-session-server --store cookie"
   "actix-session-redis|$BIN/actix-session-server --store redis"
 )
@@ -52,6 +61,7 @@ PID=""
 start_server() { # start_server COMMAND...
   redis-cli -n "$REDIS_DB" FLUSHDB >/dev/null
   rm -f "$WORK"/bench.db*
+  psql "$PG_URL" -qc "DROP TABLE IF EXISTS hallpass_bench_sessions, hallpass_bench_principals, hallpass_bench_schema_migrations; DROP SCHEMA IF EXISTS tower_sessions CASCADE" >/dev/null 2>&1
   # shellcheck disable=SC2086
   PORT=$PORT REDIS_URL="redis://127.0.0.1:6379/$REDIS_DB" taskset -c "$SERVER_CPU" $1 >"$WORK/server.log" 2>&1 &
   PID=$!
@@ -142,6 +152,8 @@ meta rustc "$(rustc --version)"
 meta wrk "$(wrk --version 2>&1 | head -n 1 | cut -c1-40)"
 meta redis "$(redis-server --version | awk '{ print $3 }' | tr -d 'v=')"
 for crate in axum tower-sessions tower-sessions-redis-store actix-web actix-session; do meta "$crate" "$(version_of "$crate")"; done
+meta tower-sessions-sqlx-store "$(awk '$0 == "name = \"tower-sessions-sqlx-store\"" { getline; gsub(/version = |"/, ""); print; exit }' bench/peer-sqlx/Cargo.lock)"
+meta postgres "$(psql "$PG_URL" -tAc 'SHOW server_version' | awk '{ print $1 }')"
 meta hallpass "$(version_of hallpass) (this tree, $(git rev-parse --short HEAD 2>/dev/null || echo unknown))"
 meta command "bash bench/run.sh (ROUNDS=$ROUNDS DURATION=$DURATION SCALE=$SCALE)"
 
