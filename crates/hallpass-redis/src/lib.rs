@@ -21,6 +21,7 @@
 //! | `P{H}:t` | scratch space of the write script |
 //! | `Px` | a sorted set of every session (`H:K`), scored by a lower bound of its expiry: what purge and count walk |
 //! | `Pp:<principal>` | a sorted set of the principal's sessions (`H:K`), scored by their absolute deadline |
+//! | `Pg:<principal>` | the principal's generation, moved on by every revoke-all (no TTL) |
 //!
 //! The `{H}` hash tag puts all of a session's keys in one slot, so each write — and
 //! rotation, which renames `P{H}:s:K` to `P{H}:s:K'` — is one atomic script on
@@ -34,6 +35,14 @@
 //! sessions. They only ever point at too many sessions, never miss one: readers
 //! check every member against its session and drop the stale ones (lists repair the
 //! principal index as they go; purge re-scores members whose session was extended).
+//! A rotation indexes the new key before it unindexes the old one, and a revoke —
+//! by handle or of a whole principal — follows each handle's pointer, which the
+//! rotation script moves together with the session: a revoke finds a session that
+//! rotated while it ran.
+//!
+//! Not yet one step here (the Redis store v2 issue): a login's admission — the
+//! principal's generation (`P g:<principal>`) and its cap — is checked by separate
+//! commands before the write, so concurrent logins can pass the cap.
 
 mod record;
 mod scripts;
@@ -477,14 +486,12 @@ impl RedisStore {
         StoreKey::from_hex(handle.parse().ok()?, hex)
     }
 
+    /// A call under the store's time limit ([`hallpass::store::timed`]).
     async fn timed<T>(
         &self,
         call: impl Future<Output = Result<T, StoreError>>,
     ) -> Result<T, StoreError> {
-        match tokio::time::timeout(self.options.call_timeout, call).await {
-            Ok(result) => result,
-            Err(elapsed) => Err(StoreError::new(StoreErrorKind::Timeout, elapsed)),
-        }
+        hallpass::store::timed(self.options.call_timeout, call).await
     }
 
     /// Adds `member` to the sorted set `index` with `score`; the set expires with its

@@ -19,12 +19,24 @@
 //!
 //! A delta is applied by locking the row (`SELECT … FOR UPDATE`, or SQLite's
 //! `BEGIN IMMEDIATE`), applying [`hallpass::Delta::apply_to`] — the one reference
-//! semantics — and writing the row back, in one transaction: concurrent deltas to one
-//! session serialize on the row lock, so none is lost and `increment` is exact.
+//! semantics, data bound included — and writing the row back, in one transaction:
+//! concurrent deltas to one session serialize on the row lock, so none is lost and
+//! `increment` is exact.
+//!
+//! A second table, `<prefix>principals` (principal, generation), holds one row per
+//! principal that ever logged in. Whatever changes which sessions a principal has
+//! locks that row first, then the session rows: a login (its generation check and its
+//! cap, counted after the lock), a rotation of one of its sessions (in place: the row
+//! keeps its identity and gets the new `token_hash`), and "log out everywhere", which
+//! moves the generation and deletes in the same transaction. So a revoke and a
+//! rotation queue on the principal's row, and the revoke's DELETE sees the session
+//! under its new key; a login checked against an old generation is refused. MySQL
+//! runs its sessions at READ COMMITTED, as PostgreSQL does, so a statement after the
+//! lock sees what committed before it; a principal compares byte for byte there too
+//! (a NO PAD binary collation).
 
 mod store;
 
-use std::future::Future;
 use std::net::IpAddr;
 use std::time::Duration;
 
@@ -324,22 +336,6 @@ fn is_unavailable_code(code: Option<&str>) -> bool {
         code,
         Some("57P01" | "57P02" | "57P03" | "08006" | "08001" | "08004" | "1053" | "2006" | "2013")
     )
-}
-
-/// Runs `call` with a time limit; a call over it fails with [`StoreErrorKind::Timeout`]
-/// (and its transaction, if any, is rolled back when dropped).
-///
-/// # Errors
-///
-/// The call's own error, or the timeout.
-pub async fn timed<T>(
-    limit: Duration,
-    call: impl Future<Output = Result<T, StoreError>>,
-) -> Result<T, StoreError> {
-    match tokio::time::timeout(limit, call).await {
-        Ok(result) => result,
-        Err(elapsed) => Err(StoreError::new(StoreErrorKind::Timeout, elapsed)),
-    }
 }
 
 /// Options every SQL store takes.

@@ -14,7 +14,9 @@ use sqlx::{
     AssertSqlSafe, ColumnIndex, Database, Decode, Encode, Executor, IntoArguments, Pool, Row, Type,
 };
 
-use crate::{Columns, SqlOptions, log_bad_row, millis, store_error, timed};
+use hallpass::store::timed;
+
+use crate::{Columns, SqlOptions, log_bad_row, millis, store_error};
 
 /// How many rows a statement changed, for the drivers' result types.
 pub trait RowsAffected {

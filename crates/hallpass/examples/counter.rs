@@ -13,12 +13,12 @@
 
 use std::net::SocketAddr;
 use std::sync::Arc;
-use std::time::Duration;
 
 use axum::Router;
 use axum::routing::get;
 use hallpass::{
-    Key, Keyring, MemoryStore, Session, SessionConfig, SessionError, SessionLayer, SystemClock,
+    CleanupConfig, Key, Keyring, MemoryStore, Session, SessionConfig, SessionError, SessionLayer,
+    SystemClock,
 };
 
 async fn counter(session: Session) -> Result<String, SessionError> {
@@ -55,9 +55,14 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
             .map_err(|_| format!("PORT must be a number from 1 to 65535, not {port:?}"))?,
         Err(_) => 3000,
     };
-    let store = MemoryStore::new();
-    store.spawn_sweeper(Duration::from_secs(60), Arc::new(SystemClock));
-    let layer = SessionLayer::new(Arc::new(store), SessionConfig::new(keyring()?))?;
+    let store = Arc::new(MemoryStore::new());
+    // Frees the memory of expired sessions every minute (they are never served).
+    hallpass::spawn_cleanup(
+        store.clone(),
+        Arc::new(SystemClock),
+        CleanupConfig::default(),
+    );
+    let layer = SessionLayer::new(store, SessionConfig::new(keyring()?))?;
     let app = Router::new().route("/", get(counter)).layer(layer);
     let addr = SocketAddr::from(([127, 0, 0, 1], port));
     let listener = tokio::net::TcpListener::bind(addr)

@@ -25,7 +25,7 @@ pub mod __private {
 mod private;
 mod record;
 mod session;
-mod store;
+pub mod store;
 mod token;
 
 pub use cleanup::{CleanupConfig, purge_expired, spawn_cleanup};

@@ -80,8 +80,9 @@ struct State {
     current: Option<Current>,
     /// Send a deletion cookie unless a new session cookie replaces it.
     delete_cookie: bool,
-    /// A store failure while loading, under [`LoadFailure::FailClosed`].
-    load_failed: Option<crate::store::StoreErrorKind>,
+    /// A store failure while loading, under [`LoadFailure::FailClosed`], kept whole
+    /// (kind and source) for the commit's error.
+    load_failed: Option<Arc<crate::StoreError>>,
     /// Under [`LoadFailure::AnonymousFallback`]: the store is down, write nothing.
     degraded: bool,
 }
@@ -218,8 +219,9 @@ impl Session {
     fn load_error(&self, state: &mut State, err: crate::StoreError) -> Result<(), SessionError> {
         match self.config().load_failure {
             LoadFailure::FailClosed => {
-                state.load_failed = Some(err.kind());
-                Err(SessionError::Store(err))
+                let err = Arc::new(err);
+                state.load_failed = Some(Arc::clone(&err));
+                Err(SessionError::Store(crate::StoreError::new(err.kind(), err)))
             }
             LoadFailure::AnonymousFallback => {
                 tracing::warn!(target: "hallpass::event", error = %err, "session store failed on load; continuing without a session");
@@ -247,10 +249,10 @@ impl Session {
 
     /// Loads the session named by the cookie, once.
     async fn ensure_loaded(&self, state: &mut State) -> Result<(), SessionError> {
-        if let Some(kind) = state.load_failed {
-            return Err(SessionError::Store(crate::StoreError::msg(
-                kind,
-                "an earlier load in this request failed",
+        if let Some(err) = &state.load_failed {
+            return Err(SessionError::Store(crate::StoreError::new(
+                err.kind(),
+                Arc::clone(err),
             )));
         }
         if state.loaded {
@@ -1097,9 +1099,10 @@ impl Session {
     /// without any `Set-Cookie`.
     pub async fn commit(&self, headers: &mut HeaderMap) -> Result<(), CommitError> {
         let mut state = self.shared.state.lock().await;
-        if let Some(kind) = state.load_failed {
+        if let Some(err) = &state.load_failed {
+            // The load's own error, source and all (H6), for the log line.
             return Err(CommitError::new(SessionError::Store(
-                crate::StoreError::msg(kind, "the store failed on load"),
+                crate::StoreError::new(err.kind(), Arc::clone(err)),
             )));
         }
         let reissue_only = !state.loaded

@@ -1,15 +1,14 @@
 //! `MemoryStore`: sharded, bounded, exact; for tests and single-process apps.
 
-use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, Mutex, MutexGuard, PoisonError, Weak};
+use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use std::time::Duration;
 
 use super::{
     Applied, Created, Loaded, Refusal, Rotated, SessionPage, SessionStore, SessionSummary,
     StoreError, StoreErrorKind, StoreFuture,
 };
-use crate::clock::Clock;
 use crate::config::CapPolicy;
 use crate::delta::{Admission, Delta, PrincipalChange, Touch};
 use crate::record::{Expiry, Record, Timestamp};
@@ -62,8 +61,8 @@ impl MemoryStoreConfig {
 /// An in-memory session store, bounded and sharded.
 ///
 /// Clones share the same sessions. Expired sessions are never served (the deadline is
-/// checked on every call); [`MemoryStore::spawn_sweeper`] frees their memory in the
-/// background.
+/// checked on every call); [`spawn_cleanup`](crate::spawn_cleanup) frees their memory
+/// in the background, as it does for every store.
 ///
 /// # Locking
 ///
@@ -115,7 +114,9 @@ struct Principals {
 
 #[derive(Debug, Default)]
 struct PrincipalEntry {
-    keys: HashSet<StoreKey>,
+    /// A B-tree, not a hash set: one principal may have a million sessions, and an
+    /// insert must never rehash them all while the gate is held.
+    keys: BTreeSet<StoreKey>,
     generation: u64,
 }
 
@@ -283,37 +284,6 @@ impl MemoryStore {
                 tick: AtomicU64::new(0),
             }),
         }
-    }
-
-    /// Starts a background task on the current tokio runtime that purges expired
-    /// sessions every `every`. The task ends by itself when the last clone of the
-    /// store is dropped.
-    ///
-    /// # Panics
-    ///
-    /// Panics when called outside a tokio runtime, as `tokio::spawn` does.
-    pub fn spawn_sweeper(
-        &self,
-        every: Duration,
-        clock: Arc<dyn Clock>,
-    ) -> tokio::task::JoinHandle<()> {
-        let weak: Weak<Inner> = Arc::downgrade(&self.inner);
-        tokio::spawn(async move {
-            let mut interval = tokio::time::interval(every.max(Duration::from_millis(10)));
-            interval.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-            loop {
-                interval.tick().await;
-                let Some(inner) = weak.upgrade() else { break };
-                let store = Self { inner };
-                // The memory store cannot fail: the purge's error type is never built.
-                let purged = crate::purge_expired(&store, &*clock, 1_000, |_| {})
-                    .await
-                    .unwrap_or(0);
-                if purged > 0 {
-                    tracing::debug!(target: "hallpass::store", purged, "memory store swept expired sessions");
-                }
-            }
-        })
     }
 
     fn next_tick(&self) -> u64 {

@@ -47,6 +47,39 @@ use crate::delta::{Admission, Delta};
 use crate::record::{Expiry, Record, Timestamp};
 use crate::token::{Handle, StoreKey};
 
+/// Runs a store call with a time limit: the one timeout every store uses. A call
+/// over `limit` fails with [`StoreErrorKind::Timeout`] (the layer answers 503), and
+/// the call's future is dropped, which rolls back a transaction it held.
+///
+/// # Errors
+///
+/// The call's own error, or the timeout.
+///
+/// # Examples
+///
+/// ```
+/// use std::time::Duration;
+/// use hallpass::{StoreError, StoreErrorKind};
+///
+/// # tokio::runtime::Builder::new_current_thread().enable_time().build().unwrap().block_on(async {
+/// let slow = async {
+///     tokio::time::sleep(Duration::from_secs(5)).await;
+///     Ok::<_, StoreError>(())
+/// };
+/// let err = hallpass::store::timed(Duration::from_millis(10), slow).await.unwrap_err();
+/// assert_eq!(err.kind(), StoreErrorKind::Timeout);
+/// # });
+/// ```
+pub async fn timed<T>(
+    limit: std::time::Duration,
+    call: impl Future<Output = Result<T, StoreError>>,
+) -> Result<T, StoreError> {
+    match tokio::time::timeout(limit, call).await {
+        Ok(result) => result,
+        Err(elapsed) => Err(StoreError::new(StoreErrorKind::Timeout, elapsed)),
+    }
+}
+
 /// The boxed future every store method returns (what keeps the trait object safe).
 pub type StoreFuture<'a, T> = Pin<Box<dyn Future<Output = Result<T, StoreError>> + Send + 'a>>;
 
