@@ -79,6 +79,11 @@ pub fn dialect(options: &SqlOptions) -> Dialect {
             "DELETE FROM {t} WHERE expires_at <= ? ORDER BY expires_at LIMIT ?"
         )),
         count: s(format!("SELECT COUNT(*) FROM {t} WHERE expires_at > ?")),
+        update_if_version: s(format!(
+            "UPDATE {t} SET principal = ?, data = ?, last_seen_at = ?, idle_deadline = ?, \
+             absolute_deadline = ?, expires_at = ?, version = ?, remember = ?, client_ip = ?, \
+             user_agent = ? WHERE token_hash = ? AND version = ?"
+        )),
         rotate: s(format!(
             "UPDATE {t} SET token_hash = ?, principal = ?, data = ?, last_seen_at = ?, idle_deadline = ?, \
              absolute_deadline = ?, expires_at = ?, version = ?, remember = ?, client_ip = ?, user_agent = ? \

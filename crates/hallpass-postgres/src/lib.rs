@@ -83,6 +83,11 @@ pub fn dialect(options: &SqlOptions) -> Dialect {
             "DELETE FROM {t} WHERE token_hash IN (SELECT token_hash FROM {t} WHERE expires_at <= $1 LIMIT $2)"
         )),
         count: s(format!("SELECT COUNT(*) FROM {t} WHERE expires_at > $1")),
+        update_if_version: s(format!(
+            "UPDATE {t} SET principal = $1, data = $2, last_seen_at = $3, idle_deadline = $4, \
+             absolute_deadline = $5, expires_at = $6, version = $7, remember = $8, client_ip = $9, \
+             user_agent = $10 WHERE token_hash = $11 AND version = $12"
+        )),
         rotate: s(format!(
             "UPDATE {t} SET token_hash = $1, principal = $2, data = $3, last_seen_at = $4, idle_deadline = $5, \
              absolute_deadline = $6, expires_at = $7, version = $8, remember = $9, client_ip = $10, user_agent = $11 \

@@ -18,6 +18,9 @@ use hallpass::store::timed;
 
 use crate::{Columns, SqlOptions, log_bad_row, millis, store_error};
 
+/// Optimistic applies before an apply takes the row lock instead.
+const OPTIMISTIC_TRIES: usize = 3;
+
 /// How many rows a statement changed, for the drivers' result types.
 pub trait RowsAffected {
     /// The count.
@@ -101,6 +104,9 @@ pub struct Dialect {
     pub purge: Arc<str>,
     /// `SELECT COUNT(*)` with `expires_at > now`.
     pub count: Arc<str>,
+    /// [`Dialect::update`] with `AND version = <expected>` appended: the optimistic
+    /// apply's compare-and-set (parameters: those of `update`, then the version).
+    pub update_if_version: Arc<str>,
     /// Rotation in place: `UPDATE … SET token_hash = <new>`, then the columns of
     /// [`Dialect::update`], `WHERE token_hash = <old>`. The row stays the same row, so a
     /// revoke waiting on its lock deletes it under its new key.
@@ -622,7 +628,40 @@ where
         if matches!(delta.principal, Some(PrincipalChange::Login { .. })) {
             return Err(StoreError::login_needs_rotation());
         }
+        // Two statements and no transaction in the common case; under contention the
+        // row-locking transaction, which always makes progress.
+        for _ in 0..OPTIMISTIC_TRIES {
+            if let Some(outcome) = self.apply_optimistic(key, delta, now).await? {
+                return Ok(outcome);
+            }
+        }
         self.retrying(|| self.apply_once(key, delta, now)).await
+    }
+
+    /// Reads the row, applies the delta to it, and writes it back only if its
+    /// version is still the one read: a compare-and-set, so no concurrent change is
+    /// lost and nothing deleted comes back (an UPDATE never inserts). `None`: another
+    /// write came first; try again.
+    async fn apply_optimistic(
+        &self,
+        key: &StoreKey,
+        delta: &Delta,
+        now: Timestamp,
+    ) -> Result<Option<Applied>, StoreError> {
+        let Loaded::Live(record) = self.do_load(key, now).await? else {
+            return Ok(Some(Applied::Gone));
+        };
+        let mut record = Arc::unwrap_or_clone(record);
+        let read = i64::try_from(record.version).unwrap_or(i64::MAX);
+        delta.apply_to(&mut record)?;
+        let written = Columns::from_record(&record)?
+            .bind_update(key, sqlx::query(sql(&self.dialect.update_if_version)))
+            .bind(read)
+            .execute(&self.pool)
+            .await
+            .map_err(store_error)?
+            .rows();
+        Ok((written == 1).then(|| Applied::Updated(Arc::new(record))))
     }
 
     async fn apply_once(
