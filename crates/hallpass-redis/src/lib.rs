@@ -53,9 +53,9 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use hallpass::{
-    Admission, Applied, CapPolicy, Created, Delta, DeltaError, Handle, Loaded, Op, PrincipalChange,
-    Record, Refusal, Rotated, SessionPage, SessionStore, SessionSummary, StoreError,
-    StoreErrorKind, StoreFuture, StoreKey, Timestamp, Touch,
+    Admission, Applied, Created, Delta, DeltaError, Handle, Loaded, Op, PrincipalChange, Record,
+    Refusal, Rotated, SessionPage, SessionStore, SessionSummary, StoreError, StoreErrorKind,
+    StoreFuture, StoreKey, Timestamp, Touch,
 };
 use redis::aio::{ConnectionLike, ConnectionManager, ConnectionManagerConfig};
 use redis::cluster_async::ClusterConnection;
@@ -446,24 +446,14 @@ impl RedisStore {
         let Some(cap) = admission.cap else {
             return Ok(Ok(Vec::new()));
         };
-        let mut others: Vec<(Timestamp, Timestamp, Handle)> = self
+        let others: Vec<(Timestamp, Timestamp, Handle)> = self
             .principal_sessions(principal, now)
             .await?
             .into_iter()
             .filter(|(_, record)| Some(&record.handle) != own)
             .map(|(_, record)| (record.last_seen_at, record.created_at, record.handle))
             .collect();
-        if others.len() < cap.max {
-            return Ok(Ok(Vec::new()));
-        }
-        Ok(match cap.policy {
-            CapPolicy::EvictOldest => {
-                others.sort();
-                let excess = others.len() + 1 - cap.max.max(1);
-                Ok(others.into_iter().take(excess).map(|(_, _, h)| h).collect())
-            }
-            _ => Err(Refusal::TooManySessions { max: cap.max }),
-        })
+        Ok(cap.victims(others))
     }
 
     /// Revokes the sessions a cap chose; the handles that were there.

@@ -6,9 +6,8 @@ use std::future::Future;
 use std::sync::Arc;
 
 use hallpass::{
-    Admission, Applied, CapPolicy, Created, Delta, Handle, Loaded, PrincipalChange, Record,
-    Refusal, Rotated, SessionPage, SessionStore, SessionSummary, StoreError, StoreFuture, StoreKey,
-    Timestamp, Touch,
+    Admission, Applied, Created, Delta, Handle, Loaded, PrincipalChange, Record, Refusal, Rotated,
+    SessionPage, SessionStore, SessionSummary, StoreError, StoreFuture, StoreKey, Timestamp, Touch,
 };
 use sqlx::{
     AssertSqlSafe, ColumnIndex, Database, Decode, Encode, Executor, IntoArguments, Pool, Row, Type,
@@ -551,17 +550,7 @@ where
                 }
             }
         }
-        if others.len() < cap.max {
-            return Ok(Ok(Vec::new()));
-        }
-        Ok(match cap.policy {
-            CapPolicy::EvictOldest => {
-                others.sort();
-                let excess = others.len() + 1 - cap.max.max(1);
-                Ok(others.into_iter().take(excess).map(|(_, _, h)| h).collect())
-            }
-            _ => Err(Refusal::TooManySessions { max: cap.max }),
-        })
+        Ok(cap.victims(others))
     }
 
     /// Deletes the sessions a cap chose; the handles that were there.

@@ -79,6 +79,46 @@ impl SessionCap {
     pub fn new(max: usize, policy: CapPolicy) -> Self {
         Self { max, policy }
     }
+
+    /// The cap's decision for one more login, given the principal's other live
+    /// sessions as `(last seen, created, id)`: the ids to end first (least recently
+    /// used, then oldest), or the refusal. Every store calls this inside its atomic
+    /// step, so all of them choose alike.
+    ///
+    /// # Errors
+    ///
+    /// [`Refusal::TooManySessions`](crate::Refusal) under [`CapPolicy::RejectNew`]
+    /// when the others already fill the cap.
+    ///
+    /// ```
+    /// use hallpass::{CapPolicy, SessionCap, Timestamp};
+    ///
+    /// let t = Timestamp::from_unix_millis;
+    /// let others = vec![(t(5), t(1), "b"), (t(2), t(1), "a")];
+    /// let cap = SessionCap::new(2, CapPolicy::EvictOldest);
+    /// assert_eq!(cap.victims(others.clone()), Ok(vec!["a"]));
+    /// assert!(SessionCap::new(2, CapPolicy::RejectNew).victims(others).is_err());
+    /// ```
+    pub fn victims<T: Ord>(
+        &self,
+        mut others: Vec<(Timestamp, Timestamp, T)>,
+    ) -> Result<Vec<T>, crate::store::Refusal> {
+        if others.len() < self.max {
+            return Ok(Vec::new());
+        }
+        match self.policy {
+            CapPolicy::RejectNew => Err(crate::store::Refusal::TooManySessions { max: self.max }),
+            CapPolicy::EvictOldest => {
+                others.sort();
+                let excess = others.len() + 1 - self.max.max(1);
+                Ok(others
+                    .into_iter()
+                    .take(excess)
+                    .map(|(_, _, id)| id)
+                    .collect())
+            }
+        }
+    }
 }
 
 /// The conditions a store checks, inside the same atomic step that writes the

@@ -1001,6 +1001,41 @@ impl Session {
         Ok(true)
     }
 
+    /// The principal and handle of the session this request loaded.
+    fn signed_in(state: &State) -> Result<(String, Handle), SessionError> {
+        let record = &state
+            .current
+            .as_ref()
+            .ok_or(SessionError::NotAuthenticated)?
+            .record;
+        let principal = record
+            .principal
+            .clone()
+            .ok_or(SessionError::NotAuthenticated)?;
+        Ok((principal, record.handle))
+    }
+
+    /// Revokes every session of `principal` but `except` (moving its generation on)
+    /// and reports it.
+    async fn revoke_everywhere(
+        &self,
+        principal: String,
+        except: Option<&Handle>,
+    ) -> Result<u64, SessionError> {
+        let count = self
+            .store()
+            .revoke_principal(&principal, except)
+            .await
+            .map_err(SessionError::from_store)?;
+        self.emit(|| Event::Revoked {
+            handle: None,
+            principal: Some(principal),
+            count,
+            by: RevokedBy::User,
+        });
+        Ok(count)
+    }
+
     /// "Log out everywhere": revokes every session of the logged-in principal, or
     /// every other one with `except_current` (SR-25, SR-26). Returns how many.
     ///
@@ -1010,27 +1045,10 @@ impl Session {
     pub async fn revoke_all_of_principal(&self, except_current: bool) -> Result<u64, SessionError> {
         let mut state = self.shared.state.lock().await;
         self.ensure_loaded(&mut state).await?;
-        let current = state
-            .current
-            .as_ref()
-            .ok_or(SessionError::NotAuthenticated)?;
-        let principal = current
-            .record
-            .principal
-            .clone()
-            .ok_or(SessionError::NotAuthenticated)?;
-        let except = except_current.then_some(current.record.handle);
+        let (principal, own) = Self::signed_in(&state)?;
         let count = self
-            .store()
-            .revoke_principal(&principal, except.as_ref())
-            .await
-            .map_err(SessionError::from_store)?;
-        self.emit(|| Event::Revoked {
-            handle: None,
-            principal: Some(principal),
-            count,
-            by: RevokedBy::User,
-        });
+            .revoke_everywhere(principal, except_current.then_some(&own))
+            .await?;
         if !except_current {
             state.current = None;
             state.delete_cookie = true;
@@ -1053,27 +1071,8 @@ impl Session {
     pub async fn credentials_changed(&self) -> Result<u64, SessionError> {
         let mut state = self.shared.state.lock().await;
         self.ensure_loaded(&mut state).await?;
-        let current = state
-            .current
-            .as_ref()
-            .ok_or(SessionError::NotAuthenticated)?;
-        let principal = current
-            .record
-            .principal
-            .clone()
-            .ok_or(SessionError::NotAuthenticated)?;
-        let own = current.record.handle;
-        let count = self
-            .store()
-            .revoke_principal(&principal, Some(&own))
-            .await
-            .map_err(SessionError::from_store)?;
-        self.emit(|| Event::Revoked {
-            handle: None,
-            principal: Some(principal),
-            count,
-            by: RevokedBy::User,
-        });
+        let (principal, own) = Self::signed_in(&state)?;
+        let count = self.revoke_everywhere(principal, Some(&own)).await?;
         let now = self.now();
         let delta = Delta {
             touch: Some(self.touch_at(now)),

@@ -9,7 +9,6 @@ use super::{
     Applied, Created, Loaded, Refusal, Rotated, SessionPage, SessionStore, SessionSummary,
     StoreError, StoreErrorKind, StoreFuture,
 };
-use crate::config::CapPolicy;
 use crate::delta::{Admission, Delta, PrincipalChange, Touch};
 use crate::record::{Expiry, Record, Timestamp};
 use crate::token::{Handle, StoreKey};
@@ -490,22 +489,7 @@ impl MemoryStore {
         let Some(cap) = admission.cap else {
             return Ok(Vec::new());
         };
-        let mut others = self.live_sessions_of(gate, principal, own, now);
-        if others.len() < cap.max {
-            return Ok(Vec::new());
-        }
-        match cap.policy {
-            CapPolicy::RejectNew => Err(Refusal::TooManySessions { max: cap.max }),
-            CapPolicy::EvictOldest => {
-                others.sort();
-                let excess = others.len() + 1 - cap.max.max(1);
-                Ok(others
-                    .into_iter()
-                    .take(excess)
-                    .map(|(_, _, key)| key)
-                    .collect())
-            }
-        }
+        cap.victims(self.live_sessions_of(gate, principal, own, now))
     }
 
     /// Ends the sessions `admit` chose (under the gate); their handles.
