@@ -1,4 +1,5 @@
-//! A [`Record`] as the fields of a Redis hash, and back.
+//! A [`Record`] as the fields of a layout-v2 session hash, and back (the scripts
+//! module names the fields).
 
 use std::net::IpAddr;
 use std::time::Duration;
@@ -6,35 +7,39 @@ use std::time::Duration;
 use hallpass::{ClientMeta, Handle, Record, Timestamp};
 use redis::Value;
 
-/// The hash fields of `record` (see the scripts module for the names).
-pub(crate) fn to_fields(record: &Record) -> Vec<(String, String)> {
-    let ms = |t: Timestamp| t.as_unix_millis().to_string();
+/// The hash fields of `record` stored under the token hash `hash`, for `HSET`.
+pub(crate) fn to_fields(record: &Record, hash: &[u8; 32]) -> Vec<(&'static str, Vec<u8>)> {
+    let ms = |t: Timestamp| t.as_unix_millis().to_string().into_bytes();
     let mut fields = vec![
-        ("h".to_owned(), record.handle.to_string()),
-        ("c".to_owned(), ms(record.created_at)),
-        ("l".to_owned(), ms(record.last_seen_at)),
-        ("i".to_owned(), ms(record.idle_deadline)),
-        ("a".to_owned(), ms(record.absolute_deadline)),
-        ("x".to_owned(), ms(record.expires_at())),
-        ("v".to_owned(), record.version.to_string()),
-        (
-            "r".to_owned(),
-            if record.remember { "1" } else { "0" }.to_owned(),
-        ),
+        ("k", hash.to_vec()),
+        ("c", ms(record.created_at)),
+        ("l", ms(record.last_seen_at)),
+        ("i", ms(record.idle_deadline)),
+        ("a", ms(record.absolute_deadline)),
+        ("v", record.version.to_string().into_bytes()),
+        ("z", record.data_size().to_string().into_bytes()),
     ];
+    if record.remember {
+        fields.push(("r", b"1".to_vec()));
+    }
     if let Some(principal) = &record.principal {
-        fields.push(("p".to_owned(), principal.clone()));
+        fields.push(("p", principal.clone().into_bytes()));
     }
     if let Some(ip) = record.client.ip {
-        fields.push(("ip".to_owned(), ip.to_string()));
+        fields.push(("ip", ip.to_string().into_bytes()));
     }
     if let Some(ua) = &record.client.user_agent {
-        fields.push(("ua".to_owned(), ua.clone()));
-    }
-    for (name, value) in &record.data {
-        fields.push((format!("d:{name}"), value.to_string()));
+        fields.push(("ua", ua.clone().into_bytes()));
     }
     fields
+}
+
+/// The data fields of `record`: `d:<name>` and the value's compact JSON text.
+pub(crate) fn data_fields(record: &Record) -> impl Iterator<Item = (String, String)> + '_ {
+    record
+        .data
+        .iter()
+        .map(|(name, value)| (format!("d:{name}"), value.to_string()))
 }
 
 /// A stored hash that is not a valid record.
@@ -52,51 +57,69 @@ pub(crate) enum BadRecord {
     Reply(String),
 }
 
-fn text(value: &Value) -> Option<String> {
+fn bytes(value: &Value) -> Option<&[u8]> {
     match value {
-        Value::BulkString(bytes) => String::from_utf8(bytes.clone()).ok(),
-        Value::SimpleString(s) => Some(s.clone()),
+        Value::BulkString(bytes) => Some(bytes),
+        Value::SimpleString(s) => Some(s.as_bytes()),
         _ => None,
     }
 }
 
-/// The record in an `HGETALL` reply; `None` for an empty hash (no session).
-pub(crate) fn from_value(value: Value) -> Result<Option<Record>, BadRecord> {
-    let pairs: Vec<(String, String)> = match value {
+/// The session in an `HGETALL` reply of the hash of `handle`: its token hash and
+/// record. `None` for an empty hash or a fence (a hash with no token hash).
+pub(crate) fn from_value(
+    handle: Handle,
+    value: &Value,
+) -> Result<Option<([u8; 32], Record)>, BadRecord> {
+    let mut pairs: Vec<(&[u8], &[u8])> = Vec::new();
+    match value {
         Value::Array(items) => {
-            let mut pairs = Vec::with_capacity(items.len() / 2);
+            pairs.reserve(items.len() / 2);
             let mut items = items.iter();
             while let (Some(k), Some(v)) = (items.next(), items.next()) {
-                let (Some(k), Some(v)) = (text(k), text(v)) else {
-                    return Err(BadRecord::Reply("a field that is not UTF-8".to_owned()));
+                let (Some(k), Some(v)) = (bytes(k), bytes(v)) else {
+                    return Err(BadRecord::Reply("a field that is not a string".to_owned()));
                 };
                 pairs.push((k, v));
             }
-            pairs
         }
-        Value::Map(map) => map
-            .iter()
-            .filter_map(|(k, v)| Some((text(k)?, text(v)?)))
-            .collect(),
+        Value::Map(map) => {
+            for (k, v) in map {
+                if let (Some(k), Some(v)) = (bytes(k), bytes(v)) {
+                    pairs.push((k, v));
+                }
+            }
+        }
         other => return Err(BadRecord::Reply(format!("{other:?}"))),
-    };
-    if pairs.is_empty() {
-        return Ok(None);
     }
-    let get = |name: &'static str| {
+    from_pairs(handle, &pairs)
+}
+
+fn from_pairs(
+    handle: Handle,
+    pairs: &[(&[u8], &[u8])],
+) -> Result<Option<([u8; 32], Record)>, BadRecord> {
+    let get = |name: &str| {
         pairs
             .iter()
-            .find(|(k, _)| k == name)
-            .map(|(_, v)| v.as_str())
+            .find(|(k, _)| *k == name.as_bytes())
+            .map(|(_, v)| *v)
     };
+    let Some(hash) = get("k") else {
+        return Ok(None);
+    };
+    let hash: [u8; 32] = hash.try_into().map_err(|_| BadRecord::Field("k"))?;
     let number = |name: &'static str| -> Result<u64, BadRecord> {
         get(name)
+            .and_then(|v| std::str::from_utf8(v).ok())
             .and_then(|v| v.parse().ok())
             .ok_or(BadRecord::Field(name))
     };
-    let handle: Handle = get("h")
-        .and_then(|h| h.parse().ok())
-        .ok_or(BadRecord::Field("h"))?;
+    let text = |name: &'static str| -> Result<Option<&str>, BadRecord> {
+        get(name)
+            .map(|v| std::str::from_utf8(v).map_err(|_| BadRecord::Field(name)))
+            .transpose()
+    };
     let mut record = Record::new(
         handle,
         Timestamp::from_unix_millis(number("c")?),
@@ -107,25 +130,35 @@ pub(crate) fn from_value(value: Value) -> Result<Option<Record>, BadRecord> {
     record.idle_deadline = Timestamp::from_unix_millis(number("i")?);
     record.absolute_deadline = Timestamp::from_unix_millis(number("a")?);
     record.version = number("v")?;
-    record.remember = get("r") == Some("1");
-    record.principal = get("p").map(str::to_owned);
-    let ip = get("ip").and_then(|ip| ip.parse::<IpAddr>().ok());
-    record.client = ClientMeta::new(ip, get("ua"));
-    for (field, value) in &pairs {
-        if let Some(name) = field.strip_prefix("d:") {
-            let json = serde_json::from_str(value).map_err(|source| BadRecord::Data {
+    record.remember = get("r") == Some(b"1");
+    record.principal = text("p")?.map(str::to_owned);
+    let ip = text("ip")?.and_then(|ip| ip.parse::<IpAddr>().ok());
+    record.client = ClientMeta::new(ip, text("ua")?);
+    for (field, value) in pairs {
+        if let Some(name) = field.strip_prefix(b"d:") {
+            let name = std::str::from_utf8(name).map_err(|_| BadRecord::Field("d:"))?;
+            let json = serde_json::from_slice(value).map_err(|source| BadRecord::Data {
                 name: name.to_owned(),
                 source,
             })?;
             record.data.insert(name.to_owned(), json);
         }
     }
-    Ok(Some(record))
+    Ok(Some((hash, record)))
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn reply(pairs: Vec<(String, Vec<u8>)>) -> Value {
+        Value::Array(
+            pairs
+                .into_iter()
+                .flat_map(|(k, v)| [Value::BulkString(k.into_bytes()), Value::BulkString(v)])
+                .collect(),
+        )
+    }
 
     #[test]
     fn fields_round_trip() {
@@ -141,18 +174,28 @@ mod tests {
             .insert("cart".into(), serde_json::json!(["x", {"n": -3}]));
         record.data.insert("big".into(), i64::MAX.into());
         record.client = ClientMeta::new(Some("10.0.0.1".parse().unwrap()), Some("agent"));
-        let reply = Value::Array(
-            to_fields(&record)
-                .into_iter()
-                .flat_map(|(k, v)| {
-                    [
-                        Value::BulkString(k.into_bytes()),
-                        Value::BulkString(v.into_bytes()),
-                    ]
-                })
-                .collect(),
+        let hash = [7u8; 32];
+        let mut pairs: Vec<(String, Vec<u8>)> = to_fields(&record, &hash)
+            .into_iter()
+            .map(|(k, v)| (k.to_owned(), v))
+            .collect();
+        pairs.extend(data_fields(&record).map(|(k, v)| (k, v.into_bytes())));
+        let back = from_value(record.handle, &reply(pairs)).unwrap();
+        assert_eq!(back, Some((hash, record)));
+    }
+
+    /// A hash with no token hash is a fence left by a cluster revoke, never a session.
+    #[test]
+    fn a_fence_is_no_session() {
+        assert!(
+            from_value(Handle::generate(), &Value::Array(vec![]))
+                .unwrap()
+                .is_none()
         );
-        assert_eq!(from_value(reply).unwrap(), Some(record));
-        assert!(from_value(Value::Array(vec![])).unwrap().is_none());
+        let fence = reply(vec![
+            ("fp".to_owned(), b"ada".to_vec()),
+            ("fg".to_owned(), b"3".to_vec()),
+        ]);
+        assert!(from_value(Handle::generate(), &fence).unwrap().is_none());
     }
 }

@@ -46,17 +46,9 @@ async fn fresh() -> RedisStore {
 }
 
 mod store {
-    // Admission (cap, generation) on Redis is not yet one atomic step: the Redis
-    // store v2 issue moves it into the session's write.
-    hallpass_testkit::store_conformance!(
-        super::fresh(),
-        admission_not_atomic = "the principal index and generation live in other slots than the session; the Redis store v2 issue makes admission one step"
-    );
+    hallpass_testkit::store_conformance!(super::fresh());
 }
 
 mod http {
-    hallpass_testkit::http_conformance!(
-        super::fresh(),
-        admission_not_atomic = "the principal index and generation live in other slots than the session; the Redis store v2 issue makes admission one step"
-    );
+    hallpass_testkit::http_conformance!(super::fresh());
 }

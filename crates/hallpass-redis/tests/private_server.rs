@@ -12,7 +12,7 @@ use std::process::{Child, Command, Stdio};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use hallpass::{Applied, Delta, Handle, Loaded, Record, SessionStore, Token};
+use hallpass::{Applied, Delta, Handle, Loaded, Record, SessionStore, StoreKey, Token};
 use hallpass_redis::{RedisOptions, RedisStore};
 use hallpass_testkit::TestApp;
 use http::Method;
@@ -21,11 +21,17 @@ use http::Method;
 struct Server {
     port: u16,
     dir: std::path::PathBuf,
+    extra: Vec<String>,
     child: Option<Child>,
 }
 
 impl Server {
     fn start() -> Self {
+        Self::start_with(&[])
+    }
+
+    /// A server with extra `redis-server` arguments.
+    fn start_with(extra: &[&str]) -> Self {
         let port = std::net::TcpListener::bind("127.0.0.1:0")
             .unwrap()
             .local_addr()
@@ -37,6 +43,7 @@ impl Server {
         let mut server = Self {
             port,
             dir,
+            extra: extra.iter().map(|a| (*a).to_owned()).collect(),
             child: None,
         };
         server.spawn();
@@ -54,6 +61,7 @@ impl Server {
                 "",
             ])
             .args(["--appendonly", "yes", "--appendfsync", "always"])
+            .args(&self.extra)
             .arg("--dir")
             .arg(&self.dir)
             .stdout(Stdio::null())
@@ -172,6 +180,164 @@ async fn a_read_is_one_command_and_a_counter_request_one_script() {
         monitor.client_commands().is_empty(),
         "a request that never touches the session"
     );
+}
+
+/// Every key on the server, sorted.
+async fn all_keys(server: &Server) -> Vec<String> {
+    let mut conn = server
+        .client()
+        .get_multiplexed_async_connection()
+        .await
+        .unwrap();
+    let mut keys: Vec<String> = redis::cmd("KEYS")
+        .arg("*")
+        .query_async(&mut conn)
+        .await
+        .unwrap();
+    keys.sort();
+    keys
+}
+
+/// Layout v2: a login, a rotation and a logout are one script each (one round
+/// trip), and a session is one key named by its handle, kept through rotation; the
+/// principal index is the only other key a login writes.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn login_rotation_and_logout_are_one_script_each_on_one_key() {
+    let server = Server::start();
+    let store: Arc<dyn SessionStore> = Arc::new(store(&server, Duration::from_secs(2)).await);
+    let app = TestApp::new(Arc::clone(&store));
+    // Warm up the scripts (EVALSHA falls back to loading once per script).
+    let mut warm = app.browser();
+    warm.post("/login?user=warm").await;
+    warm.post("/rotate").await;
+    warm.post("/logout").await;
+    warm.get("/views").await;
+    warm.post("/login?user=warm").await;
+    warm.post("/logout").await;
+
+    let mut browser = app.browser();
+    let monitor = Monitor::start(&server);
+    assert_eq!(browser.post("/login?user=alice").await.status, 200);
+    let login = monitor.client_commands();
+    assert_eq!(login.len(), 1, "a login is one script: {login:#?}");
+    assert!(login[0].contains("\"EVALSHA\""), "{login:?}");
+    let handle = browser.get("/handle").await.body;
+    let keys = all_keys(&server).await;
+    let session_key = format!("hallpass:2:{{{handle}}}");
+    assert!(keys.contains(&session_key), "{keys:?}");
+    assert!(
+        keys.contains(&"hallpass:2:u{alice}:i".to_owned()),
+        "{keys:?}"
+    );
+
+    let monitor = Monitor::start(&server);
+    assert_eq!(browser.post("/rotate").await.status, 200);
+    let rotation = monitor.client_commands();
+    assert_eq!(rotation.len(), 1, "a rotation is one script: {rotation:#?}");
+    assert_eq!(
+        all_keys(&server).await,
+        keys,
+        "a rotation keeps the one key"
+    );
+
+    let monitor = Monitor::start(&server);
+    assert_eq!(browser.post("/logout").await.status, 200);
+    let logout = monitor.client_commands();
+    assert_eq!(logout.len(), 1, "a logout is one script: {logout:#?}");
+    let after = all_keys(&server).await;
+    assert!(!after.contains(&session_key), "{after:?}");
+    assert!(
+        !after.contains(&"hallpass:2:u{alice}:i".to_owned()),
+        "the index went with its last member: {after:?}"
+    );
+}
+
+/// An `allkeys-*` eviction policy could evict the principal index, so that "log out
+/// everywhere" silently misses sessions: refused unless dangerously accepted;
+/// `volatile-*` (only sessions evicted) and `noeviction` are accepted.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_eviction_policy_that_can_drop_the_indexes_is_refused() {
+    let server = Server::start_with(&["--maxmemory-policy", "allkeys-lru"]);
+    let refused = hallpass_redis::connect(&server.url(), RedisOptions::default()).await;
+    match refused {
+        Err(hallpass_redis::ConnectError::EvictingPolicy { policy }) => {
+            assert_eq!(policy, "allkeys-lru");
+        }
+        other => panic!("expected a refusal, got {other:?}"),
+    }
+    let accepted = hallpass_redis::connect(
+        &server.url(),
+        RedisOptions::default().dangerous_accept_evicting_policy(),
+    )
+    .await;
+    assert!(accepted.is_ok(), "{accepted:?}");
+    for policy in ["volatile-lru", "noeviction"] {
+        let mut conn = server
+            .client()
+            .get_multiplexed_async_connection()
+            .await
+            .unwrap();
+        redis::cmd("CONFIG")
+            .arg("SET")
+            .arg("maxmemory-policy")
+            .arg(policy)
+            .query_async::<()>(&mut conn)
+            .await
+            .unwrap();
+        let store = hallpass_redis::connect(&server.url(), RedisOptions::default()).await;
+        assert!(store.is_ok(), "{policy}: {store:?}");
+    }
+}
+
+/// Layout v1 keys are never read as sessions, and purge deletes them (a v1 session
+/// counts as one purged) while v2 sessions stay.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn purge_deletes_layout_v1_keys_and_keeps_v2_sessions() {
+    let server = Server::start();
+    let store = store(&server, Duration::from_secs(2)).await;
+    let now = hallpass::Clock::now(&hallpass::SystemClock);
+    let record = Record::new(
+        Handle::generate(),
+        now,
+        Duration::from_secs(60),
+        Duration::from_secs(600),
+    );
+    let key = Token::generate().store_key(&record.handle);
+    store
+        .create(&key, &record, &hallpass::Admission::default())
+        .await
+        .unwrap();
+    let v1 = Handle::generate();
+    let mut conn = server
+        .client()
+        .get_multiplexed_async_connection()
+        .await
+        .unwrap();
+    let v1_session = format!("hallpass:{{{v1}}}:s:{}", "ab".repeat(32));
+    let mut pipe = redis::pipe();
+    pipe.hset(&v1_session, "h", v1.to_string()).ignore();
+    pipe.set(format!("hallpass:{{{v1}}}:h"), "ab").ignore();
+    pipe.zadd("hallpass:x", format!("{v1}:ab"), 1).ignore();
+    pipe.zadd("hallpass:p:alice", format!("{v1}:ab"), 1)
+        .ignore();
+    pipe.set("hallpass:g:alice", 3).ignore();
+    pipe.set("unrelated", 1).ignore();
+    pipe.query_async::<()>(&mut conn).await.unwrap();
+    let v1_key = StoreKey::new(v1, [0xab; 32]);
+    assert_eq!(store.load(&v1_key, now).await.unwrap(), Loaded::Missing);
+
+    assert_eq!(store.purge_expired(now, 100).await.unwrap(), 1);
+    assert_eq!(
+        all_keys(&server).await,
+        vec![
+            format!("hallpass:2:{{{}}}", record.handle),
+            "unrelated".to_owned()
+        ]
+    );
+    assert!(matches!(
+        store.load(&key, now).await.unwrap(),
+        Loaded::Live(_)
+    ));
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
