@@ -232,6 +232,30 @@ pub(crate) fn write(results: &str, markdown: &str, svg: &str) {
     }
     let _ = writeln!(
         md,
+        "\n## Redis CPU per request (`INFO cpu` used_cpu_sys + used_cpu_user over each run, median of rounds)\n\nRedis runs unpinned beside the server and wrk; this is its own CPU time per answered request, in µs.\n\n| server | `/read` | `/count` | `/login` |\n|---|---:|---:|---:|"
+    );
+    let mut cpu: BTreeMap<String, BTreeMap<String, Vec<f64>>> = BTreeMap::new();
+    for v in of_kind(&all, "redis_cpu") {
+        if let Some(us) = v["us_per_request"].as_f64() {
+            cpu.entry(text(v, "server"))
+                .or_default()
+                .entry(text(v, "route"))
+                .or_default()
+                .push(us);
+        }
+    }
+    for (server, routes) in &mut cpu {
+        let mut cell = |r: &str| {
+            routes.get_mut(r).map_or("–".to_owned(), |values| {
+                values.sort_by(f64::total_cmp);
+                format!("{:.1}", values[values.len() / 2])
+            })
+        };
+        let (read, count, login) = (cell("/read"), cell("/count"), cell("/login"));
+        let _ = writeln!(md, "| {server} | {read} | {count} | {login} |");
+    }
+    let _ = writeln!(
+        md,
         "\n## Peak memory of the server (VmHWM after its runs)\n\n| server | peak RSS |\n|---|---:|"
     );
     for v in of_kind(&all, "rss") {
