@@ -61,6 +61,7 @@ pub fn dialect(options: &SqlOptions) -> Dialect {
              expires_at = LEAST(?, absolute_deadline) WHERE token_hash = ? AND expires_at > ?"
         )),
         delete: s(format!("DELETE FROM {t} WHERE token_hash = ?")),
+        delete_returns: false,
         select_by_handle: s(format!(
             "SELECT token_hash, {select} FROM {t} WHERE handle = ?"
         )),

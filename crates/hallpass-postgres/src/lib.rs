@@ -64,7 +64,10 @@ pub fn dialect(options: &SqlOptions) -> Dialect {
             "UPDATE {t} SET last_seen_at = GREATEST(last_seen_at, $1), idle_deadline = LEAST($2, absolute_deadline), \
              expires_at = LEAST($3, absolute_deadline) WHERE token_hash = $4 AND expires_at > $5"
         )),
-        delete: s(format!("DELETE FROM {t} WHERE token_hash = $1")),
+        delete: s(format!(
+            "DELETE FROM {t} WHERE token_hash = $1 RETURNING principal"
+        )),
+        delete_returns: true,
         select_by_handle: s(format!(
             "SELECT token_hash, {select} FROM {t} WHERE handle = $1"
         )),

@@ -499,8 +499,8 @@ impl SessionStore for RedisStore {
         Box::pin(self.timed(self.do_rotate(old, new, delta, now)))
     }
 
-    fn delete<'a>(&'a self, key: &'a StoreKey) -> StoreFuture<'a, bool> {
-        Box::pin(self.timed(self.delete_session(key.handle(), Some(key.hash()), None)))
+    fn delete<'a>(&'a self, key: &'a StoreKey) -> StoreFuture<'a, Option<hallpass::Deleted>> {
+        Box::pin(self.timed(self.delete_key(key)))
     }
 
     fn load_handle<'a>(
@@ -512,7 +512,7 @@ impl SessionStore for RedisStore {
     }
 
     fn revoke<'a>(&'a self, handle: &'a Handle) -> StoreFuture<'a, bool> {
-        Box::pin(self.timed(self.delete_session(handle, None, None)))
+        Box::pin(self.timed(async move { Ok(self.delete_session(handle, None).await?.is_some()) }))
     }
 
     fn list_principal<'a>(

@@ -273,14 +273,13 @@ return 1"
 });
 
 /// Deletes a session. `KEYS[1]` the session. `ARGV`: 1 inline, 2 prefix, 3 handle,
-/// 4 the token hash (empty: whatever token it holds — revoke by handle), 5 the
-/// principal it must belong to (empty: any). Returns `{deleted, principal}`.
+/// 4 the token hash (empty: whatever token it holds — revoke by handle). Returns
+/// `{deleted, principal}`.
 pub(crate) static DELETE: LazyLock<Script> = LazyLock::new(|| {
     Script::new(&format!(
         "{PRELUDE}
 local f = redis.call('HMGET', KEYS[1], 'k', 'p')
 if not f[1] or (ARGV[4] ~= '' and f[1] ~= ARGV[4]) then return {{0, ''}} end
-if ARGV[5] ~= '' and f[2] ~= ARGV[5] then return {{0, ''}} end
 redis.call('DEL', KEYS[1])
 if f[2] and ARGV[1] == '1' then redis.call('ZREM', index_key(ARGV[2], f[2]), ARGV[3]) end
 return {{1, f[2] or ''}}"

@@ -705,28 +705,40 @@ impl RedisStore {
         Ok(touched == 1)
     }
 
-    /// Deletes `handle`'s session: only if it holds `hash` (none: whatever token),
-    /// and only if it is `principal`'s (none: anyone's). `true` when one was deleted.
+    /// Deletes `handle`'s session, only if it holds `hash` (none: whatever token —
+    /// a revoke by handle); whose it was, when there was one.
     pub(crate) async fn delete_session(
         &self,
         handle: &Handle,
         hash: Option<&[u8; 32]>,
-        principal: Option<&str>,
-    ) -> Result<bool, StoreError> {
+    ) -> Result<Option<hallpass::Deleted>, StoreError> {
         let (deleted, owner): (i64, String) = scripts::DELETE
             .key(self.session_key(handle))
             .arg(if self.inline() { "1" } else { "0" })
             .arg(self.prefix())
             .arg(handle.to_string())
             .arg(hash.map_or(&[][..], |h| &h[..]))
-            .arg(principal.unwrap_or(""))
             .invoke_async(&mut self.conn.clone())
             .await
             .map_err(store_error)?;
-        if deleted == 1 && !self.inline() && !owner.is_empty() {
+        if deleted != 1 {
+            return Ok(None);
+        }
+        if !self.inline() && !owner.is_empty() {
             self.zrem(&owner, handle).await?;
         }
-        Ok(deleted == 1)
+        Ok(Some(hallpass::Deleted::new(
+            (!owner.is_empty()).then_some(owner),
+        )))
+    }
+
+    /// [`SessionStore::delete`](hallpass::SessionStore::delete): the session under
+    /// `key` (one script).
+    pub(crate) async fn delete_key(
+        &self,
+        key: &StoreKey,
+    ) -> Result<Option<hallpass::Deleted>, StoreError> {
+        self.delete_session(key.handle(), Some(key.hash())).await
     }
 
     pub(crate) async fn do_load_handle(

@@ -357,7 +357,7 @@ async fn a_delta_after_delete_is_gone_and_leaves_no_key_behind() {
         .create(&key, &record, &hallpass::Admission::default())
         .await
         .unwrap();
-    assert!(store.delete(&key).await.unwrap());
+    assert!(store.delete(&key).await.unwrap().is_some());
     let mut delta = Delta::default();
     delta.set("resurrected", true.into());
     delta.increment("n", 1);

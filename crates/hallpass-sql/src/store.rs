@@ -6,8 +6,9 @@ use std::future::Future;
 use std::sync::Arc;
 
 use hallpass::{
-    Admission, Applied, Created, Delta, Handle, Loaded, PrincipalChange, Record, Refusal, Rotated,
-    SessionPage, SessionStore, SessionSummary, StoreError, StoreFuture, StoreKey, Timestamp, Touch,
+    Admission, Applied, Created, Deleted, Delta, Handle, Loaded, PrincipalChange, Record, Refusal,
+    Rotated, SessionPage, SessionStore, SessionSummary, StoreError, StoreFuture, StoreKey,
+    Timestamp, Touch,
 };
 use sqlx::{
     AssertSqlSafe, ColumnIndex, Database, Decode, Encode, Executor, IntoArguments, Pool, Row, Type,
@@ -83,8 +84,12 @@ pub struct Dialect {
     /// Touch: `last_seen_at`, idle deadline, the same again for `expires_at`,
     /// `token_hash`, `now`; only where `expires_at > now`.
     pub touch: Arc<str>,
-    /// `DELETE` by `token_hash`.
+    /// `DELETE` by `token_hash`, `RETURNING principal` where the database can
+    /// ([`Dialect::delete_returns`]).
     pub delete: Arc<str>,
+    /// Whether [`Dialect::delete`] returns the deleted row's principal; if not (MySQL),
+    /// the store reads it with [`Dialect::principal_of`] first.
+    pub delete_returns: bool,
     /// `SELECT token_hash, ` [`crate::SELECT_COLUMNS`] by `handle`.
     pub select_by_handle: Arc<str>,
     /// `DELETE` by `handle`.
@@ -828,6 +833,37 @@ where
         Ok(result.rows())
     }
 
+    /// One statement where the database returns the deleted row; on MySQL the
+    /// principal is read first (a rotation in between makes the delete miss, which is
+    /// reported as nothing deleted).
+    async fn do_delete(&self, key: &StoreKey) -> Result<Option<Deleted>, StoreError> {
+        if self.dialect.delete_returns {
+            let row = sqlx::query(sql(&self.dialect.delete))
+                .bind(key_bytes(key))
+                .fetch_optional(&self.pool)
+                .await
+                .map_err(store_error)?;
+            return match row {
+                Some(row) => Ok(Some(Deleted::new(row.try_get(0).map_err(store_error)?))),
+                None => Ok(None),
+            };
+        }
+        let Some(row) = sqlx::query(sql(&self.dialect.principal_of))
+            .bind(key_bytes(key))
+            .fetch_optional(&self.pool)
+            .await
+            .map_err(store_error)?
+        else {
+            return Ok(None);
+        };
+        let principal: Option<String> = row.try_get(0).map_err(store_error)?;
+        Ok((self
+            .execute_key(&self.pool, &self.dialect.delete, key)
+            .await?
+            > 0)
+        .then(|| Deleted::new(principal)))
+    }
+
     async fn do_load_handle(
         &self,
         handle: &Handle,
@@ -1076,13 +1112,8 @@ where
         ))
     }
 
-    fn delete<'a>(&'a self, key: &'a StoreKey) -> StoreFuture<'a, bool> {
-        Box::pin(timed(self.options.call_timeout(), async move {
-            Ok(self
-                .execute_key(&self.pool, &self.dialect.delete, key)
-                .await?
-                > 0)
-        }))
+    fn delete<'a>(&'a self, key: &'a StoreKey) -> StoreFuture<'a, Option<Deleted>> {
+        Box::pin(timed(self.options.call_timeout(), self.do_delete(key)))
     }
 
     fn load_handle<'a>(

@@ -63,7 +63,10 @@ pub fn dialect(options: &SqlOptions) -> Dialect {
             "UPDATE {t} SET last_seen_at = max(last_seen_at, ?), idle_deadline = min(?, absolute_deadline), \
              expires_at = min(?, absolute_deadline) WHERE token_hash = ? AND expires_at > ?"
         )),
-        delete: s(format!("DELETE FROM {t} WHERE token_hash = ?")),
+        delete: s(format!(
+            "DELETE FROM {t} WHERE token_hash = ? RETURNING principal"
+        )),
+        delete_returns: true,
         select_by_handle: s(format!(
             "SELECT token_hash, {select} FROM {t} WHERE handle = ?"
         )),

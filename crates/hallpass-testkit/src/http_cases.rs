@@ -6,7 +6,7 @@ use std::sync::Arc;
 use std::sync::atomic::Ordering;
 use std::time::Duration;
 
-use http::Method;
+use http::{Method, StatusCode};
 
 use hallpass::{BindingPolicy, CapPolicy, ClientBinding, LoadFailure, SameSite, SessionStore};
 
@@ -82,6 +82,68 @@ pub async fn untouched_request_costs_no_store_call(store: Arc<dyn SessionStore>)
     assert_eq!(app.store.calls().total(), before);
     assert!(reply.set_cookies().is_empty());
     assert_eq!(reply.header("vary"), None);
+}
+
+/// A logout and a rotation on a request that has not read the session are one store
+/// call each — the store's guard is the liveness check — and the logout still names
+/// whose session ended; on a session that is gone, the cookie is cleared.
+pub async fn logout_and_rotate_are_one_store_call(store: Arc<dyn SessionStore>) {
+    let app = TestApp::new(store);
+    let mut browser = app.browser();
+    browser.post("/login?user=lena").await;
+    let before = app.store.calls().total();
+    let rotated = browser.post("/rotate").await;
+    assert_eq!(rotated.status, StatusCode::OK);
+    assert_eq!(
+        app.store.calls().total(),
+        before + 1,
+        "a rotation is one call"
+    );
+    assert_eq!(rotated.set_cookies().len(), 1, "the new token is issued");
+    assert_eq!(
+        browser.get("/me").await.body,
+        "lena",
+        "the rotated session lives"
+    );
+
+    let before = app.store.calls().total();
+    let out = browser.post("/logout").await;
+    assert_eq!(out.status, StatusCode::OK);
+    assert_eq!(
+        app.store.calls().total(),
+        before + 1,
+        "a logout is one call"
+    );
+    let logged_out: Vec<_> = app
+        .events
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner)
+        .iter()
+        .filter_map(|event| match event {
+            hallpass::Event::LoggedOut { principal, .. } => Some(principal.clone()),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(logged_out, vec![Some("lena".to_owned())]);
+    assert_eq!(browser.get("/me").await.status, StatusCode::UNAUTHORIZED);
+
+    // A stale cookie: rotating it finds nothing and clears it.
+    let mut stale = app.browser();
+    stale.post("/login?user=lena").await;
+    let cookie = stale.cookie_value().unwrap_or_default();
+    stale.post("/logout").await;
+    let reply = app
+        .raw(
+            Method::POST,
+            "/rotate",
+            &[format!("__Host-id={cookie}").as_bytes()],
+        )
+        .await;
+    assert!(
+        reply.set_cookies().iter().any(|c| c.contains("Max-Age=0")),
+        "{:?}",
+        reply.set_cookies()
+    );
 }
 
 /// SR-18: no record and no cookie for requests that leave the session empty.
@@ -825,7 +887,8 @@ macro_rules! http_conformance {
     ($make:expr, admission_not_atomic = $reason:literal) => {
         const _: &str = $reason;
         $crate::http_conformance!(@cases $make;
-            counter_counts_visits, untouched_request_costs_no_store_call, empty_sessions_are_never_stored,
+            counter_counts_visits, untouched_request_costs_no_store_call, logout_and_rotate_are_one_store_call,
+            empty_sessions_are_never_stored,
             idle_timeout_ends_the_session, absolute_timeout_beats_activity_and_touch_is_throttled,
             login_rotates_and_keeps_data, login_as_another_principal_flushes_data,
             logout_deletes_and_clears_the_cookie, slow_write_after_logout_does_not_resurrect,

@@ -183,7 +183,7 @@ impl SessionStore for InstrumentedStore {
             self.slow(self.inner.rotate(old, new, delta, now)).await
         })
     }
-    fn delete<'a>(&'a self, key: &'a StoreKey) -> StoreFuture<'a, bool> {
+    fn delete<'a>(&'a self, key: &'a StoreKey) -> StoreFuture<'a, Option<hallpass::Deleted>> {
         Box::pin(async move {
             self.gate(&self.calls.delete, true)?;
             self.slow(self.inner.delete(key)).await

@@ -9,7 +9,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use hallpass::{
-    Admission, Applied, Created, Delta, Handle, Loaded, PrincipalChange, Record, Rotated,
+    Admission, Applied, Created, Deleted, Delta, Handle, Loaded, PrincipalChange, Record, Rotated,
     SessionStore, StoreErrorKind, StoreKey, Timestamp, Token, Touch,
 };
 
@@ -258,7 +258,7 @@ pub async fn concurrent_disjoint_keys_are_all_kept(store: Arc<dyn SessionStore>)
 pub async fn apply_after_delete_is_gone(store: Arc<dyn SessionStore>) {
     let now = base();
     let key = create(&*store, &record(now)).await;
-    assert!(store.delete(&key).await.unwrap());
+    assert!(store.delete(&key).await.unwrap().is_some());
     let mut delta = Delta::default();
     delta.set("resurrected", true.into());
     assert_eq!(store.apply(&key, &delta, now).await.unwrap(), Applied::Gone);
@@ -272,13 +272,22 @@ pub async fn apply_after_delete_is_gone(store: Arc<dyn SessionStore>) {
     assert_eq!(store.count(now).await.unwrap(), 0);
 }
 
-/// Deleting is idempotent.
+/// Deleting is idempotent, and says whose session it deleted (what lets a logout be
+/// one store call).
 pub async fn delete_is_idempotent(store: Arc<dyn SessionStore>) {
     let now = base();
     let key = create(&*store, &record(now)).await;
-    assert!(store.delete(&key).await.unwrap());
-    assert!(!store.delete(&key).await.unwrap());
-    assert!(!store.delete(&missing_key()).await.unwrap());
+    assert_eq!(store.delete(&key).await.unwrap(), Some(Deleted::new(None)));
+    assert_eq!(store.delete(&key).await.unwrap(), None);
+    assert_eq!(store.delete(&missing_key()).await.unwrap(), None);
+    let mut owned = record(now);
+    owned.principal = Some("dora".into());
+    let key = create(&*store, &owned).await;
+    assert_eq!(
+        store.delete(&key).await.unwrap(),
+        Some(Deleted::new(Some("dora".into())))
+    );
+    assert!(store.list_principal("dora", now).await.unwrap().is_empty());
 }
 
 /// SR-16: rotation moves the record to the new key in one step; the old key is dead.
@@ -541,7 +550,7 @@ pub async fn delete_races_apply_without_resurrection(store: Arc<dyn SessionStore
             })
         };
         assert!(
-            store.delete(&key).await.unwrap()
+            store.delete(&key).await.unwrap().is_some()
                 || matches!(store.load(&key, now).await.unwrap(), Loaded::Missing)
         );
         writer.await.unwrap();

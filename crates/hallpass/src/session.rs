@@ -247,6 +247,71 @@ impl Session {
         });
     }
 
+    /// Whether a call may go to the store without loading first: one candidate, not
+    /// loaded yet, no binding to check. The store's own guard then checks that the
+    /// session is live, in the same round trip as the write.
+    fn fast_path(&self, state: &State) -> bool {
+        !state.loaded
+            && state.load_failed.is_none()
+            && self.config().binding.policy == BindingPolicy::Off
+            && self.shared.candidates.len() == 1
+    }
+
+    /// [`Session::rotate`] in one store call: the rotation is the load.
+    async fn rotate_unloaded(&self, state: &mut State, now: Timestamp) -> Result<(), SessionError> {
+        state.loaded = true;
+        let candidate = &self.shared.candidates[0];
+        let delta = Delta {
+            touch: Some(self.touch_at(now)),
+            max_data_bytes: Some(self.config().max_data_bytes),
+            ..Delta::default()
+        };
+        for _ in 0..KEY_RETRIES {
+            let next = Token::generate();
+            let next_key = next.store_key(&candidate.handle);
+            match self
+                .store()
+                .rotate(&candidate.key, &next_key, &delta, now)
+                .await
+            {
+                Ok(Rotated::Updated { record, evicted }) => {
+                    self.emit(|| Event::Rotated {
+                        from: SessionRef::of(&candidate.key),
+                        to: SessionRef::of(&next_key),
+                        reason: RotationReason::Requested,
+                    });
+                    self.emit_evicted(record.principal.as_deref(), &evicted);
+                    self.adopt(state, candidate, record, now);
+                    if let Some(current) = state.current.as_mut() {
+                        current.token = next;
+                        current.key = next_key;
+                        current.needs_touch = false;
+                        current.issue_cookie = true;
+                    }
+                    return Ok(());
+                }
+                Ok(Rotated::KeyTaken) => {}
+                Ok(Rotated::Gone) => {
+                    self.emit(|| Event::InvalidToken {
+                        reason: InvalidReason::UnknownSession,
+                        ip: self.shared.ip,
+                    });
+                    state.delete_cookie = true;
+                    return Ok(());
+                }
+                Ok(Rotated::Refused(refusal)) => return Err(SessionError::refused(refusal)),
+                Err(err) if err.kind() == crate::StoreErrorKind::InvalidData => {
+                    return Err(SessionError::from_store(err));
+                }
+                Err(err) => return self.load_error(state, err),
+            }
+        }
+        Err(SessionError::Store(crate::StoreError::msg(
+            crate::StoreErrorKind::Backend,
+            "fresh tokens kept colliding",
+        )))
+    }
+
     /// Loads the session named by the cookie, once.
     async fn ensure_loaded(&self, state: &mut State) -> Result<(), SessionError> {
         if let Some(err) = &state.load_failed {
@@ -570,11 +635,7 @@ impl Session {
     pub async fn increment(&self, key: &str, by: i64) -> Result<i64, SessionError> {
         let mut state = self.shared.state.lock().await;
         let now = self.now();
-        let fast = !state.loaded
-            && state.load_failed.is_none()
-            && self.config().binding.policy == BindingPolicy::Off
-            && self.shared.candidates.len() == 1;
-        if fast {
+        if self.fast_path(&state) {
             // One round trip: the store checks that the session is live and applies
             // the increment together with the touch.
             state.loaded = true;
@@ -826,6 +887,26 @@ impl Session {
     /// A store error; the session is then not known to be deleted.
     pub async fn logout(&self) -> Result<(), SessionError> {
         let mut state = self.shared.state.lock().await;
+        if self.fast_path(&state) {
+            // One store call: the delete says whose session it ended.
+            let candidate = &self.shared.candidates[0];
+            let deleted = self
+                .store()
+                .delete(&candidate.key)
+                .await
+                .map_err(SessionError::Store)?;
+            state.loaded = true;
+            if let Some(deleted) = deleted {
+                self.emit(|| Event::LoggedOut {
+                    session: SessionRef::of(&candidate.key),
+                    principal: deleted.principal.clone(),
+                });
+            }
+            if !self.shared.duplicated {
+                state.delete_cookie = true;
+            }
+            return Ok(());
+        }
         self.ensure_loaded(&mut state).await?;
         if let Some(current) = state.current.take() {
             if current.stored {
@@ -864,8 +945,11 @@ impl Session {
     /// [`SessionError::Ended`] when the session ended concurrently, or a store error.
     pub async fn rotate(&self) -> Result<(), SessionError> {
         let mut state = self.shared.state.lock().await;
-        self.ensure_loaded(&mut state).await?;
         let now = self.now();
+        if self.fast_path(&state) {
+            return self.rotate_unloaded(&mut state, now).await;
+        }
+        self.ensure_loaded(&mut state).await?;
         let delta = Delta {
             touch: Some(self.touch_at(now)),
             ..Delta::default()

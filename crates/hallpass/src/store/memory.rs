@@ -6,7 +6,7 @@ use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use std::time::Duration;
 
 use super::{
-    Applied, Created, Loaded, Refusal, Rotated, SessionPage, SessionStore, SessionSummary,
+    Applied, Created, Deleted, Loaded, Refusal, Rotated, SessionPage, SessionStore, SessionSummary,
     StoreError, StoreErrorKind, StoreFuture,
 };
 use crate::delta::{Admission, Delta, PrincipalChange, Touch};
@@ -762,17 +762,17 @@ impl SessionStore for MemoryStore {
         })
     }
 
-    fn delete<'a>(&'a self, key: &'a StoreKey) -> StoreFuture<'a, bool> {
+    fn delete<'a>(&'a self, key: &'a StoreKey) -> StoreFuture<'a, Option<Deleted>> {
         Box::pin(async move {
             let record = {
                 let mut shard = self.shard(key);
                 self.take(&mut shard, key)
             };
             let Some(record) = record else {
-                return Ok(false);
+                return Ok(None);
             };
             self.unindex_removed(vec![(*key, record.principal.clone())]);
-            Ok(true)
+            Ok(Some(Deleted::new(record.principal.clone())))
         })
     }
 

@@ -120,6 +120,29 @@ pub enum Refusal {
     CredentialsChanged,
 }
 
+/// What [`SessionStore::delete`] deleted.
+///
+/// # Examples
+///
+/// ```
+/// let deleted = hallpass::Deleted::new(Some("alice".to_owned()));
+/// assert_eq!(deleted.principal.as_deref(), Some("alice"));
+/// ```
+#[non_exhaustive]
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Deleted {
+    /// Whose session it was (`None`: anonymous).
+    pub principal: Option<String>,
+}
+
+impl Deleted {
+    /// A deleted session of `principal`.
+    #[must_use]
+    pub fn new(principal: Option<String>) -> Self {
+        Self { principal }
+    }
+}
+
 /// Result of [`SessionStore::load`].
 #[non_exhaustive]
 #[derive(Clone, Debug, PartialEq)]
@@ -277,8 +300,10 @@ pub trait SessionStore: Send + Sync + fmt::Debug + 'static {
         now: Timestamp,
     ) -> StoreFuture<'a, Rotated>;
 
-    /// Deletes the record under `key`; `true` if there was one. Idempotent.
-    fn delete<'a>(&'a self, key: &'a StoreKey) -> StoreFuture<'a, bool>;
+    /// Deletes the record under `key`; what it was, if there was one. Idempotent.
+    /// Returning the principal lets a logout be this one call: the engine does not
+    /// load the session first to say whose session ended.
+    fn delete<'a>(&'a self, key: &'a StoreKey) -> StoreFuture<'a, Option<Deleted>>;
 
     /// The live record with this handle, with its key.
     fn load_handle<'a>(
