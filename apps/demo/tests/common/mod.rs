@@ -219,11 +219,18 @@ pub async fn serve() -> InProcess {
 }
 
 pub async fn serve_with(adjust: impl FnOnce(AppOptions) -> AppOptions) -> InProcess {
+    serve_on(Arc::new(MemoryStore::new()), adjust).await
+}
+
+/// The demo over `store`, on a manual clock.
+pub async fn serve_on(
+    store: Arc<dyn SessionStore>,
+    adjust: impl FnOnce(AppOptions) -> AppOptions,
+) -> InProcess {
     let clock = Arc::new(ManualClock::starting_now());
     let mut options = AppOptions::default();
     options.clock = clock.clone();
     let options = adjust(options);
-    let store: Arc<dyn SessionStore> = Arc::new(MemoryStore::new());
     let app = router(
         Arc::clone(&store),
         Keyring::new(Key::generate()),
