@@ -480,6 +480,15 @@ impl SessionStore for RedisStore {
         Box::pin(self.timed(self.do_apply(key, delta, now)))
     }
 
+    fn increment<'a>(
+        &'a self,
+        key: &'a StoreKey,
+        delta: &'a Delta,
+        now: Timestamp,
+    ) -> StoreFuture<'a, hallpass::Incremented> {
+        Box::pin(self.timed(self.do_increment(key, delta, now)))
+    }
+
     fn touch<'a>(
         &'a self,
         key: &'a StoreKey,

@@ -221,6 +221,51 @@ return {{evicted, before or '', redis.call('HGETALL', key)}}"
     ))
 });
 
+/// An increment and nothing else (a counter request): guard, the increment under
+/// `pcall`, the data bound, the touch, the version; the counter's value (as Redis
+/// holds it, exact) and the version back — a handful of commands, two numbers.
+///
+/// `KEYS[1]` the session. `ARGV`: 1 the token hash, 2 now, 3 the field (`d:<name>`),
+/// 4 by, 5 the data bound (empty: none), 6 last seen and 7 the idle deadline of the
+/// touch (empty: no touch). Returns `false` when gone, `{'e', detail}` when refused
+/// (nothing changed), or `{value, version}`.
+pub(crate) static INCREMENT: LazyLock<Script> = LazyLock::new(|| {
+    Script::new(&format!(
+        "{PRELUDE}
+local key, field = KEYS[1], ARGV[3]
+local f = redis.call('HMGET', key, 'k', 'i', 'a', 'z', 'l')
+if f[1] ~= ARGV[1] then return false end
+local idle, abs = tonumber(f[2]), tonumber(f[3])
+if deadline(idle, abs) <= tonumber(ARGV[2]) then return false end
+local old = redis.call('HGET', key, field)
+local ok = redis.pcall('HINCRBY', key, field, ARGV[4])
+if type(ok) == 'table' and ok.err then
+  if string.find(ok.err, 'overflow') then return {{'e', 'overflow:' .. string.sub(field, 3)}} end
+  return {{'e', 'integer:' .. string.sub(field, 3)}}
+end
+local value = redis.call('HGET', key, field)
+local z = tonumber(f[4]) or 0
+local size = z + #value
+if old then size = size - #old else size = size + #field - 2 end
+if ARGV[5] ~= '' and size > tonumber(ARGV[5]) then
+  if old then redis.call('HSET', key, field, old) else redis.call('HDEL', key, field) end
+  return {{'e', 'size:' .. int(size) .. ':' .. ARGV[5]}}
+end
+if size ~= z then redis.call('HSET', key, 'z', int(size)) end
+if ARGV[6] ~= '' then
+  local i = tonumber(ARGV[7])
+  if i > abs then i = abs end
+  if tonumber(ARGV[6]) > tonumber(f[5]) then
+    redis.call('HSET', key, 'l', ARGV[6], 'i', int(i))
+  else
+    redis.call('HSET', key, 'i', int(i))
+  end
+  redis.call('PEXPIREAT', key, int(i + grace))
+end
+return {{value, redis.call('HINCRBY', key, 'v', 1)}}"
+    ))
+});
+
 /// Inserts a session unless its key holds one.
 ///
 /// `KEYS[1]` the session. `ARGV`: 1 inline, 2 prefix, 3 handle, 4 the generation

@@ -6,9 +6,9 @@
 use std::sync::Arc;
 
 use hallpass::{
-    Admission, Applied, CapPolicy, Created, Delta, DeltaError, Handle, Loaded, Op, PrincipalChange,
-    Record, Refusal, Rotated, SessionSummary, StoreError, StoreErrorKind, StoreKey, Timestamp,
-    Touch,
+    Admission, Applied, CapPolicy, Created, Delta, DeltaError, Handle, Incremented, Loaded, Op,
+    PrincipalChange, Record, Refusal, Rotated, SessionSummary, StoreError, StoreErrorKind,
+    StoreKey, Timestamp, Touch,
 };
 use redis::{ScriptInvocation, Value};
 use subtle::ConstantTimeEq;
@@ -656,6 +656,83 @@ impl RedisStore {
             Written::Updated { record, .. } => Applied::Updated(Arc::new(record)),
             Written::Gone | Written::Refused(_) | Written::Evicted(_) => Applied::Gone,
         })
+    }
+
+    /// [`SessionStore::increment`](hallpass::SessionStore::increment): the lean
+    /// script when the delta is one increment (and a touch), else an apply.
+    pub(crate) async fn do_increment(
+        &self,
+        key: &StoreKey,
+        delta: &Delta,
+        now: Timestamp,
+    ) -> Result<Incremented, StoreError> {
+        let lean = delta.ops.len() == 1
+            && !delta.clear_data
+            && delta.principal.is_none()
+            && delta.remember.is_none()
+            && delta.client.is_none()
+            && delta.absolute_deadline.is_none();
+        let Some(Op::Increment { key: name, by }) = delta.ops.last() else {
+            return Err(StoreError::msg(
+                StoreErrorKind::InvalidData,
+                "increment: the delta's last op is not an increment",
+            ));
+        };
+        if !lean {
+            return match self.do_apply(key, delta, now).await? {
+                Applied::Updated(record) => Ok(Incremented::Counted {
+                    value: record
+                        .data
+                        .get(name)
+                        .and_then(serde_json::Value::as_i64)
+                        .ok_or_else(|| {
+                            StoreError::msg(
+                                StoreErrorKind::InvalidData,
+                                "increment: not an integer",
+                            )
+                        })?,
+                    version: record.version,
+                }),
+                _ => Ok(Incremented::Gone),
+            };
+        }
+        let ms = |t: Timestamp| t.as_unix_millis().to_string();
+        let mut invocation = scripts::INCREMENT.prepare_invoke();
+        invocation
+            .key(self.session_key(key.handle()))
+            .arg(&key.hash()[..])
+            .arg(now.as_unix_millis())
+            .arg(format!("d:{name}"))
+            .arg(*by)
+            .arg(
+                delta
+                    .max_data_bytes
+                    .map(|m| m.to_string())
+                    .unwrap_or_default(),
+            )
+            .arg(delta.touch.map(|t| ms(t.last_seen_at)).unwrap_or_default())
+            .arg(delta.touch.map(|t| ms(t.idle_deadline)).unwrap_or_default());
+        let reply: Value = invocation
+            .invoke_async(&mut self.conn.clone())
+            .await
+            .map_err(store_error)?;
+        let items = match &reply {
+            Value::Nil | Value::Boolean(false) => return Ok(Incremented::Gone),
+            Value::Array(items) => items,
+            other => return Err(unexpected(other)),
+        };
+        if let Some(Refused::Delta(err)) = refused(items) {
+            return Err(err.into());
+        }
+        match items.as_slice() {
+            [value, version] => Ok(Incremented::Counted {
+                value: int(value).ok_or_else(|| unexpected(&reply))?,
+                version: int(version)
+                    .and_then(|v| u64::try_from(v).ok())
+                    .ok_or_else(|| unexpected(&reply))?,
+            }),
+            _ => Err(unexpected(&reply)),
+        }
     }
 
     pub(crate) async fn do_rotate(

@@ -9,8 +9,9 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use hallpass::{
-    Admission, Applied, Created, Deleted, Delta, Handle, Loaded, PrincipalChange, Record, Rotated,
-    SessionStore, StoreErrorKind, StoreKey, Timestamp, Token, Touch,
+    Admission, Applied, Created, Deleted, Delta, DeltaError, Handle, Incremented, Loaded,
+    PrincipalChange, Record, Rotated, SessionStore, StoreErrorKind, StoreKey, Timestamp, Token,
+    Touch,
 };
 
 const IDLE: Duration = Duration::from_secs(60);
@@ -179,6 +180,124 @@ pub async fn failed_delta_changes_nothing(store: Arc<dyn SessionStore>) {
     let err = store.apply(&key, &delta, now).await.unwrap_err();
     assert_eq!(err.kind(), StoreErrorKind::InvalidData);
     assert_eq!(live(&*store, &key, now).await, rec);
+}
+
+/// `increment` (a counter request's one call): the exact new value and version back,
+/// the touch applied, refusals typed with nothing changed, values past 2^53 exact
+/// (a Lua number is a double), concurrent callers each see their own value, and a
+/// session that ended is gone.
+pub async fn increment_returns_the_exact_value_and_version(store: Arc<dyn SessionStore>) {
+    let now = base();
+    let mut rec = record(now);
+    rec.data.insert("n".into(), 5.into());
+    rec.data.insert("big".into(), (1_i64 << 60).into());
+    rec.data.insert("name".into(), "x".into());
+    rec.data.insert("max".into(), i64::MAX.into());
+    let key = create(&*store, &rec).await;
+    let count = |name: &str, by: i64, touch: Option<Touch>, max: Option<usize>| {
+        let mut delta = Delta::default();
+        delta.touch = touch;
+        delta.max_data_bytes = max;
+        delta.increment(name, by);
+        delta
+    };
+    let later = at(now, 5);
+    let touch = Touch::new(later, at(later, 60));
+    assert_eq!(
+        store
+            .increment(&key, &count("n", 2, Some(touch), Some(4096)), later)
+            .await
+            .unwrap(),
+        Incremented::Counted {
+            value: 7,
+            version: rec.version + 1
+        }
+    );
+    let stored = live(&*store, &key, later).await;
+    assert_eq!(stored.data["n"], 7);
+    assert_eq!(stored.last_seen_at, later, "the touch went with it");
+    assert_eq!(stored.idle_deadline, at(later, 60));
+    assert_eq!(
+        store
+            .increment(&key, &count("big", 1, None, None), later)
+            .await
+            .unwrap(),
+        Incremented::Counted {
+            value: (1 << 60) + 1,
+            version: rec.version + 2
+        }
+    );
+    assert_eq!(
+        store
+            .increment(&key, &count("fresh", -3, None, None), later)
+            .await
+            .unwrap(),
+        Incremented::Counted {
+            value: -3,
+            version: rec.version + 3
+        }
+    );
+    let before = live(&*store, &key, later).await;
+    for (delta, expected) in [
+        (
+            count("max", 1, None, None),
+            DeltaError::Overflow { key: "max".into() },
+        ),
+        (
+            count("name", 1, None, None),
+            DeltaError::NotAnInteger { key: "name".into() },
+        ),
+    ] {
+        let err = store.increment(&key, &delta, later).await.unwrap_err();
+        assert_eq!(err.delta_error(), Some(&expected));
+    }
+    let size = before.data_size();
+    let err = store
+        .increment(&key, &count("another", 1, None, Some(size + 3)), later)
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(err.delta_error(), Some(DeltaError::TooLarge { .. })),
+        "{err}"
+    );
+    assert_eq!(
+        live(&*store, &key, later).await,
+        before,
+        "refusals change nothing"
+    );
+
+    let tasks: Vec<_> = (0..8)
+        .map(|_| {
+            let store = Arc::clone(&store);
+            tokio::spawn(async move {
+                let mut seen = Vec::new();
+                for _ in 0..25 {
+                    let mut delta = Delta::default();
+                    delta.increment("c", 1);
+                    match store.increment(&key, &delta, later).await.unwrap() {
+                        Incremented::Counted { value, .. } => seen.push(value),
+                        other => panic!("{other:?}"),
+                    }
+                }
+                seen
+            })
+        })
+        .collect();
+    let mut seen = BTreeSet::new();
+    for task in tasks {
+        for value in task.await.unwrap() {
+            assert!(seen.insert(value), "{value} seen twice");
+        }
+    }
+    assert_eq!(seen, (1..=200).collect::<BTreeSet<i64>>());
+    assert!(store.delete(&key).await.unwrap().is_some());
+    assert_eq!(
+        store
+            .increment(&key, &count("n", 1, None, None), later)
+            .await
+            .unwrap(),
+        Incremented::Gone
+    );
 }
 
 /// `tasks` tasks apply `total` increments to one session concurrently (spread as
@@ -681,6 +800,7 @@ macro_rules! store_conformance {
         $crate::store_conformance!(@cases $make;
             create_then_load, create_collision_is_reported, load_after_expiry_by_either_clock,
             apply_updates_and_bumps_version, apply_refuses_a_login, failed_delta_changes_nothing,
+            increment_returns_the_exact_value_and_version,
             concurrent_increments_are_exact, thirty_two_tasks_times_a_hundred_increments,
             concurrent_disjoint_keys_are_all_kept,
             apply_after_delete_is_gone, delete_is_idempotent, rotate_is_atomic_and_kills_the_old_key,

@@ -45,7 +45,7 @@ pub use layer::{ClientAddr, ResponseFuture, SessionLayer, SessionService};
 pub use record::{ClientMeta, Expiry, RECORD_FORMAT_VERSION, Record, RecordDecodeError, Timestamp};
 pub use session::{LoginTicket, Session};
 pub use store::{
-    Applied, Created, Deleted, Loaded, MemoryStore, MemoryStoreConfig, Refusal, Rotated,
-    SessionPage, SessionStore, SessionSummary, StoreError, StoreErrorKind, StoreFuture,
+    Applied, Created, Deleted, Incremented, Loaded, MemoryStore, MemoryStoreConfig, Refusal,
+    Rotated, SessionPage, SessionStore, SessionSummary, StoreError, StoreErrorKind, StoreFuture,
 };
 pub use token::{Handle, InvalidHandle, StoreKey, Token};

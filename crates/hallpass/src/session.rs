@@ -23,7 +23,7 @@ use crate::engine::{CommitError, SessionEngine};
 use crate::error::SessionError;
 use crate::events::{self, Event, InvalidReason, RevokedBy, RotationReason, SessionRef};
 use crate::record::{ClientMeta, Record, Timestamp};
-use crate::store::{Applied, Created, Loaded, Rotated, SessionSummary};
+use crate::store::{Applied, Created, Incremented, Loaded, Rotated, SessionSummary};
 use crate::token::{Handle, StoreKey, Token};
 
 /// How often a colliding token is replaced before giving up (a collision of 256-bit
@@ -85,6 +85,9 @@ struct State {
     load_failed: Option<Arc<crate::StoreError>>,
     /// Under [`LoadFailure::AnonymousFallback`]: the store is down, write nothing.
     degraded: bool,
+    /// A counter was incremented in the store without loading the session: the
+    /// response depends on the cookie (`Vary`), though nothing was adopted.
+    counted: bool,
 }
 
 struct Shared {
@@ -245,6 +248,48 @@ impl Session {
             needs_touch,
             issue_cookie: !candidate.by_primary,
         });
+    }
+
+    /// The one-call increment of an unloaded session that adopts the record the
+    /// store returns; `None` when the session turned out gone (or the store is down
+    /// under the anonymous fallback): the caller goes on with a fresh session.
+    async fn increment_adopting(
+        &self,
+        state: &mut State,
+        delta: &Delta,
+        key: &str,
+        now: Timestamp,
+    ) -> Result<Option<i64>, SessionError> {
+        let candidate = &self.shared.candidates[0];
+        match self.store().apply(&candidate.key, delta, now).await {
+            Ok(Applied::Updated(record)) if record.handle == candidate.handle => {
+                let value = record.data.get(key).and_then(serde_json::Value::as_i64);
+                self.adopt(state, candidate, record, now);
+                if let Some(current) = state.current.as_mut() {
+                    current.needs_touch = false;
+                }
+                value.map(Some).ok_or(SessionError::Ended)
+            }
+            Ok(Applied::Updated(_)) => {
+                self.emit(|| Event::InvalidToken {
+                    reason: InvalidReason::HandleMismatch,
+                    ip: self.shared.ip,
+                });
+                Ok(None)
+            }
+            Ok(Applied::Gone) => {
+                self.emit(|| Event::InvalidToken {
+                    reason: InvalidReason::UnknownSession,
+                    ip: self.shared.ip,
+                });
+                state.delete_cookie = true;
+                Ok(None)
+            }
+            Err(err) if err.kind() == crate::StoreErrorKind::InvalidData => {
+                Err(SessionError::from_store(err))
+            }
+            Err(err) => self.load_error(state, err).map(|()| None),
+        }
     }
 
     /// Whether a call may go to the store without loading first: one candidate, not
@@ -646,32 +691,36 @@ impl Session {
                 ..Delta::default()
             };
             delta.increment(key, by);
-            match self.store().apply(&candidate.key, &delta, now).await {
-                Ok(Applied::Updated(record)) if record.handle == candidate.handle => {
-                    let value = record.data.get(key).and_then(serde_json::Value::as_i64);
-                    self.adopt(&mut state, candidate, record, now);
-                    if let Some(current) = state.current.as_mut() {
-                        current.needs_touch = false;
+            if !candidate.by_primary {
+                // A cookie under an older key is re-signed at commit: that needs the
+                // session adopted, so the whole record comes back.
+                if let Some(value) = self
+                    .increment_adopting(&mut state, &delta, key, now)
+                    .await?
+                {
+                    return Ok(value);
+                }
+            } else {
+                match self.store().increment(&candidate.key, &delta, now).await {
+                    Ok(Incremented::Counted { value, .. }) => {
+                        // Not adopted: a later read in this request loads the session
+                        // (this increment in it); the touch went with the write.
+                        state.loaded = false;
+                        state.counted = true;
+                        return Ok(value);
                     }
-                    return value.ok_or(SessionError::Ended);
+                    Ok(Incremented::Gone) => {
+                        self.emit(|| Event::InvalidToken {
+                            reason: InvalidReason::UnknownSession,
+                            ip: self.shared.ip,
+                        });
+                        state.delete_cookie = true;
+                    }
+                    Err(err) if err.kind() == crate::StoreErrorKind::InvalidData => {
+                        return Err(SessionError::from_store(err));
+                    }
+                    Err(err) => self.load_error(&mut state, err)?,
                 }
-                Ok(Applied::Updated(_)) => {
-                    self.emit(|| Event::InvalidToken {
-                        reason: InvalidReason::HandleMismatch,
-                        ip: self.shared.ip,
-                    });
-                }
-                Ok(Applied::Gone) => {
-                    self.emit(|| Event::InvalidToken {
-                        reason: InvalidReason::UnknownSession,
-                        ip: self.shared.ip,
-                    });
-                    state.delete_cookie = true;
-                }
-                Err(err) if err.kind() == crate::StoreErrorKind::InvalidData => {
-                    return Err(SessionError::from_store(err));
-                }
-                Err(err) => self.load_error(&mut state, err)?,
             }
         } else {
             self.ensure_loaded(&mut state).await?;
@@ -1199,6 +1248,9 @@ impl Session {
             }
         }
         if !state.loaded {
+            if state.counted {
+                SessionEngine::decorate(headers, None, true);
+            }
             return Ok(());
         }
         if !state.degraded {
