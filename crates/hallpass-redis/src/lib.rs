@@ -444,6 +444,17 @@ impl RedisStore {
         Ok(replies)
     }
 
+    /// Every session hash of `handles`, in order (see [`Self::query_each`]).
+    pub(crate) async fn hgetall_each(&self, handles: &[Handle]) -> Result<Vec<Value>, StoreError> {
+        self.query_each(
+            handles
+                .iter()
+                .map(|handle| redis::cmd("HGETALL").arg(self.session_key(handle)).clone())
+                .collect(),
+        )
+        .await
+    }
+
     async fn policies(&self) -> Result<Vec<String>, StoreError> {
         let mut cmd = redis::cmd("CONFIG");
         cmd.arg("GET").arg("maxmemory-policy");

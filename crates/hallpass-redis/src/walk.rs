@@ -176,14 +176,7 @@ impl RedisStore {
         if handles.is_empty() {
             return Ok(Vec::new());
         }
-        let replies = self
-            .query_each(
-                handles
-                    .iter()
-                    .map(|handle| redis::cmd("HGETALL").arg(self.session_key(handle)).clone())
-                    .collect(),
-            )
-            .await?;
+        let replies = self.hgetall_each(handles).await?;
         let mut live = Vec::new();
         for (handle, reply) in handles.iter().zip(&replies) {
             if let Ok(Some((hash, _))) = record::from_value(*handle, reply) {

@@ -679,22 +679,7 @@ impl RedisStore {
             ));
         };
         if !lean {
-            return match self.do_apply(key, delta, now).await? {
-                Applied::Updated(record) => Ok(Incremented::Counted {
-                    value: record
-                        .data
-                        .get(name)
-                        .and_then(serde_json::Value::as_i64)
-                        .ok_or_else(|| {
-                            StoreError::msg(
-                                StoreErrorKind::InvalidData,
-                                "increment: not an integer",
-                            )
-                        })?,
-                    version: record.version,
-                }),
-                _ => Ok(Incremented::Gone),
-            };
+            return Incremented::of(self.do_apply(key, delta, now).await?, name);
         }
         let ms = |t: Timestamp| t.as_unix_millis().to_string();
         let mut invocation = scripts::INCREMENT.prepare_invoke();
@@ -854,14 +839,7 @@ impl RedisStore {
             .await
             .map_err(store_error)?;
         let handles: Vec<Handle> = members.iter().filter_map(|m| m.parse().ok()).collect();
-        let replies = self
-            .query_each(
-                handles
-                    .iter()
-                    .map(|handle| redis::cmd("HGETALL").arg(self.session_key(handle)).clone())
-                    .collect(),
-            )
-            .await?;
+        let replies = self.hgetall_each(&handles).await?;
         let mut found = Vec::new();
         let mut gone = Vec::new();
         for (handle, reply) in handles.iter().zip(&replies) {

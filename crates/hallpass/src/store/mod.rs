@@ -183,6 +183,45 @@ pub enum Incremented {
     Gone,
 }
 
+impl Incremented {
+    /// What an apply of an increment of `counter` comes to: the counter's value and
+    /// the version (the default [`SessionStore::increment`]; for stores that take
+    /// the apply path for some deltas).
+    ///
+    /// ```
+    /// use std::sync::Arc;
+    /// use std::time::Duration;
+    /// use hallpass::{Applied, Handle, Incremented, Record, Timestamp};
+    ///
+    /// let mut record = Record::new(Handle::generate(), Timestamp::from_unix_millis(0), Duration::from_secs(60), Duration::from_secs(600));
+    /// record.data.insert("views".into(), 3.into());
+    /// let counted = Incremented::of(Applied::Updated(Arc::new(record)), "views").unwrap();
+    /// assert_eq!(counted, Incremented::Counted { value: 3, version: 1 });
+    /// ```
+    ///
+    /// # Errors
+    ///
+    /// [`StoreErrorKind::InvalidData`] when the counter is not an integer.
+    pub fn of(applied: Applied, counter: &str) -> Result<Self, StoreError> {
+        match applied {
+            Applied::Updated(record) => Ok(Self::Counted {
+                value: record
+                    .data
+                    .get(counter)
+                    .and_then(serde_json::Value::as_i64)
+                    .ok_or_else(|| {
+                        StoreError::msg(
+                            StoreErrorKind::InvalidData,
+                            "increment: the counter is not an integer after the increment",
+                        )
+                    })?,
+                version: record.version,
+            }),
+            Applied::Gone => Ok(Self::Gone),
+        }
+    }
+}
+
 /// Result of [`SessionStore::rotate`].
 #[non_exhaustive]
 #[derive(Clone, Debug, PartialEq)]
@@ -318,22 +357,7 @@ pub trait SessionStore: Send + Sync + fmt::Debug + 'static {
                     "increment: the delta's last op is not an increment",
                 ));
             };
-            Ok(match self.apply(key, delta, now).await? {
-                Applied::Updated(record) => Incremented::Counted {
-                    value: record
-                        .data
-                        .get(name)
-                        .and_then(serde_json::Value::as_i64)
-                        .ok_or_else(|| {
-                            StoreError::msg(
-                                StoreErrorKind::InvalidData,
-                                "increment: the counter is not an integer after the increment",
-                            )
-                        })?,
-                    version: record.version,
-                },
-                Applied::Gone => Incremented::Gone,
-            })
+            Incremented::of(self.apply(key, delta, now).await?, name)
         })
     }
 
