@@ -366,6 +366,25 @@ impl RedisStore {
         call.saturating_mul(10).max(60_000)
     }
 
+    /// One command on the store's connection.
+    async fn query<T: redis::FromRedisValue>(&self, cmd: &Cmd) -> Result<T, StoreError> {
+        cmd.query_async(&mut self.conn.clone())
+            .await
+            .map_err(store_error)
+    }
+
+    /// One script on the store's connection (`EVALSHA`, loading the script once
+    /// when the server answers `NOSCRIPT`, as after a restart or a failover).
+    async fn run<T: redis::FromRedisValue>(
+        &self,
+        invocation: &redis::ScriptInvocation<'_>,
+    ) -> Result<T, StoreError> {
+        invocation
+            .invoke_async(&mut self.conn.clone())
+            .await
+            .map_err(store_error)
+    }
+
     /// A call under the store's time limit ([`hallpass::store::timed`]).
     async fn timed<T>(
         &self,

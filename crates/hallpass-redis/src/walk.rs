@@ -3,9 +3,7 @@
 //! of every session: it would cost each session a sorted-set entry and each login a
 //! write to one hot key, for calls an operator makes now and then.
 
-use hallpass::{
-    Handle, Loaded, SessionPage, SessionSummary, StoreError, StoreErrorKind, StoreKey, Timestamp,
-};
+use hallpass::{Handle, SessionPage, SessionSummary, StoreError, StoreErrorKind, Timestamp};
 use redis::Value;
 use redis::cluster_routing::{RoutingInfo, SingleNodeRoutingInfo};
 
@@ -126,10 +124,7 @@ impl RedisStore {
                     )
                     .await
                     .map_err(store_error),
-                _ => cmd
-                    .query_async(&mut self.conn.clone())
-                    .await
-                    .map_err(store_error),
+                _ => self.query(&cmd).await,
             }
         })
         .await
@@ -155,12 +150,7 @@ impl RedisStore {
 
     /// One command under the call timeout.
     async fn call<T: redis::FromRedisValue>(&self, cmd: &redis::Cmd) -> Result<T, StoreError> {
-        self.timed(async {
-            cmd.query_async(&mut self.conn.clone())
-                .await
-                .map_err(store_error)
-        })
-        .await
+        self.timed(self.query(cmd)).await
     }
 
     fn session_pattern(&self) -> String {
@@ -179,10 +169,9 @@ impl RedisStore {
         let replies = self.hgetall_each(handles).await?;
         let mut live = Vec::new();
         for (handle, reply) in handles.iter().zip(&replies) {
-            if let Ok(Some((hash, _))) = record::from_value(*handle, reply) {
-                if let Loaded::Live(record) = self.loaded(&StoreKey::new(*handle, hash), reply, now)
-                {
-                    live.push(SessionSummary::from(&*record));
+            if let Ok(Some((_, record))) = record::from_value(*handle, reply) {
+                if record.expired_by(now).is_none() {
+                    live.push(SessionSummary::from(&record));
                 }
             }
         }
@@ -357,20 +346,12 @@ impl RedisStore {
                         .arg(self.prefix())
                         .arg(handle.to_string())
                         .arg(now.as_unix_millis());
-                    let (deleted, principal): (i64, String) = self
-                        .timed(async {
-                            invocation
-                                .invoke_async(&mut self.conn.clone())
-                                .await
-                                .map_err(store_error)
-                        })
-                        .await?;
+                    let (deleted, principal): (i64, String) =
+                        self.timed(self.run(&invocation)).await?;
                     if deleted == 1 {
                         purged += 1;
                         if !self.inline() && !principal.is_empty() {
-                            let mut cmd = redis::cmd("ZREM");
-                            cmd.arg(self.index_key(&principal)).arg(handle.to_string());
-                            self.call::<()>(&cmd).await?;
+                            self.timed(self.zrem(&principal, &handle)).await?;
                         }
                     }
                 }

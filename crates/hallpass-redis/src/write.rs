@@ -13,7 +13,7 @@ use hallpass::{
 use redis::{ScriptInvocation, Value};
 use subtle::ConstantTimeEq;
 
-use crate::{RedisStore, record, scripts, store_error};
+use crate::{RedisStore, record, scripts};
 
 /// The delta as script arguments (the `B`-based block the scripts read).
 ///
@@ -262,28 +262,29 @@ impl RedisStore {
     ) -> Result<Result<Admitted, Refusal>, StoreError> {
         let mut repaired = false;
         loop {
-            let reply: Value = scripts::ADMIT
-                .key(self.index_key(principal))
-                .key(self.meta_key(principal))
-                .arg(now.as_unix_millis())
-                .arg(handle.to_string())
-                .arg(score.as_unix_millis())
-                .arg(
-                    admission
-                        .generation
-                        .map(|g| g.to_string())
-                        .unwrap_or_default(),
+            let reply: Value = self
+                .run(
+                    scripts::ADMIT
+                        .key(self.index_key(principal))
+                        .key(self.meta_key(principal))
+                        .arg(now.as_unix_millis())
+                        .arg(handle.to_string())
+                        .arg(score.as_unix_millis())
+                        .arg(
+                            admission
+                                .generation
+                                .map(|g| g.to_string())
+                                .unwrap_or_default(),
+                        )
+                        .arg(
+                            admission
+                                .cap
+                                .map(|cap| cap.max.to_string())
+                                .unwrap_or_default(),
+                        )
+                        .arg(admission.cap.map_or("e", |cap| policy(&cap))),
                 )
-                .arg(
-                    admission
-                        .cap
-                        .map(|cap| cap.max.to_string())
-                        .unwrap_or_default(),
-                )
-                .arg(admission.cap.map_or("e", |cap| policy(&cap)))
-                .invoke_async(&mut self.conn.clone())
-                .await
-                .map_err(store_error)?;
+                .await?;
             let Value::Array(items) = &reply else {
                 return Err(unexpected(&reply));
             };
@@ -335,29 +336,30 @@ impl RedisStore {
         value: &str,
         only: bool,
     ) -> Result<bool, StoreError> {
-        let outcome: i64 = scripts::END_OR_FENCE
-            .key(self.session_key(handle))
-            .arg(principal)
-            .arg(field)
-            .arg(value)
-            .arg(self.fence_ttl_ms())
-            .arg(if only { "only" } else { "" })
-            .invoke_async(&mut self.conn.clone())
-            .await
-            .map_err(store_error)?;
+        let outcome: i64 = self
+            .run(
+                scripts::END_OR_FENCE
+                    .key(self.session_key(handle))
+                    .arg(principal)
+                    .arg(field)
+                    .arg(value)
+                    .arg(self.fence_ttl_ms())
+                    .arg(if only { "only" } else { "" }),
+            )
+            .await?;
         if outcome == 1 || (only && outcome == 0) {
             self.zrem(principal, handle).await?;
         }
         Ok(outcome == 1)
     }
 
-    async fn zrem(&self, principal: &str, handle: &Handle) -> Result<(), StoreError> {
-        redis::cmd("ZREM")
-            .arg(self.index_key(principal))
-            .arg(handle.to_string())
-            .query_async::<()>(&mut self.conn.clone())
-            .await
-            .map_err(store_error)
+    pub(crate) async fn zrem(&self, principal: &str, handle: &Handle) -> Result<(), StoreError> {
+        self.query::<()>(
+            redis::cmd("ZREM")
+                .arg(self.index_key(principal))
+                .arg(handle.to_string()),
+        )
+        .await
     }
 
     /// A cluster's principal index can hold members whose session is gone (a login
@@ -365,30 +367,29 @@ impl RedisStore {
     /// are fenced for good and dropped; members with a live session of someone else
     /// (a login on its way) are left alone.
     async fn repair_index(&self, principal: &str) -> Result<(), StoreError> {
-        let members: Vec<String> = redis::cmd("ZRANGE")
-            .arg(self.index_key(principal))
-            .arg(0)
-            .arg(-1)
-            .query_async(&mut self.conn.clone())
-            .await
-            .map_err(store_error)?;
-        let number: Option<i64> = redis::cmd("HGET")
-            .arg(self.meta_key(principal))
-            .arg("q")
-            .query_async(&mut self.conn.clone())
-            .await
-            .map_err(store_error)?;
+        let members: Vec<String> = self
+            .query(
+                redis::cmd("ZRANGE")
+                    .arg(self.index_key(principal))
+                    .arg(0)
+                    .arg(-1),
+            )
+            .await?;
+        let number: Option<i64> = self
+            .query(redis::cmd("HGET").arg(self.meta_key(principal)).arg("q"))
+            .await?;
         let number = number.unwrap_or(0).to_string();
         for member in members {
             let Ok(handle) = member.parse::<Handle>() else {
                 continue;
             };
-            let holds: bool = redis::cmd("HEXISTS")
-                .arg(self.session_key(&handle))
-                .arg("k")
-                .query_async(&mut self.conn.clone())
-                .await
-                .map_err(store_error)?;
+            let holds: bool = self
+                .query(
+                    redis::cmd("HEXISTS")
+                        .arg(self.session_key(&handle))
+                        .arg("k"),
+                )
+                .await?;
             if !holds {
                 self.end_or_fence(&handle, principal, "fq", &number, true)
                     .await?;
@@ -404,12 +405,9 @@ impl RedisStore {
     }
 
     pub(crate) async fn do_generation(&self, principal: &str) -> Result<u64, StoreError> {
-        let generation: Option<u64> = redis::cmd("HGET")
-            .arg(self.meta_key(principal))
-            .arg("g")
-            .query_async(&mut self.conn.clone())
-            .await
-            .map_err(store_error)?;
+        let generation: Option<u64> = self
+            .query(redis::cmd("HGET").arg(self.meta_key(principal)).arg("g"))
+            .await?;
         Ok(generation.unwrap_or(0))
     }
 
@@ -484,10 +482,7 @@ impl RedisStore {
         for (field, value) in record::data_fields(record) {
             invocation.arg(field).arg(value);
         }
-        let reply: Value = invocation
-            .invoke_async(&mut self.conn.clone())
-            .await
-            .map_err(store_error)?;
+        let reply: Value = self.run(&invocation).await?;
         match &reply {
             Value::Int(0) => Ok(Ok(Created::KeyTaken)),
             Value::Array(items) => match refused(items) {
@@ -510,11 +505,9 @@ impl RedisStore {
         key: &StoreKey,
         now: Timestamp,
     ) -> Result<Loaded, StoreError> {
-        let value: Value = redis::cmd("HGETALL")
-            .arg(self.session_key(key.handle()))
-            .query_async(&mut self.conn.clone())
-            .await
-            .map_err(store_error)?;
+        let value: Value = self
+            .query(redis::cmd("HGETALL").arg(self.session_key(key.handle())))
+            .await?;
         Ok(self.loaded(key, &value, now))
     }
 
@@ -620,10 +613,7 @@ impl RedisStore {
             .arg(new.map_or(&[][..], |new| &new.hash()[..]));
         Self::invoke_args(&mut invocation, admission_args);
         Self::invoke_args(&mut invocation, delta_args(delta, now)?);
-        let reply: Value = invocation
-            .invoke_async(&mut self.conn.clone())
-            .await
-            .map_err(store_error)?;
+        let reply: Value = self.run(&invocation).await?;
         let written = written(*handle, &reply)?;
         Ok(match written {
             Written::Updated {
@@ -697,10 +687,7 @@ impl RedisStore {
             )
             .arg(delta.touch.map(|t| ms(t.last_seen_at)).unwrap_or_default())
             .arg(delta.touch.map(|t| ms(t.idle_deadline)).unwrap_or_default());
-        let reply: Value = invocation
-            .invoke_async(&mut self.conn.clone())
-            .await
-            .map_err(store_error)?;
+        let reply: Value = self.run(&invocation).await?;
         let items = match &reply {
             Value::Nil | Value::Boolean(false) => return Ok(Incremented::Gone),
             Value::Array(items) => items,
@@ -755,15 +742,16 @@ impl RedisStore {
         touch: Touch,
         now: Timestamp,
     ) -> Result<bool, StoreError> {
-        let touched: i64 = scripts::TOUCH
-            .key(self.session_key(key.handle()))
-            .arg(&key.hash()[..])
-            .arg(now.as_unix_millis())
-            .arg(touch.last_seen_at.as_unix_millis())
-            .arg(touch.idle_deadline.as_unix_millis())
-            .invoke_async(&mut self.conn.clone())
-            .await
-            .map_err(store_error)?;
+        let touched: i64 = self
+            .run(
+                scripts::TOUCH
+                    .key(self.session_key(key.handle()))
+                    .arg(&key.hash()[..])
+                    .arg(now.as_unix_millis())
+                    .arg(touch.last_seen_at.as_unix_millis())
+                    .arg(touch.idle_deadline.as_unix_millis()),
+            )
+            .await?;
         Ok(touched == 1)
     }
 
@@ -774,15 +762,16 @@ impl RedisStore {
         handle: &Handle,
         hash: Option<&[u8; 32]>,
     ) -> Result<Option<hallpass::Deleted>, StoreError> {
-        let (deleted, owner): (i64, String) = scripts::DELETE
-            .key(self.session_key(handle))
-            .arg(if self.inline() { "1" } else { "0" })
-            .arg(self.prefix())
-            .arg(handle.to_string())
-            .arg(hash.map_or(&[][..], |h| &h[..]))
-            .invoke_async(&mut self.conn.clone())
-            .await
-            .map_err(store_error)?;
+        let (deleted, owner): (i64, String) = self
+            .run(
+                scripts::DELETE
+                    .key(self.session_key(handle))
+                    .arg(if self.inline() { "1" } else { "0" })
+                    .arg(self.prefix())
+                    .arg(handle.to_string())
+                    .arg(hash.map_or(&[][..], |h| &h[..])),
+            )
+            .await?;
         if deleted != 1 {
             return Ok(None);
         }
@@ -808,11 +797,9 @@ impl RedisStore {
         handle: &Handle,
         now: Timestamp,
     ) -> Result<Option<(StoreKey, Record)>, StoreError> {
-        let value: Value = redis::cmd("HGETALL")
-            .arg(self.session_key(handle))
-            .query_async(&mut self.conn.clone())
-            .await
-            .map_err(store_error)?;
+        let value: Value = self
+            .query(redis::cmd("HGETALL").arg(self.session_key(handle)))
+            .await?;
         Ok(
             match record::from_value(*handle, &value).map_err(bad_record)? {
                 Some((hash, record)) if record.expired_by(now).is_none() => {
@@ -831,13 +818,9 @@ impl RedisStore {
         now: Timestamp,
     ) -> Result<Vec<SessionSummary>, StoreError> {
         let index = self.index_key(principal);
-        let members: Vec<String> = redis::cmd("ZRANGE")
-            .arg(&index)
-            .arg(0)
-            .arg(-1)
-            .query_async(&mut self.conn.clone())
-            .await
-            .map_err(store_error)?;
+        let members: Vec<String> = self
+            .query(redis::cmd("ZRANGE").arg(&index).arg(0).arg(-1))
+            .await?;
         let handles: Vec<Handle> = members.iter().filter_map(|m| m.parse().ok()).collect();
         let replies = self.hgetall_each(&handles).await?;
         let mut found = Vec::new();
@@ -857,12 +840,8 @@ impl RedisStore {
         if self.inline() && !gone.is_empty() {
             // Standalone only: a cluster member with no session may be a login
             // on its way (admitted, not yet written).
-            redis::cmd("ZREM")
-                .arg(&index)
-                .arg(&gone)
-                .query_async::<()>(&mut self.conn.clone())
-                .await
-                .map_err(store_error)?;
+            self.query::<()>(redis::cmd("ZREM").arg(&index).arg(&gone))
+                .await?;
         }
         found.sort_by_key(|record| (record.created_at, record.handle));
         Ok(found.iter().map(SessionSummary::from).collect())
@@ -875,23 +854,25 @@ impl RedisStore {
     ) -> Result<u64, StoreError> {
         let except_text = except.map(ToString::to_string).unwrap_or_default();
         if self.inline() {
-            let total: u64 = scripts::REVOKE_ALL
-                .key(self.index_key(principal))
-                .key(self.meta_key(principal))
-                .arg(self.prefix())
-                .arg(principal)
-                .arg(&except_text)
-                .invoke_async(&mut self.conn.clone())
-                .await
-                .map_err(store_error)?;
+            let total: u64 = self
+                .run(
+                    scripts::REVOKE_ALL
+                        .key(self.index_key(principal))
+                        .key(self.meta_key(principal))
+                        .arg(self.prefix())
+                        .arg(principal)
+                        .arg(&except_text),
+                )
+                .await?;
             return Ok(total);
         }
-        let (generation, members): (i64, Vec<String>) = scripts::BUMP
-            .key(self.index_key(principal))
-            .key(self.meta_key(principal))
-            .invoke_async(&mut self.conn.clone())
-            .await
-            .map_err(store_error)?;
+        let (generation, members): (i64, Vec<String>) = self
+            .run(
+                scripts::BUMP
+                    .key(self.index_key(principal))
+                    .key(self.meta_key(principal)),
+            )
+            .await?;
         let generation = generation.to_string();
         let mut total = 0;
         for member in members.iter().filter(|m| **m != except_text) {

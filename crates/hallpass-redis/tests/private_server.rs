@@ -182,6 +182,27 @@ async fn a_read_is_one_command_and_a_counter_request_one_script() {
     );
 }
 
+/// A session (idle 60 s, absolute 600 s) of `principal` created at `now`, and its key.
+async fn stored(
+    store: &dyn SessionStore,
+    now: hallpass::Timestamp,
+    principal: Option<&str>,
+) -> (Record, StoreKey) {
+    let mut record = Record::new(
+        Handle::generate(),
+        now,
+        Duration::from_secs(60),
+        Duration::from_secs(600),
+    );
+    record.principal = principal.map(str::to_owned);
+    let key = Token::generate().store_key(&record.handle);
+    store
+        .create(&key, &record, &hallpass::Admission::default())
+        .await
+        .unwrap();
+    (record, key)
+}
+
 /// Every key on the server, sorted.
 async fn all_keys(server: &Server) -> Vec<String> {
     let mut conn = server
@@ -296,17 +317,7 @@ async fn purge_deletes_layout_v1_keys_and_keeps_v2_sessions() {
     let server = Server::start();
     let store = store(&server, Duration::from_secs(2)).await;
     let now = hallpass::Clock::now(&hallpass::SystemClock);
-    let record = Record::new(
-        Handle::generate(),
-        now,
-        Duration::from_secs(60),
-        Duration::from_secs(600),
-    );
-    let key = Token::generate().store_key(&record.handle);
-    store
-        .create(&key, &record, &hallpass::Admission::default())
-        .await
-        .unwrap();
+    let (record, key) = stored(&store, now, None).await;
     let v1 = Handle::generate();
     let mut conn = server
         .client()
@@ -345,18 +356,7 @@ async fn a_delta_after_delete_is_gone_and_leaves_no_key_behind() {
     let server = Server::start();
     let store = store(&server, Duration::from_secs(2)).await;
     let now = hallpass::Clock::now(&hallpass::SystemClock);
-    let mut record = Record::new(
-        Handle::generate(),
-        now,
-        Duration::from_secs(60),
-        Duration::from_secs(600),
-    );
-    record.principal = Some("alice".into());
-    let key = Token::generate().store_key(&record.handle);
-    store
-        .create(&key, &record, &hallpass::Admission::default())
-        .await
-        .unwrap();
+    let (_, key) = stored(&store, now, Some("alice")).await;
     assert!(store.delete(&key).await.unwrap().is_some());
     let mut delta = Delta::default();
     delta.set("resurrected", true.into());
@@ -368,16 +368,7 @@ async fn a_delta_after_delete_is_gone_and_leaves_no_key_behind() {
             .await
             .unwrap()
     );
-    let mut conn = server
-        .client()
-        .get_multiplexed_async_connection()
-        .await
-        .unwrap();
-    let keys: Vec<String> = redis::cmd("KEYS")
-        .arg("*")
-        .query_async(&mut conn)
-        .await
-        .unwrap();
+    let keys = all_keys(&server).await;
     assert!(keys.is_empty(), "left behind: {keys:?}");
 }
 
@@ -442,17 +433,7 @@ async fn an_outage_fails_fast_and_the_store_serves_again_after_it() {
         assert_eq!(browser.get("/cart").await.body, format!("[\"item{i}\"]"));
     }
     let now = hallpass::Clock::now(&app.clock);
-    let record = Record::new(
-        Handle::generate(),
-        now,
-        Duration::from_secs(60),
-        Duration::from_secs(600),
-    );
-    let key = Token::generate().store_key(&record.handle);
-    store
-        .create(&key, &record, &hallpass::Admission::default())
-        .await
-        .unwrap();
+    let (_, key) = stored(&*store, now, None).await;
     assert!(matches!(
         store.load(&key, now).await.unwrap(),
         Loaded::Live(_)

@@ -278,18 +278,33 @@ impl Session {
                 Ok(None)
             }
             Ok(Applied::Gone) => {
-                self.emit(|| Event::InvalidToken {
-                    reason: InvalidReason::UnknownSession,
-                    ip: self.shared.ip,
-                });
-                state.delete_cookie = true;
+                self.unknown_session(state);
                 Ok(None)
             }
-            Err(err) if err.kind() == crate::StoreErrorKind::InvalidData => {
-                Err(SessionError::from_store(err))
-            }
-            Err(err) => self.load_error(state, err).map(|()| None),
+            Err(err) => self.unloaded_failure(state, err).map(|()| None),
         }
+    }
+
+    /// A store call made without loading found no live session under the cookie.
+    fn unknown_session(&self, state: &mut State) {
+        self.emit(|| Event::InvalidToken {
+            reason: InvalidReason::UnknownSession,
+            ip: self.shared.ip,
+        });
+        state.delete_cookie = true;
+    }
+
+    /// A store call made without loading failed: a refused delta is the caller's
+    /// error; anything else is a failed load ([`LoadFailure`] decides).
+    fn unloaded_failure(
+        &self,
+        state: &mut State,
+        err: crate::StoreError,
+    ) -> Result<(), SessionError> {
+        if err.kind() == crate::StoreErrorKind::InvalidData {
+            return Err(SessionError::from_store(err));
+        }
+        self.load_error(state, err)
     }
 
     /// Whether a call may go to the store without loading first: one candidate, not
@@ -337,18 +352,11 @@ impl Session {
                 }
                 Ok(Rotated::KeyTaken) => {}
                 Ok(Rotated::Gone) => {
-                    self.emit(|| Event::InvalidToken {
-                        reason: InvalidReason::UnknownSession,
-                        ip: self.shared.ip,
-                    });
-                    state.delete_cookie = true;
+                    self.unknown_session(state);
                     return Ok(());
                 }
                 Ok(Rotated::Refused(refusal)) => return Err(SessionError::refused(refusal)),
-                Err(err) if err.kind() == crate::StoreErrorKind::InvalidData => {
-                    return Err(SessionError::from_store(err));
-                }
-                Err(err) => return self.load_error(state, err),
+                Err(err) => return self.unloaded_failure(state, err),
             }
         }
         Err(SessionError::Store(crate::StoreError::msg(
@@ -709,17 +717,8 @@ impl Session {
                         state.counted = true;
                         return Ok(value);
                     }
-                    Ok(Incremented::Gone) => {
-                        self.emit(|| Event::InvalidToken {
-                            reason: InvalidReason::UnknownSession,
-                            ip: self.shared.ip,
-                        });
-                        state.delete_cookie = true;
-                    }
-                    Err(err) if err.kind() == crate::StoreErrorKind::InvalidData => {
-                        return Err(SessionError::from_store(err));
-                    }
-                    Err(err) => self.load_error(&mut state, err)?,
+                    Ok(Incremented::Gone) => self.unknown_session(&mut state),
+                    Err(err) => self.unloaded_failure(&mut state, err)?,
                 }
             }
         } else {
