@@ -9,6 +9,9 @@
 #   SCALE=0 bash bench/run.sh          # skip the 1,000,000-session scale run
 #   ONLY='bare|redis' OUT=/tmp/b SCALE=0 bash bench/run.sh   # some servers (a regex on
 #                                      # their names; bare axum is always kept), report in /tmp/b
+#   EXTRA='old|/tmp/old-server --store redis' ONLY='bare|hallpass-redis|old' bash bench/run.sh
+#                                      # A/B: more servers ("name|command", ';' between
+#                                      # them), e.g. a copy of an earlier build
 #
 # The server runs pinned to CPU $SERVER_CPU and wrk (1 thread, 32 connections) to CPU
 # $WRK_CPU; peers are interleaved within each round and every ratio is taken against
@@ -60,6 +63,11 @@ SERVERS=(
   "actix-session-cookie|$BIN/actix-session-server --store cookie"
   "actix-session-redis|$BIN/actix-session-server --store redis"
 )
+
+if [ -n "${EXTRA:-}" ]; then
+  IFS=';' read -ra extra <<<"$EXTRA"
+  SERVERS+=("${extra[@]}")
+fi
 
 PID=""
 start_server() { # start_server COMMAND...

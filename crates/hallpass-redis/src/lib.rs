@@ -34,7 +34,9 @@
 //!
 //! **Standalone Redis**: the principal index and the generation are written by the
 //! same script as the session, so a login's admission (generation, cap) and a
-//! revoke-all are each one atomic step.
+//! revoke-all are each one atomic step. Calls made at the same time by concurrent
+//! requests are sent together, as one pipeline in one write (each keeps its own
+//! reply), so Redis reads, parses and answers them in one go.
 //!
 //! **Redis Cluster**: the principal's keys share the slot of `{U}`, not the
 //! session's, so a login first runs its admission on the principal's slot (checking
@@ -62,6 +64,7 @@
 //! silently misses sessions, and is refused unless
 //! [`RedisOptions::dangerous_accept_evicting_policy`] is set.
 
+mod batch;
 mod record;
 mod scripts;
 mod walk;
@@ -161,17 +164,18 @@ impl RedisOptions {
     }
 }
 
-/// The connection: a reconnecting manager for standalone Redis, or a cluster client.
+/// The connection: a reconnecting manager for standalone Redis (with the batcher
+/// that sends concurrent calls together), or a cluster client.
 #[derive(Clone)]
 enum Conn {
-    Single(ConnectionManager),
+    Single(ConnectionManager, batch::Batcher),
     Cluster(ClusterConnection),
 }
 
 impl ConnectionLike for Conn {
     fn req_packed_command<'a>(&'a mut self, cmd: &'a Cmd) -> RedisFuture<'a, Value> {
         match self {
-            Self::Single(c) => c.req_packed_command(cmd),
+            Self::Single(c, _) => c.req_packed_command(cmd),
             Self::Cluster(c) => c.req_packed_command(cmd),
         }
     }
@@ -183,14 +187,14 @@ impl ConnectionLike for Conn {
         count: usize,
     ) -> RedisFuture<'a, Vec<Value>> {
         match self {
-            Self::Single(c) => c.req_packed_commands(cmd, offset, count),
+            Self::Single(c, _) => c.req_packed_commands(cmd, offset, count),
             Self::Cluster(c) => c.req_packed_commands(cmd, offset, count),
         }
     }
 
     fn get_db(&self) -> i64 {
         match self {
-            Self::Single(c) => c.get_db(),
+            Self::Single(c, _) => c.get_db(),
             Self::Cluster(c) => c.get_db(),
         }
     }
@@ -206,7 +210,7 @@ pub struct RedisStore {
 impl fmt::Debug for RedisStore {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         let mode = match self.conn {
-            Conn::Single(_) => "standalone",
+            Conn::Single(..) => "standalone",
             Conn::Cluster(_) => "cluster",
         };
         f.debug_struct("RedisStore")
@@ -294,7 +298,7 @@ pub async fn connect(url: &str, options: RedisOptions) -> Result<RedisStore, Con
     .map_err(|elapsed| ConnectError::Connect(StoreError::new(StoreErrorKind::Timeout, elapsed)))?
     .map_err(|err| ConnectError::Connect(store_error(err)))?;
     let store = RedisStore {
-        conn: Conn::Single(manager),
+        conn: Conn::Single(manager.clone(), batch::Batcher::start(manager)),
         options,
     };
     store.check_policy().await?;
@@ -343,7 +347,7 @@ impl RedisStore {
 
     /// Standalone Redis: the scripts keep the principal index and admission inline.
     fn inline(&self) -> bool {
-        matches!(self.conn, Conn::Single(_))
+        matches!(self.conn, Conn::Single(..))
     }
 
     fn session_key(&self, handle: &Handle) -> String {
@@ -366,23 +370,35 @@ impl RedisStore {
         call.saturating_mul(10).max(60_000)
     }
 
-    /// One command on the store's connection.
-    async fn query<T: redis::FromRedisValue>(&self, cmd: &Cmd) -> Result<T, StoreError> {
-        cmd.query_async(&mut self.conn.clone())
-            .await
-            .map_err(store_error)
+    /// One command on the store's connection: on standalone Redis through the
+    /// batcher (see the `batch` module), on a cluster straight to its node.
+    async fn send(&self, cmd: Cmd) -> Result<Value, RedisError> {
+        match &self.conn {
+            Conn::Single(_, batcher) => batcher.call(cmd).await?.extract_error(),
+            Conn::Cluster(conn) => conn.clone().req_packed_command(&cmd).await?.extract_error(),
+        }
     }
 
-    /// One script on the store's connection (`EVALSHA`, loading the script once
-    /// when the server answers `NOSCRIPT`, as after a restart or a failover).
-    async fn run<T: redis::FromRedisValue>(
-        &self,
-        invocation: &redis::ScriptInvocation<'_>,
-    ) -> Result<T, StoreError> {
-        invocation
-            .invoke_async(&mut self.conn.clone())
-            .await
-            .map_err(store_error)
+    /// One command, its reply converted.
+    async fn query<T: redis::FromRedisValue>(&self, cmd: &Cmd) -> Result<T, StoreError> {
+        let value = self.send(cmd.clone()).await.map_err(store_error)?;
+        redis::from_redis_value(value).map_err(|err| store_error(err.into()))
+    }
+
+    /// One script (`EVALSHA`, loading the script once when the server answers
+    /// `NOSCRIPT`, as after a restart or a failover).
+    async fn run<T: redis::FromRedisValue>(&self, call: &scripts::Call) -> Result<T, StoreError> {
+        let value = match self.send(call.evalsha()).await {
+            Err(err)
+                if err.kind() == redis::ErrorKind::Server(redis::ServerErrorKind::NoScript) =>
+            {
+                self.send(call.lua().load()).await.map_err(store_error)?;
+                self.send(call.evalsha()).await
+            }
+            other => other,
+        }
+        .map_err(store_error)?;
+        redis::from_redis_value(value).map_err(|err| store_error(err.into()))
     }
 
     /// A call under the store's time limit ([`hallpass::store::timed`]).

@@ -20,7 +20,89 @@
 
 use std::sync::LazyLock;
 
-use redis::Script;
+use redis::{Cmd, ToRedisArgs};
+
+/// A script: its code and the SHA-1 `EVALSHA` names it by.
+pub(crate) struct Lua {
+    code: String,
+    hash: String,
+}
+
+impl Lua {
+    fn new(code: String) -> Self {
+        let hash = redis::Script::new(&code).get_hash().to_owned();
+        Self { code, hash }
+    }
+
+    /// A call of this script; keys first, then arguments.
+    pub(crate) fn call(&'static self) -> Call {
+        Call {
+            lua: self,
+            keys: Vec::new(),
+            args: Vec::new(),
+        }
+    }
+
+    /// A call of this script, with its first key.
+    pub(crate) fn key(&'static self, key: impl ToRedisArgs) -> Call {
+        let mut call = self.call();
+        call.key(key);
+        call
+    }
+
+    /// `SCRIPT LOAD`, for a server that answered `NOSCRIPT` (after a restart or a
+    /// failover).
+    pub(crate) fn load(&self) -> Cmd {
+        let mut cmd = redis::cmd("SCRIPT");
+        cmd.arg("LOAD").arg(&self.code);
+        cmd
+    }
+}
+
+/// The keys and arguments of one script call.
+pub(crate) struct Call {
+    lua: &'static Lua,
+    keys: Vec<Vec<u8>>,
+    args: Vec<Vec<u8>>,
+}
+
+impl Call {
+    /// Adds a key (`KEYS[n]`).
+    pub(crate) fn key(&mut self, key: impl ToRedisArgs) -> &mut Self {
+        self.keys.extend(key.to_redis_args());
+        self
+    }
+
+    /// Adds an argument (`ARGV[n]`).
+    pub(crate) fn arg(&mut self, arg: impl ToRedisArgs) -> &mut Self {
+        self.args.extend(arg.to_redis_args());
+        self
+    }
+
+    /// The script.
+    pub(crate) fn lua(&self) -> &'static Lua {
+        self.lua
+    }
+
+    /// The `EVALSHA` command.
+    pub(crate) fn evalsha(&self) -> Cmd {
+        let mut cmd = Cmd::with_capacity(
+            3 + self.keys.len() + self.args.len(),
+            self.keys
+                .iter()
+                .chain(&self.args)
+                .map(Vec::len)
+                .sum::<usize>()
+                + 64,
+        );
+        cmd.arg("EVALSHA")
+            .arg(&self.lua.hash)
+            .arg(self.keys.len())
+            .arg(&*self.keys)
+            .arg(&*self.args);
+        cmd
+    }
+}
 
 /// Key names and small helpers shared by every script.
 const PRELUDE: &str = r"
@@ -162,8 +244,8 @@ end
 /// Returns `false` when the session is gone (or holds another token, or expired at
 /// `now`), `{'e', detail}` for a refused delta, `{'r', reason, ...}` for a refused
 /// login, else `{evicted handles, the principal before, the hash's fields}`.
-pub(crate) static WRITE: LazyLock<Script> = LazyLock::new(|| {
-    Script::new(&format!(
+pub(crate) static WRITE: LazyLock<Lua> = LazyLock::new(|| {
+    Lua::new(format!(
         "{PRELUDE}{ADMIT_INLINE}{FENCED}{DATA}
 local key, inline, prefix, handle = KEYS[1], ARGV[1] == '1', ARGV[2], ARGV[3]
 local B = 9
@@ -229,8 +311,8 @@ return {{evicted, before or '', redis.call('HGETALL', key)}}"
 /// 4 by, 5 the data bound (empty: none), 6 last seen and 7 the idle deadline of the
 /// touch (empty: no touch). Returns `false` when gone, `{'e', detail}` when refused
 /// (nothing changed), or `{value, version}`.
-pub(crate) static INCREMENT: LazyLock<Script> = LazyLock::new(|| {
-    Script::new(&format!(
+pub(crate) static INCREMENT: LazyLock<Lua> = LazyLock::new(|| {
+    Lua::new(format!(
         "{PRELUDE}
 local key, field = KEYS[1], ARGV[3]
 local f = redis.call('HMGET', key, 'k', 'i', 'a', 'z', 'l')
@@ -275,8 +357,8 @@ return {{value, redis.call('HINCRBY', key, 'v', 1)}}"
 ///
 /// Returns `0` when the key is taken, `{'r', reason, ...}` for a refused login, or
 /// `{1, evicted handles}`.
-pub(crate) static CREATE: LazyLock<Script> = LazyLock::new(|| {
-    Script::new(&format!(
+pub(crate) static CREATE: LazyLock<Lua> = LazyLock::new(|| {
+    Lua::new(format!(
         "{PRELUDE}{ADMIT_INLINE}{FENCED}
 local key, inline, prefix, handle, principal = KEYS[1], ARGV[1] == '1', ARGV[2], ARGV[3], ARGV[9]
 if redis.call('EXISTS', key) == 1 then
@@ -301,8 +383,8 @@ return {{1, evicted}}"
 
 /// Moves the idle deadline of a live session. `KEYS[1]` the session. `ARGV`: the
 /// token hash, now, last seen, the idle deadline. `1` touched, `0` gone.
-pub(crate) static TOUCH: LazyLock<Script> = LazyLock::new(|| {
-    Script::new(&format!(
+pub(crate) static TOUCH: LazyLock<Lua> = LazyLock::new(|| {
+    Lua::new(format!(
         "{PRELUDE}
 local f = redis.call('HMGET', KEYS[1], 'k', 'i', 'a', 'l')
 if f[1] ~= ARGV[1] then return 0 end
@@ -320,8 +402,8 @@ return 1"
 /// Deletes a session. `KEYS[1]` the session. `ARGV`: 1 inline, 2 prefix, 3 handle,
 /// 4 the token hash (empty: whatever token it holds — revoke by handle). Returns
 /// `{deleted, principal}`.
-pub(crate) static DELETE: LazyLock<Script> = LazyLock::new(|| {
-    Script::new(&format!(
+pub(crate) static DELETE: LazyLock<Lua> = LazyLock::new(|| {
+    Lua::new(format!(
         "{PRELUDE}
 local f = redis.call('HMGET', KEYS[1], 'k', 'p')
 if not f[1] or (ARGV[4] ~= '' and f[1] ~= ARGV[4]) then return {{0, ''}} end
@@ -334,8 +416,8 @@ return {{1, f[2] or ''}}"
 /// Deletes a session expired at `now`. `KEYS[1]` the session. `ARGV`: 1 inline,
 /// 2 prefix, 3 handle, 4 now. Returns `{1, principal}` when it was deleted (or held
 /// no session), `{0, ''}` when it is live.
-pub(crate) static PURGE_ONE: LazyLock<Script> = LazyLock::new(|| {
-    Script::new(&format!(
+pub(crate) static PURGE_ONE: LazyLock<Lua> = LazyLock::new(|| {
+    Lua::new(format!(
         "{PRELUDE}
 local f = redis.call('HMGET', KEYS[1], 'k', 'i', 'a', 'p')
 if not f[1] then return {{0, ''}} end
@@ -350,8 +432,8 @@ return {{1, f[4] or ''}}"
 /// (defeating logins in flight) and deletes every session of the principal but
 /// `except`. `KEYS`: the index, the principal's meta hash. `ARGV`: prefix,
 /// principal, except (empty: none). Returns how many sessions it deleted.
-pub(crate) static REVOKE_ALL: LazyLock<Script> = LazyLock::new(|| {
-    Script::new(&format!(
+pub(crate) static REVOKE_ALL: LazyLock<Lua> = LazyLock::new(|| {
+    Lua::new(format!(
         "{PRELUDE}
 redis.call('HINCRBY', KEYS[2], 'g', 1)
 local total = 0
@@ -387,8 +469,8 @@ return total"
 /// written) is fenced with `fq` = this admission's number; a revoke-all fences every
 /// member with `fg` = the new generation; the session write refuses a login whose
 /// admission a fence postdates.
-pub(crate) static ADMIT: LazyLock<Script> = LazyLock::new(|| {
-    Script::new(
+pub(crate) static ADMIT: LazyLock<Lua> = LazyLock::new(|| {
+    Lua::new(
         r"
 local g = redis.call('HGET', KEYS[2], 'g') or '0'
 if ARGV[4] ~= '' and g ~= ARGV[4] then return {'r', 'credentials'} end
@@ -410,7 +492,7 @@ if ARGV[5] ~= '' then
 end
 local q = redis.call('HINCRBY', KEYS[2], 'q', 1)
 redis.call('ZADD', KEYS[1], 'GT', string.format('%d', tonumber(ARGV[3]) * 1024 + q % 1024), ARGV[2])
-return {g, q, had and 1 or 0, victims}",
+return {g, q, had and 1 or 0, victims}".to_owned(),
     )
 });
 
@@ -420,8 +502,8 @@ return {g, q, had and 1 or 0, victims}",
 /// (`fg` or `fq`), 3 its value, 4 how long a fence of a handle with no session lives
 /// (ms), 5 `only` to fence a handle with no session and leave any session alone.
 /// Returns `1` deleted, `0` fenced, `2` left alone.
-pub(crate) static END_OR_FENCE: LazyLock<Script> = LazyLock::new(|| {
-    Script::new(
+pub(crate) static END_OR_FENCE: LazyLock<Lua> = LazyLock::new(|| {
+    Lua::new(
         r"
 local f = redis.call('HMGET', KEYS[1], 'k', 'p', 'fp', ARGV[2])
 if f[1] and ARGV[5] == 'only' then return 2 end
@@ -430,17 +512,19 @@ if f[3] == ARGV[1] and f[4] and tonumber(f[4]) >= tonumber(ARGV[3]) then return 
 if f[3] ~= ARGV[1] then redis.call('HDEL', KEYS[1], 'fg', 'fq') end
 redis.call('HSET', KEYS[1], 'fp', ARGV[1], ARGV[2], ARGV[3])
 if not f[1] then redis.call('PEXPIRE', KEYS[1], ARGV[4]) end
-return 0",
+return 0"
+            .to_owned(),
     )
 });
 
 /// Cluster "log out everywhere", first step: moves the generation on and returns it
 /// with the index's members. `KEYS`: the index, the principal's meta hash.
-pub(crate) static BUMP: LazyLock<Script> = LazyLock::new(|| {
-    Script::new(
+pub(crate) static BUMP: LazyLock<Lua> = LazyLock::new(|| {
+    Lua::new(
         r"
 local g = redis.call('HINCRBY', KEYS[2], 'g', 1)
-return {g, redis.call('ZRANGE', KEYS[1], 0, -1)}",
+return {g, redis.call('ZRANGE', KEYS[1], 0, -1)}"
+            .to_owned(),
     )
 });
 

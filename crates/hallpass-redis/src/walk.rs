@@ -339,7 +339,7 @@ impl RedisStore {
                     if idle.min(absolute) > now.as_unix_millis() {
                         continue;
                     }
-                    let mut invocation = scripts::PURGE_ONE.prepare_invoke();
+                    let mut invocation = scripts::PURGE_ONE.call();
                     invocation
                         .key(self.session_key(&handle))
                         .arg(if self.inline() { "1" } else { "0" })

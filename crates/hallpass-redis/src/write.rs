@@ -10,7 +10,7 @@ use hallpass::{
     PrincipalChange, Record, Refusal, Rotated, SessionSummary, StoreError, StoreErrorKind,
     StoreKey, Timestamp, Touch,
 };
-use redis::{ScriptInvocation, Value};
+use redis::Value;
 use subtle::ConstantTimeEq;
 
 use crate::{RedisStore, record, scripts};
@@ -398,7 +398,7 @@ impl RedisStore {
         Ok(())
     }
 
-    fn invoke_args(invocation: &mut ScriptInvocation<'_>, args: impl IntoIterator<Item = String>) {
+    fn invoke_args(invocation: &mut scripts::Call, args: impl IntoIterator<Item = String>) {
         for arg in args {
             invocation.arg(arg);
         }
@@ -459,7 +459,7 @@ impl RedisStore {
             }
             _ => Self::inline_admission(admission),
         };
-        let mut invocation = scripts::CREATE.prepare_invoke();
+        let mut invocation = scripts::CREATE.call();
         invocation.key(self.session_key(handle));
         invocation
             .arg(if self.inline() { "1" } else { "0" })
@@ -603,7 +603,7 @@ impl RedisStore {
             }
             _ => [String::new(), String::new(), String::new()],
         };
-        let mut invocation = scripts::WRITE.prepare_invoke();
+        let mut invocation = scripts::WRITE.call();
         invocation.key(self.session_key(handle));
         invocation
             .arg(if self.inline() { "1" } else { "0" })
@@ -672,7 +672,7 @@ impl RedisStore {
             return Incremented::of(self.do_apply(key, delta, now).await?, name);
         }
         let ms = |t: Timestamp| t.as_unix_millis().to_string();
-        let mut invocation = scripts::INCREMENT.prepare_invoke();
+        let mut invocation = scripts::INCREMENT.call();
         invocation
             .key(self.session_key(key.handle()))
             .arg(&key.hash()[..])

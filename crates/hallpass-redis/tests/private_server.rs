@@ -219,6 +219,58 @@ async fn all_keys(server: &Server) -> Vec<String> {
     keys
 }
 
+/// How many reads from its clients' sockets the server has made (`INFO stats`).
+async fn reads_processed(server: &Server) -> u64 {
+    let mut conn = server
+        .client()
+        .get_multiplexed_async_connection()
+        .await
+        .unwrap();
+    let info: String = redis::cmd("INFO")
+        .arg("stats")
+        .query_async(&mut conn)
+        .await
+        .unwrap();
+    info.lines()
+        .find_map(|line| line.strip_prefix("total_reads_processed:"))
+        .expect("INFO stats has total_reads_processed")
+        .trim()
+        .parse()
+        .unwrap()
+}
+
+/// Concurrent calls share writes: 64 loads started together under tokio's
+/// multi-thread scheduler reach Redis in a few reads, not one each. Without the
+/// batcher (or with it flushing before other tasks ran) the connection's driver ran
+/// after every request in the worker's LIFO slot: one `write(2)` and one Redis read
+/// per call.
+#[tokio::test(flavor = "multi_thread", worker_threads = 1)]
+async fn concurrent_calls_reach_redis_in_a_few_writes() {
+    let server = Server::start();
+    let store = Arc::new(store(&server, Duration::from_secs(2)).await);
+    let now = hallpass::Clock::now(&hallpass::SystemClock);
+    let (record, key) = stored(store.as_ref(), now, Some("ada")).await;
+    // Two INFO connections of its own are counted too (one read each, at least).
+    let before = reads_processed(&server).await;
+    let loads: Vec<_> = (0..64)
+        .map(|_| {
+            let store = Arc::clone(&store);
+            tokio::spawn(async move { store.load(&key, now).await })
+        })
+        .collect();
+    for load in loads {
+        match load.await.unwrap().unwrap() {
+            Loaded::Live(loaded) => assert_eq!(loaded.handle, record.handle),
+            other => panic!("the session is live: {other:?}"),
+        }
+    }
+    let reads = reads_processed(&server).await - before;
+    assert!(
+        reads <= 10,
+        "64 concurrent loads took {reads} reads by Redis; they should share a few writes"
+    );
+}
+
 /// Layout v2: a login, a rotation and a logout are one script each (one round
 /// trip), and a session is one key named by its handle, kept through rotation; the
 /// principal index is the only other key a login writes.
