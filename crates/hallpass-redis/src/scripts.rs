@@ -199,8 +199,8 @@ local function apply_data(key, B, z)
       if string.sub(field, 1, 2) == 'd:' then save(key, field); redis.call('HDEL', key, field) end
     end
   end
-  local i = B + 13
-  for _ = 1, tonumber(ARGV[B + 11]) do
+  local i = B + 14
+  for _ = 1, tonumber(ARGV[B + 12]) do
     local op, name = ARGV[i], ARGV[i + 1]
     local field = 'd:' .. name
     save(key, field)
@@ -225,9 +225,9 @@ local function apply_data(key, B, z)
     local len = redis.call('HSTRLEN', key, field)
     if len > 0 then size = size + (#field - 2) + len end
   end
-  if ARGV[B + 12] ~= '' and size > tonumber(ARGV[B + 12]) then
+  if ARGV[B + 13] ~= '' and size > tonumber(ARGV[B + 13]) then
     restore(key)
-    return {'e', 'size:' .. int(size) .. ':' .. ARGV[B + 12]}
+    return {'e', 'size:' .. int(size) .. ':' .. ARGV[B + 13]}
   end
   return nil, size
 end
@@ -281,10 +281,12 @@ if ARGV[B + 8] ~= '' then
   if i > a then i = a end
 end
 if ARGV[B + 9] ~= '' then
-  local l = redis.call('HGET', key, 'l')
-  if tonumber(ARGV[B + 9]) > tonumber(l) then redis.call('HSET', key, 'l', ARGV[B + 9]) end
-  i = tonumber(ARGV[B + 10])
-  if i > a then i = a end
+  local l = tonumber(redis.call('HGET', key, 'l'))
+  if ARGV[B + 11] == '' or l <= tonumber(ARGV[B + 11]) then
+    if tonumber(ARGV[B + 9]) > l then redis.call('HSET', key, 'l', ARGV[B + 9]) end
+    i = tonumber(ARGV[B + 10])
+    if i > a then i = a end
+  end
 end
 if a ~= abs or i ~= idle then
   redis.call('HSET', key, 'a', int(a), 'i', int(i))
@@ -305,27 +307,32 @@ return {{evicted, before or '', redis.call('HGETALL', key)}}"
 
 /// An increment and nothing else (a counter request): guard, the increment under
 /// `pcall`, the data bound, the touch, the version; the counter's value (as Redis
-/// holds it, exact) and the version back — a handful of commands, two numbers.
+/// holds it, exact) and the version back — two numbers. Three commands when no
+/// touch is due and the value's length does not change: one `HMGET` for the guard,
+/// the bound and the old value, the `HINCRBY`, and the version's `HINCRBY`.
 ///
 /// `KEYS[1]` the session. `ARGV`: 1 the token hash, 2 now, 3 the field (`d:<name>`),
 /// 4 by, 5 the data bound (empty: none), 6 last seen and 7 the idle deadline of the
-/// touch (empty: no touch). Returns `false` when gone, `{'e', detail}` when refused
+/// touch (empty: no touch), 8 the touch's due-by time (the touch is skipped when the
+/// session was seen after it; empty: always due). Returns `false` when gone, `{'e', detail}` when refused
 /// (nothing changed), or `{value, version}`.
 pub(crate) static INCREMENT: LazyLock<Lua> = LazyLock::new(|| {
     Lua::new(format!(
         "{PRELUDE}
 local key, field = KEYS[1], ARGV[3]
-local f = redis.call('HMGET', key, 'k', 'i', 'a', 'z', 'l')
+local f = redis.call('HMGET', key, 'k', 'i', 'a', 'z', 'l', field)
 if f[1] ~= ARGV[1] then return false end
 local idle, abs = tonumber(f[2]), tonumber(f[3])
 if deadline(idle, abs) <= tonumber(ARGV[2]) then return false end
-local old = redis.call('HGET', key, field)
+local old = f[6]
 local ok = redis.pcall('HINCRBY', key, field, ARGV[4])
 if type(ok) == 'table' and ok.err then
   if string.find(ok.err, 'overflow') then return {{'e', 'overflow:' .. string.sub(field, 3)}} end
   return {{'e', 'integer:' .. string.sub(field, 3)}}
 end
-local value = redis.call('HGET', key, field)
+-- A Lua number (a double) holds the reply exactly below 2^53; past it, the text.
+local value
+if ok < 9007199254740992 and ok > -9007199254740992 then value = int(ok) else value = redis.call('HGET', key, field) end
 local z = tonumber(f[4]) or 0
 local size = z + #value
 if old then size = size - #old else size = size + #field - 2 end
@@ -334,7 +341,7 @@ if ARGV[5] ~= '' and size > tonumber(ARGV[5]) then
   return {{'e', 'size:' .. int(size) .. ':' .. ARGV[5]}}
 end
 if size ~= z then redis.call('HSET', key, 'z', int(size)) end
-if ARGV[6] ~= '' then
+if ARGV[6] ~= '' and (ARGV[8] == '' or tonumber(f[5]) <= tonumber(ARGV[8])) then
   local i = tonumber(ARGV[7])
   if i > abs then i = abs end
   if tonumber(ARGV[6]) > tonumber(f[5]) then

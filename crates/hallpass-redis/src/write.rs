@@ -23,7 +23,7 @@ use crate::{RedisStore, record, scripts};
 /// skipped.
 fn delta_args(delta: &Delta, now: Timestamp) -> Result<Vec<String>, StoreError> {
     let ms = |t: Timestamp| t.as_unix_millis().to_string();
-    let mut args = Vec::with_capacity(13 + 3 * delta.ops.len());
+    let mut args = Vec::with_capacity(14 + 3 * delta.ops.len());
     args.push(ms(now));
     args.push(if delta.clear_data { "1" } else { "0" }.to_owned());
     match &delta.principal {
@@ -48,8 +48,12 @@ fn delta_args(delta: &Delta, now: Timestamp) -> Result<Vec<String>, StoreError> 
     }
     args.push(delta.absolute_deadline.map(ms).unwrap_or_default());
     match &delta.touch {
-        None => args.extend([String::new(), String::new()]),
-        Some(touch) => args.extend([ms(touch.last_seen_at), ms(touch.idle_deadline)]),
+        None => args.extend([String::new(), String::new(), String::new()]),
+        Some(touch) => args.extend([
+            ms(touch.last_seen_at),
+            ms(touch.idle_deadline),
+            touch.due_by.map(ms).unwrap_or_default(),
+        ]),
     }
     args.push(delta.ops.len().to_string());
     args.push(
@@ -686,7 +690,14 @@ impl RedisStore {
                     .unwrap_or_default(),
             )
             .arg(delta.touch.map(|t| ms(t.last_seen_at)).unwrap_or_default())
-            .arg(delta.touch.map(|t| ms(t.idle_deadline)).unwrap_or_default());
+            .arg(delta.touch.map(|t| ms(t.idle_deadline)).unwrap_or_default())
+            .arg(
+                delta
+                    .touch
+                    .and_then(|t| t.due_by)
+                    .map(ms)
+                    .unwrap_or_default(),
+            );
         let reply: Value = self.run(&invocation).await?;
         let items = match &reply {
             Value::Nil | Value::Boolean(false) => return Ok(Incremented::Gone),

@@ -182,6 +182,74 @@ pub async fn failed_delta_changes_nothing(store: Arc<dyn SessionStore>) {
     assert_eq!(live(&*store, &key, now).await, rec);
 }
 
+/// A touch that is not due (the session was seen after its `due_by`) changes no
+/// deadline, in an increment's one call and in an apply; a due one moves them. A
+/// counter request does not read the record first, so the store decides: without
+/// this, every increment rewrote the idle deadline and the key's TTL (issue 13:
+/// "touch only when due").
+pub async fn a_touch_that_is_not_due_changes_no_deadline(store: Arc<dyn SessionStore>) {
+    let now = base();
+    let mut rec = record(now);
+    rec.data.insert("n".into(), 0.into());
+    let key = create(&*store, &rec).await;
+    let later = at(now, 5);
+    let touch = Touch::new(later, at(later, 60));
+    let not_due = touch.when_seen_by(now.saturating_sub(Duration::from_millis(1)));
+    let due = touch.when_seen_by(now);
+
+    let mut delta = Delta::default();
+    delta.touch = Some(not_due);
+    delta.increment("n", 1);
+    assert!(matches!(
+        store.increment(&key, &delta, later).await.unwrap(),
+        Incremented::Counted { value: 1, .. }
+    ));
+    let mut delta = Delta::default();
+    delta.touch = Some(not_due);
+    delta.set("m", serde_json::json!("x"));
+    assert!(matches!(
+        store.apply(&key, &delta, later).await.unwrap(),
+        Applied::Updated(_)
+    ));
+    let stored = live(&*store, &key, later).await;
+    assert_eq!(
+        (stored.data["n"].clone(), stored.data["m"].clone()),
+        (1.into(), "x".into())
+    );
+    assert_eq!(
+        (stored.last_seen_at, stored.idle_deadline),
+        (rec.last_seen_at, rec.idle_deadline),
+        "a touch that is not due moves nothing"
+    );
+
+    let mut delta = Delta::default();
+    delta.touch = Some(due);
+    delta.increment("n", 1);
+    assert!(matches!(
+        store.increment(&key, &delta, later).await.unwrap(),
+        Incremented::Counted { value: 2, .. }
+    ));
+    let stored = live(&*store, &key, later).await;
+    assert_eq!(
+        (stored.last_seen_at, stored.idle_deadline),
+        (later, at(later, 60)),
+        "a due touch moves both"
+    );
+    let mut delta = Delta::default();
+    delta.touch = Some(Touch::new(at(later, 5), at(later, 70)).when_seen_by(later));
+    delta.set("m", serde_json::json!("y"));
+    assert!(matches!(
+        store.apply(&key, &delta, at(later, 5)).await.unwrap(),
+        Applied::Updated(_)
+    ));
+    let stored = live(&*store, &key, at(later, 5)).await;
+    assert_eq!(
+        (stored.last_seen_at, stored.idle_deadline),
+        (at(later, 5), at(later, 70)),
+        "a due touch in an apply moves both"
+    );
+}
+
 /// `increment` (a counter request's one call): the exact new value and version back,
 /// the touch applied, refusals typed with nothing changed, values past 2^53 exact
 /// (a Lua number is a double), concurrent callers each see their own value, and a
@@ -193,6 +261,8 @@ pub async fn increment_returns_the_exact_value_and_version(store: Arc<dyn Sessio
     rec.data.insert("big".into(), (1_i64 << 60).into());
     rec.data.insert("name".into(), "x".into());
     rec.data.insert("max".into(), i64::MAX.into());
+    rec.data.insert("edge".into(), ((1_i64 << 53) - 1).into());
+    rec.data.insert("low".into(), (1 - (1_i64 << 53)).into());
     let key = create(&*store, &rec).await;
     let count = |name: &str, by: i64, touch: Option<Touch>, max: Option<usize>| {
         let mut delta = Delta::default();
@@ -237,6 +307,19 @@ pub async fn increment_returns_the_exact_value_and_version(store: Arc<dyn Sessio
             version: rec.version + 3
         }
     );
+    // Across 2^53, where a double stops holding every integer, in both directions.
+    for (name, by, value) in [
+        ("edge", 2, (1_i64 << 53) + 1),
+        ("low", -2, -(1_i64 << 53) - 1),
+    ] {
+        assert!(
+            matches!(
+                store.increment(&key, &count(name, by, None, None), later).await.unwrap(),
+                Incremented::Counted { value: v, .. } if v == value
+            ),
+            "{name} past 2^53 is exact"
+        );
+    }
     let before = live(&*store, &key, later).await;
     for (delta, expected) in [
         (
@@ -800,7 +883,7 @@ macro_rules! store_conformance {
         $crate::store_conformance!(@cases $make;
             create_then_load, create_collision_is_reported, load_after_expiry_by_either_clock,
             apply_updates_and_bumps_version, apply_refuses_a_login, failed_delta_changes_nothing,
-            increment_returns_the_exact_value_and_version,
+            increment_returns_the_exact_value_and_version, a_touch_that_is_not_due_changes_no_deadline,
             concurrent_increments_are_exact, thirty_two_tasks_times_a_hundred_increments,
             concurrent_disjoint_keys_are_all_kept,
             apply_after_delete_is_gone, delete_is_idempotent, rotate_is_atomic_and_kills_the_old_key,

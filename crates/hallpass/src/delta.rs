@@ -44,20 +44,51 @@ pub struct Touch {
     pub last_seen_at: Timestamp,
     /// The new idle deadline (a store caps it at the absolute deadline).
     pub idle_deadline: Timestamp,
+    /// When set, the touch is due only for a record last seen at or before this
+    /// time, and does nothing to one seen since: a caller that has not read the
+    /// record (a counter request's one call) lets the store decide, so most such
+    /// requests write no deadline. `None`: always due.
+    pub due_by: Option<Timestamp>,
 }
 
 impl Touch {
-    /// A touch at `now` pushing the idle deadline to `idle_deadline`.
+    /// A touch at `now` pushing the idle deadline to `idle_deadline`, always due.
     #[must_use]
     pub fn new(last_seen_at: Timestamp, idle_deadline: Timestamp) -> Self {
         Self {
             last_seen_at,
             idle_deadline,
+            due_by: None,
         }
     }
 
-    /// Applies the touch to a record: deadline and last-seen only.
+    /// The same touch, due only for a record last seen at or before `due_by`
+    /// (the request time less the touch interval).
+    ///
+    /// ```
+    /// use hallpass::{Timestamp, Touch};
+    /// let now = Timestamp::from_unix_millis(600_000);
+    /// let touch = Touch::new(now, Timestamp::from_unix_millis(1_200_000))
+    ///     .when_seen_by(Timestamp::from_unix_millis(540_000));
+    /// assert_eq!(touch.due_by, Some(Timestamp::from_unix_millis(540_000)));
+    /// ```
+    #[must_use]
+    pub fn when_seen_by(mut self, due_by: Timestamp) -> Self {
+        self.due_by = Some(due_by);
+        self
+    }
+
+    /// Whether the touch is due for a record last seen at `last_seen_at`.
+    #[must_use]
+    pub fn is_due(&self, last_seen_at: Timestamp) -> bool {
+        self.due_by.is_none_or(|by| last_seen_at <= by)
+    }
+
+    /// Applies the touch to a record, when it is due: deadline and last-seen only.
     pub fn apply_to(&self, record: &mut Record) {
+        if !self.is_due(record.last_seen_at) {
+            return;
+        }
         record.last_seen_at = record.last_seen_at.max(self.last_seen_at);
         record.idle_deadline = self.idle_deadline.min(record.absolute_deadline);
     }

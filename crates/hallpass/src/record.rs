@@ -48,6 +48,23 @@ impl Timestamp {
         )
     }
 
+    /// `self - by`, saturating at the Unix epoch.
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use hallpass::Timestamp;
+    /// let t = Timestamp::from_unix_millis(5_000);
+    /// assert_eq!(t.saturating_sub(Duration::from_secs(2)), Timestamp::from_unix_millis(3_000));
+    /// assert_eq!(t.saturating_sub(Duration::from_secs(9)), Timestamp::from_unix_millis(0));
+    /// ```
+    #[must_use]
+    pub fn saturating_sub(self, by: Duration) -> Self {
+        Self(
+            self.0
+                .saturating_sub(u64::try_from(by.as_millis()).unwrap_or(u64::MAX)),
+        )
+    }
+
     /// How long from `earlier` to `self`; zero when `earlier` is later.
     #[must_use]
     pub fn since(self, earlier: Self) -> Duration {

@@ -693,8 +693,10 @@ impl Session {
             // the increment together with the touch.
             state.loaded = true;
             let candidate = &self.shared.candidates[0];
+            // Due only when the store's record was last seen a touch interval ago.
+            let due_by = now.saturating_sub(self.config().touch_interval());
             let mut delta = Delta {
-                touch: Some(self.touch_at(now)),
+                touch: Some(self.touch_at(now).when_seen_by(due_by)),
                 max_data_bytes: Some(self.config().max_data_bytes),
                 ..Delta::default()
             };
