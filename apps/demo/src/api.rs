@@ -65,8 +65,7 @@ async fn items(session: &Session) -> Result<Vec<String>, SessionError> {
     };
     Ok(record
         .data
-        .range(cart_keys::ITEM_PREFIX.to_owned()..)
-        .take_while(|(key, _)| key.starts_with(cart_keys::ITEM_PREFIX))
+        .with_prefix(cart_keys::ITEM_PREFIX)
         .filter_map(|(_, value)| value.as_str().map(str::to_owned))
         .collect())
 }

@@ -2,8 +2,6 @@
 //! whatever the record holds *now*, so concurrent requests that change different keys
 //! both keep their changes and `increment` never loses a count.
 
-use std::collections::BTreeMap;
-
 use crate::config::CapPolicy;
 use crate::record::{ClientMeta, Record, Timestamp};
 
@@ -408,10 +406,7 @@ impl Delta {
     /// Replays the ops against `data` (as the earlier ops in this delta leave it)
     /// without changing anything: how each touched key ends, or why the delta cannot
     /// apply (a bad increment is the only way).
-    fn check<'d>(
-        &'d self,
-        data: &'d BTreeMap<String, serde_json::Value>,
-    ) -> Result<Vec<(&'d str, Final<'d>)>, DeltaError> {
+    fn check<'d>(&'d self, data: &'d crate::Data) -> Result<Vec<(&'d str, Final<'d>)>, DeltaError> {
         let mut seen: Vec<(&str, Final<'_>)> = Vec::new();
         for op in &self.ops {
             let (key, last) = match op {

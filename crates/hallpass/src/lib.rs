@@ -8,6 +8,7 @@ mod clock;
 mod codec;
 mod config;
 pub mod cookie_header;
+mod data;
 mod delta;
 mod engine;
 #[cfg(test)]
@@ -34,6 +35,7 @@ pub use codec::{FORMAT_VERSION, VALUE_LEN};
 pub use config::{
     BindingPolicy, CapPolicy, ClientBinding, ConfigError, LoadFailure, SameSite, SessionConfig,
 };
+pub use data::Data;
 pub use delta::{Admission, Delta, DeltaError, Op, PrincipalChange, SessionCap, Touch};
 pub use engine::{CommitError, SessionEngine};
 pub use error::SessionError;

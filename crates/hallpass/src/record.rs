@@ -1,12 +1,12 @@
 //! The session record: what a store keeps under a session's [`StoreKey`](crate::StoreKey).
 
-use std::collections::BTreeMap;
 use std::fmt;
 use std::net::IpAddr;
 use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
 
+use crate::data::Data;
 use crate::token::Handle;
 
 /// A point in time, in whole milliseconds since the Unix epoch (UTC).
@@ -138,7 +138,7 @@ pub struct Record {
     pub principal: Option<String>,
     /// Application data: names to JSON values.
     #[serde(default)]
-    pub data: BTreeMap<String, serde_json::Value>,
+    pub data: Data,
     /// When the session was created.
     pub created_at: Timestamp,
     /// The last request that used the session (updated at most once per touch interval).
@@ -182,7 +182,7 @@ impl Record {
         Self {
             handle,
             principal: None,
-            data: BTreeMap::new(),
+            data: Data::new(),
             created_at: now,
             last_seen_at: now,
             idle_deadline: now.saturating_add(idle).min(absolute_deadline),
@@ -489,7 +489,7 @@ mod tests {
                 Duration::from_secs(60),
                 Duration::from_secs(120),
             );
-            record.data = data;
+            record.data = data.into_iter().collect();
             record.principal = principal;
             record.version = version;
             record.remember = remember;
