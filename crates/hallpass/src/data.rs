@@ -88,6 +88,11 @@ impl Data {
                 .get_mut(at)
                 .map(|(_, old)| std::mem::replace(old, value)),
             Err(at) => {
+                // Grow 1, 2, 4, …: `Vec` starts at four entries (224 bytes), and most
+                // sessions hold one or two.
+                if self.entries.len() == self.entries.capacity() {
+                    self.entries.reserve_exact(self.entries.len().max(1));
+                }
                 self.entries.insert(at, (key, value));
                 None
             }
@@ -232,7 +237,7 @@ impl<'de> Deserialize<'de> for Data {
             fn visit_map<A: MapAccess<'de>>(self, mut access: A) -> Result<Data, A::Error> {
                 let mut data = Data::new();
                 data.entries
-                    .reserve(access.size_hint().unwrap_or(0).min(64));
+                    .reserve_exact(access.size_hint().unwrap_or(0).min(64));
                 while let Some((name, value)) = access.next_entry::<String, Value>()? {
                     data.insert(name, value);
                 }
