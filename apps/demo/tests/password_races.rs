@@ -50,19 +50,28 @@ async fn a_login_racing_a_password_change_never_yields_a_live_session() {
     let t = argon2_time(&demo.base).await;
     let mut owner = Agent::new(&demo.base);
     owner.login(ALICE).await;
+    // Offsets in tenths of one argon2 run. The run is measured again on every trial
+    // (half the time the last change took, with the attacker's login beside it):
+    // timed once up front, on an idle machine, it made every offset fall before the
+    // window whenever the machine later got busier, and no trial tested the race.
+    let offsets = [3u32, 8, 11, 13, 15, 17, 19, 12, 14, 16];
+    let mut run = t;
     let mut refused = 0;
-    for (trial, tenths) in [3u32, 8, 11, 13, 15, 17, 19, 12, 14, 16]
-        .into_iter()
-        .enumerate()
-    {
+    let mut trials = 0;
+    // Every offset once, then more rounds of them until one landed in the window.
+    while trials < offsets.len() || (refused == 0 && trials < 6 * offsets.len()) {
+        let trial = trials;
+        trials += 1;
+        let tenths = offsets[trial % offsets.len()];
         let (old, new) = (PASSWORDS[trial % 2], PASSWORDS[(trial + 1) % 2]);
         let change = tokio::spawn(async move {
+            let started = Instant::now();
             let reply = owner
                 .post_json("/api/password", json!({ "current": old, "new": new }))
                 .await;
-            (reply.status, owner)
+            (reply.status, owner, started.elapsed())
         });
-        tokio::time::sleep(t * tenths / 10).await;
+        tokio::time::sleep(run * tenths / 10).await;
         let mut attacker = Agent::new(&demo.base);
         let login = attacker
             .post_json(
@@ -70,8 +79,9 @@ async fn a_login_racing_a_password_change_never_yields_a_live_session() {
                 json!({ "username": "alice", "password": old }),
             )
             .await;
-        let (status, back) = change.await.unwrap();
+        let (status, back, took) = change.await.unwrap();
         owner = back;
+        run = took / 2;
         assert_eq!(status, 204, "trial {trial}: the change went through");
         if login.status == 409 {
             refused += 1;
@@ -93,7 +103,8 @@ async fn a_login_racing_a_password_change_never_yields_a_live_session() {
     // revoked afterwards or rejected for the password.
     assert!(
         refused > 0,
-        "no login landed in the window (argon2 run {t:?}); the test did not test the race"
+        "no login landed in the window in {trials} trials (argon2 run {t:?} idle, {run:?} \
+         last); the test did not test the race"
     );
 }
 
