@@ -266,7 +266,10 @@ async fn concurrent_calls_reach_redis_in_a_few_writes() {
     }
     let reads = reads_processed(&server).await - before;
     assert!(
-        reads <= 10,
+        // Batched: a few. Unbatched: 38 to 67 (about one per command, less what Redis
+        // happens to read together). The test's own thread spawns the loads while the worker
+        // already runs them, so the batches are not always the same; 16 leaves room.
+        reads <= 16,
         "64 concurrent loads took {reads} reads by Redis; they should share a few writes"
     );
 }
