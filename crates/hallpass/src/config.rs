@@ -166,11 +166,21 @@ pub struct SessionConfig {
 }
 
 impl SessionConfig {
-    /// The secure defaults, signing with `keyring`.
+    /// The secure defaults, signing with `keyring` (a [`Keyring`], or one [`Key`](crate::Key)).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use hallpass::{Key, Keyring, SessionConfig};
+    ///
+    /// let one_key = SessionConfig::new(Key::generate());
+    /// let rotating = SessionConfig::new(Keyring::new(Key::generate()).with_verify_only(Key::generate()));
+    /// # let _ = (one_key, rotating);
+    /// ```
     #[must_use]
-    pub fn new(keyring: Keyring) -> Self {
+    pub fn new(keyring: impl Into<Keyring>) -> Self {
         Self {
-            keyring,
+            keyring: keyring.into(),
             cookie_name: "__Host-id".to_owned(),
             secure: true,
             same_site: SameSite::Strict,

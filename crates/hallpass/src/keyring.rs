@@ -187,6 +187,13 @@ pub struct Keyring {
     keys: Vec<Key>,
 }
 
+impl From<Key> for Keyring {
+    /// A keyring with one key: `SessionConfig::new(key)` works directly.
+    fn from(primary: Key) -> Self {
+        Self::new(primary)
+    }
+}
+
 impl Keyring {
     /// A keyring with one key, which signs and verifies.
     #[must_use]

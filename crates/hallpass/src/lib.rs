@@ -7,12 +7,11 @@ mod client_ip;
 mod clock;
 mod codec;
 mod config;
+mod context;
 pub mod cookie_header;
 mod data;
 mod delta;
-mod engine;
-#[cfg(test)]
-mod engine_tests;
+pub mod engine;
 mod error;
 mod events;
 #[cfg(feature = "axum")]

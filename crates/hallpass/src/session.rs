@@ -11,15 +11,14 @@
 use std::fmt;
 use std::sync::Arc;
 
-use http::HeaderMap;
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 use tokio::sync::Mutex;
 
 use crate::codec::Verified;
 use crate::config::{BindingPolicy, LoadFailure};
+use crate::context::Context;
 use crate::delta::{Admission, Delta, PrincipalChange, SessionCap, Touch};
-use crate::engine::{CommitError, SessionEngine};
 use crate::error::SessionError;
 use crate::events::{self, Event, InvalidReason, RevokedBy, RotationReason, SessionRef};
 use crate::record::{ClientMeta, Record, Timestamp};
@@ -49,6 +48,15 @@ impl From<Verified> for Candidate {
             by_primary: verified.by_primary,
         }
     }
+}
+
+/// What a finished request's response needs.
+#[derive(Debug, Default)]
+pub(crate) struct Finished {
+    /// The `Set-Cookie` value: a new cookie or a deletion cookie.
+    pub(crate) cookie: Option<http::HeaderValue>,
+    /// The response depends on the session cookie.
+    pub(crate) vary: bool,
 }
 
 /// The session this request works with.
@@ -91,7 +99,7 @@ struct State {
 }
 
 struct Shared {
-    engine: SessionEngine,
+    context: Arc<Context>,
     candidates: Vec<Candidate>,
     /// More than one value was presented under the session cookie's name.
     duplicated: bool,
@@ -143,7 +151,7 @@ impl Session {
     /// not verify is cleared by a request that uses the session, exactly as an
     /// unknown, expired or revoked one is, so the four look alike from outside (SR-36).
     pub(crate) fn new(
-        engine: SessionEngine,
+        context: Arc<Context>,
         candidates: Vec<Candidate>,
         duplicated: bool,
         presented: bool,
@@ -156,7 +164,7 @@ impl Session {
         };
         Self {
             shared: Arc::new(Shared {
-                engine,
+                context,
                 candidates,
                 duplicated,
                 ip,
@@ -177,11 +185,11 @@ impl Session {
     }
 
     fn config(&self) -> &crate::SessionConfig {
-        &self.shared.engine.inner.config
+        &self.shared.context.config
     }
 
     fn store(&self) -> &dyn crate::SessionStore {
-        &*self.shared.engine.inner.store
+        &*self.shared.context.store
     }
 
     fn now(&self) -> Timestamp {
@@ -1221,21 +1229,15 @@ impl Session {
         }
     }
 
-    /// Writes what the request changed and adds `Set-Cookie`, `Cache-Control` and
-    /// `Vary` to the response headers. Call it once, before the response head is sent;
-    /// the tower layer does.
-    ///
-    /// # Errors
-    ///
-    /// [`CommitError`] when a store write failed (or the store was down on load and
-    /// the layer fails closed): the response must become [`CommitError::status`]
-    /// without any `Set-Cookie`.
-    pub async fn commit(&self, headers: &mut HeaderMap) -> Result<(), CommitError> {
+    /// Writes what the request changed and says which cookie the response carries;
+    /// called once, by [`Commit::finish`](crate::engine::Commit::finish).
+    pub(crate) async fn finish(&self) -> Result<Finished, SessionError> {
         let mut state = self.shared.state.lock().await;
         if let Some(err) = &state.load_failed {
             // The load's own error, source and all (H6), for the log line.
-            return Err(CommitError::new(SessionError::Store(
-                crate::StoreError::new(err.kind(), Arc::clone(err)),
+            return Err(SessionError::Store(crate::StoreError::new(
+                err.kind(),
+                Arc::clone(err),
             )));
         }
         let reissue_only = !state.loaded
@@ -1245,20 +1247,20 @@ impl Session {
             // though the handler did not look at the session.
             if self.ensure_loaded(&mut state).await.is_err() {
                 state.load_failed = None;
-                return Ok(());
+                return Ok(Finished::default());
             }
         }
         if !state.loaded {
-            if state.counted {
-                SessionEngine::decorate(headers, None, true);
-            }
-            return Ok(());
+            return Ok(Finished {
+                cookie: None,
+                vary: state.counted,
+            });
         }
         if !state.degraded {
-            self.write(&mut state).await.map_err(CommitError::new)?;
+            self.write(&mut state).await?;
         }
-        let engine = &self.shared.engine;
-        let set_cookie = match state.current.as_ref() {
+        let context = &self.shared.context;
+        let cookie = match state.current.as_ref() {
             Some(current) if current.stored && current.issue_cookie => {
                 let value = crate::codec::encode(
                     &self.config().keyring,
@@ -1270,16 +1272,15 @@ impl Session {
                     .record
                     .remember
                     .then(|| current.record.absolute_deadline.since(self.now()));
-                engine.set_cookie(&value, max_age)
+                context.set_cookie(&value, max_age)
             }
-            _ if state.delete_cookie => engine.deletion_cookie(),
+            _ if state.delete_cookie => context.deletion_cookie(),
             _ => None,
         };
-        SessionEngine::decorate(headers, set_cookie, true);
-        Ok(())
+        Ok(Finished { cookie, vary: true })
     }
 
-    /// The store writes of [`Session::commit`].
+    /// The store writes of [`Session::finish`].
     async fn write(&self, state: &mut State) -> Result<(), SessionError> {
         let now = self.now();
         let Some(current) = state.current.as_mut() else {

@@ -12,13 +12,12 @@
 mod service;
 
 use std::net::SocketAddr;
-use std::sync::Arc;
 
 pub use service::{ResponseFuture, SessionService};
 
 use crate::config::{ConfigError, SessionConfig};
 use crate::engine::SessionEngine;
-use crate::store::SessionStore;
+use crate::store::IntoStore;
 
 /// The peer address of a connection, for servers that are not axum: insert it into
 /// the request extensions before the session layer runs.
@@ -34,12 +33,10 @@ pub struct ClientAddr(pub SocketAddr);
 /// # Examples
 ///
 /// ```
-/// use std::sync::Arc;
 /// use axum::{Router, routing::get};
-/// use hallpass::{Key, Keyring, MemoryStore, Session, SessionConfig, SessionLayer};
+/// use hallpass::{Key, MemoryStore, Session, SessionConfig, SessionLayer};
 ///
-/// let keyring = Keyring::new(Key::generate());
-/// let layer = SessionLayer::new(Arc::new(MemoryStore::new()), SessionConfig::new(keyring))?;
+/// let layer = SessionLayer::new(MemoryStore::new(), SessionConfig::new(Key::generate()))?;
 /// let app: Router = Router::new()
 ///     .route("/", get(|session: Session| async move { session.increment("views", 1).await.map(|n| n.to_string()) }))
 ///     .layer(layer);
@@ -59,7 +56,7 @@ impl SessionLayer {
     ///
     /// [`ConfigError`] for an unsafe or inconsistent configuration, with a message
     /// saying how to fix it.
-    pub fn new(store: Arc<dyn SessionStore>, config: SessionConfig) -> Result<Self, ConfigError> {
+    pub fn new(store: impl IntoStore, config: SessionConfig) -> Result<Self, ConfigError> {
         Ok(Self {
             engine: SessionEngine::new(store, config)?,
         })

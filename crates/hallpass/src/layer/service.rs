@@ -9,7 +9,7 @@ use http::header::COOKIE;
 use http::{HeaderMap, Request, Response, StatusCode};
 
 use super::ClientAddr;
-use crate::engine::SessionEngine;
+use crate::engine::{RequestHead, SessionEngine};
 
 /// The future [`SessionService`] returns.
 pub type ResponseFuture<B, E> = Pin<Box<dyn Future<Output = Result<Response<B>, E>> + Send>>;
@@ -92,27 +92,23 @@ where
 
     fn call(&mut self, mut request: Request<ReqBody>) -> Self::Future {
         mark_cookies_sensitive(request.headers_mut());
-        let session = match self.engine.begin(request.headers(), peer_ip(&request)) {
-            Ok(session) => session,
-            Err(too_large) => {
-                tracing::warn!(target: "hallpass::rejection", len = too_large.len, max = too_large.max, "Cookie header too large");
-                return Box::pin(std::future::ready(Ok(bare(
-                    StatusCode::REQUEST_HEADER_FIELDS_TOO_LARGE,
-                ))));
-            }
+        let head = RequestHead::from_http(request.headers(), peer_ip(&request));
+        let (session, commit) = match self.engine.begin(&head) {
+            Ok(started) => started,
+            Err(rejection) => return Box::pin(std::future::ready(Ok(bare(rejection.status())))),
         };
-        request.extensions_mut().insert(session.clone());
+        request.extensions_mut().insert(session);
         // The clone that was polled ready is the one to call (tower's usual swap).
         let clone = self.inner.clone();
         let mut inner = std::mem::replace(&mut self.inner, clone);
         Box::pin(async move {
             let mut response = inner.call(request).await?;
-            match session.commit(response.headers_mut()).await {
-                Ok(()) => Ok(response),
-                Err(err) => {
-                    tracing::error!(target: "hallpass::rejection", status = err.status().as_u16(), error = %err, "session commit failed; replacing the response");
-                    Ok(bare(err.status()))
+            match commit.finish().await {
+                Ok(set) => {
+                    set.apply(response.headers_mut());
+                    Ok(response)
                 }
+                Err(err) => Ok(bare(err.status())),
             }
         })
     }

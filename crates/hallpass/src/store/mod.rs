@@ -293,6 +293,33 @@ impl SessionPage {
     }
 }
 
+/// A store the engine can share: any [`SessionStore`] by value, or an `Arc` of one
+/// (as a runtime-chosen `Arc<dyn SessionStore>`). Lets
+/// [`SessionLayer::new`](crate::SessionLayer::new) take `MemoryStore::new()` without
+/// an `Arc::new` around it.
+pub trait IntoStore {
+    /// The store behind an `Arc`.
+    fn into_store(self) -> Arc<dyn SessionStore>;
+}
+
+impl<S: SessionStore> IntoStore for S {
+    fn into_store(self) -> Arc<dyn SessionStore> {
+        Arc::new(self)
+    }
+}
+
+impl<S: SessionStore> IntoStore for Arc<S> {
+    fn into_store(self) -> Arc<dyn SessionStore> {
+        self
+    }
+}
+
+impl IntoStore for Arc<dyn SessionStore> {
+    fn into_store(self) -> Arc<dyn SessionStore> {
+        self
+    }
+}
+
 /// A session store. See the [module docs](self) for the exact semantics.
 ///
 /// # Examples
