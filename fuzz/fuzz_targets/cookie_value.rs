@@ -6,8 +6,8 @@
 //! no spare bits, so any other change is malformed or fails the tag.
 #![no_main]
 
-use hallpass::__private::{sign_cookie, verify_cookie};
-use hallpass::{Handle, Key, Keyring, Token};
+use hallpass::__private::{BenchToken as Token, sign_cookie, verify_cookie};
+use hallpass::{Handle, Key, Keyring};
 use libfuzzer_sys::fuzz_target;
 use std::sync::LazyLock;
 

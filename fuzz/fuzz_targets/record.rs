@@ -4,7 +4,7 @@
 //! record and encode identically again (the format is a fixed point after one trip).
 #![no_main]
 
-use hallpass::Record;
+use hallpass::store::Record;
 use libfuzzer_sys::fuzz_target;
 
 fuzz_target!(|data: &[u8]| {

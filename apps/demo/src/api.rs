@@ -24,8 +24,8 @@ use hallpass::{Handle, Session, SessionError};
 use serde::{Deserialize, Serialize};
 use serde_json::json;
 
-use crate::app::AppState;
 use crate::error::{ApiError, ApiJson};
+use crate::state::AppState;
 use crate::times::rfc3339;
 use crate::users::{PasswordChangeError, Secret, Users};
 
@@ -60,14 +60,13 @@ mod cart_keys {
 }
 
 async fn items(session: &Session) -> Result<Vec<String>, SessionError> {
-    let Some(record) = session.record().await? else {
-        return Ok(Vec::new());
-    };
-    Ok(record
-        .data
-        .with_prefix(cart_keys::ITEM_PREFIX)
-        .filter_map(|(_, value)| value.as_str().map(str::to_owned))
-        .collect())
+    let mut items = Vec::new();
+    for key in session.keys().await? {
+        if key.starts_with(cart_keys::ITEM_PREFIX) {
+            items.extend(session.get::<String>(&key).await.ok().flatten());
+        }
+    }
+    Ok(items)
 }
 
 async fn cart(session: Session) -> Result<Json<serde_json::Value>, ApiError> {
@@ -159,7 +158,7 @@ async fn login(
 
 async fn me(session: Session) -> Result<Json<serde_json::Value>, ApiError> {
     let record = session
-        .record()
+        .summary()
         .await?
         .filter(|record| record.principal.is_some())
         .ok_or_else(ApiError::unauthorized)?;
@@ -184,7 +183,7 @@ struct SessionView {
 }
 
 async fn sessions(session: Session) -> Result<Json<Vec<SessionView>>, ApiError> {
-    let list = session.list_sessions_of_principal().await?;
+    let list = session.sessions().await?;
     let current = session.handle().await?;
     Ok(Json(
         list.into_iter()
@@ -216,7 +215,7 @@ async fn revoke(session: Session, Path(handle): Path<String>) -> Result<Response
 }
 
 async fn revoke_others(session: Session) -> Result<Json<serde_json::Value>, ApiError> {
-    let revoked = session.revoke_all_of_principal(true).await?;
+    let revoked = session.revoke_others().await?;
     Ok(Json(json!({ "revoked": revoked })))
 }
 

@@ -10,11 +10,13 @@ use std::time::Duration;
 
 use axum::Router;
 use axum::extract::DefaultBodyLimit;
-use hallpass::{
-    CapPolicy, Clock, ConfigError, Keyring, SessionConfig, SessionLayer, SessionStore, SystemClock,
-};
+use hallpass::config::CapPolicy;
+use hallpass::store::SessionStore;
+use hallpass::time::{Clock, SystemClock};
+use hallpass::{ConfigError, Keyring, SessionConfig, SessionLayer};
 use ipnet::IpNet;
 
+use crate::state::AppState;
 use crate::users::Users;
 
 /// The largest request body the demo reads.
@@ -37,7 +39,7 @@ pub struct AppOptions {
     /// `--dangerous-plain-http` on a non-loopback address: the cookie loses `Secure`
     /// (and so its `__Host-` name).
     pub insecure_cookie: bool,
-    /// The clock (tests inject a [`hallpass::ManualClock`]).
+    /// The clock (tests inject a [`hallpass::time::ManualClock`]).
     pub clock: Arc<dyn Clock>,
 }
 
@@ -74,15 +76,6 @@ impl AppOptions {
         }
         config
     }
-}
-
-/// What every handler can reach.
-#[derive(Clone, Debug)]
-pub(crate) struct AppState {
-    pub(crate) users: Arc<Users>,
-    pub(crate) clock: Arc<dyn Clock>,
-    pub(crate) tls: bool,
-    pub(crate) behind_proxy: bool,
 }
 
 /// Builds the whole application. Serve it with

@@ -26,8 +26,8 @@ pub(crate) async fn token(session: &Session) -> Result<String, SessionError> {
 pub(crate) async fn renew(session: &Session) -> Result<String, SessionError> {
     let mut bytes = [0u8; 32];
     getrandom::fill(&mut bytes).map_err(|_| {
-        SessionError::Store(hallpass::StoreError::msg(
-            hallpass::StoreErrorKind::Backend,
+        SessionError::Store(hallpass::store::StoreError::msg(
+            hallpass::store::StoreErrorKind::Backend,
             "the OS random number generator failed",
         ))
     })?;

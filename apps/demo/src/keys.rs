@@ -10,7 +10,8 @@ use std::fmt;
 use std::io::Write as _;
 use std::path::{Path, PathBuf};
 
-use hallpass::{Key, KeyError, Keyring};
+use hallpass::config::KeyError;
+use hallpass::{Key, Keyring};
 
 /// The keys file used when `--keys-file` is not given.
 pub const DEFAULT_KEYS_FILE: &str = "hallpass-demo.key";

@@ -26,5 +26,6 @@ pub mod keys;
 mod pages;
 mod security;
 pub mod server;
+mod state;
 mod times;
 pub mod users;

@@ -13,9 +13,9 @@ use hallpass::{Handle, Session, SessionError};
 use serde::Deserialize;
 
 use crate::api::{apply_password_change, log_in};
-use crate::app::AppState;
 use crate::csrf;
 use crate::device::describe;
+use crate::state::AppState;
 use crate::times::{ago, human, rfc3339};
 use crate::users::Secret;
 
@@ -212,7 +212,7 @@ async fn account_page(
     let current = session.handle().await?;
     let now = app.clock.now();
     let mut rows: Vec<Row> = session
-        .list_sessions_of_principal()
+        .sessions()
         .await?
         .into_iter()
         .map(|s| Row {
@@ -299,7 +299,7 @@ async fn revoke_others(session: Session, Form(form): Form<CsrfForm>) -> PageResu
     if !account_form(&session, &form.csrf).await? {
         return Ok(Redirect::to("/login").into_response());
     }
-    let revoked = session.revoke_all_of_principal(true).await?;
+    let revoked = session.revoke_others().await?;
     Ok(Redirect::to(&format!("/account?revoked={revoked}")).into_response())
 }
 
@@ -338,7 +338,7 @@ async fn change_password(
 
 async fn logout(session: Session, Form(form): Form<CsrfForm>) -> PageResult {
     // Without a session there is nothing to protect: just make sure the cookie goes.
-    if session.record().await?.is_some() && !csrf::check(&session, &form.csrf).await? {
+    if session.handle().await?.is_some() && !csrf::check(&session, &form.csrf).await? {
         return Err(PageError::bad_csrf());
     }
     session.logout().await?;

@@ -9,8 +9,8 @@ use axum::http::{Method, StatusCode};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 
-use crate::app::AppState;
 use crate::error::ApiError;
+use crate::state::AppState;
 
 /// SR-48: logout tells the browser to drop this origin's cache, cookies and storage
 /// too, so nothing of the session outlives it on a shared computer. (It clears the

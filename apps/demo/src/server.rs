@@ -8,7 +8,8 @@ use std::time::Duration;
 
 use base64::Engine as _;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
-use hallpass::{CleanupConfig, SystemClock};
+use hallpass::CleanupConfig;
+use hallpass::time::SystemClock;
 use rustls::pki_types::pem::PemObject as _;
 use rustls::pki_types::{CertificateDer, PrivateKeyDer};
 use zeroize::Zeroizing;
@@ -158,7 +159,7 @@ pub struct Prepared {
     listener: std::net::TcpListener,
     app: axum::Router,
     tls: Option<rustls::ServerConfig>,
-    store: Arc<dyn hallpass::SessionStore>,
+    store: Arc<dyn hallpass::store::SessionStore>,
     banner: String,
 }
 

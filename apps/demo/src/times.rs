@@ -2,7 +2,7 @@
 
 use std::time::{Duration, UNIX_EPOCH};
 
-use hallpass::Timestamp;
+use hallpass::time::Timestamp;
 
 /// RFC 3339 in UTC with milliseconds, e.g. `2026-12-01T19:23:05.123Z`.
 pub(crate) fn rfc3339(at: Timestamp) -> String {

@@ -13,7 +13,7 @@ mod common;
 use std::time::Duration;
 
 use common::{ALICE, Agent, BOB, serve, serve_with};
-use hallpass::Clock as _;
+use hallpass::time::Clock as _;
 use serde_json::json;
 
 #[tokio::test]

@@ -11,7 +11,7 @@
 mod common;
 
 use common::{ALICE, Agent, Reply, serve};
-use hallpass::Clock as _;
+use hallpass::time::Clock as _;
 use serde_json::json;
 
 fn assert_security_headers(reply: &Reply, path: &str) {

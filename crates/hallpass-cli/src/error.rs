@@ -18,7 +18,7 @@ pub(crate) enum CliError {
     },
     /// A store call failed.
     #[error("session store error: {0}")]
-    Store(#[from] hallpass::StoreError),
+    Store(#[from] hallpass::store::StoreError),
     /// Nothing matched (a handle with no live session).
     #[error("{0}")]
     NotFound(String),

@@ -4,7 +4,8 @@
 use std::io::Write;
 use std::time::{Duration, UNIX_EPOCH};
 
-use hallpass::{SessionSummary, Timestamp};
+use hallpass::SessionSummary;
+use hallpass::time::Timestamp;
 use serde_json::{Value, json};
 
 /// RFC 3339 in UTC with milliseconds (JSON).

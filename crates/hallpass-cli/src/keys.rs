@@ -3,7 +3,8 @@
 use std::io::Write;
 use std::path::Path;
 
-use hallpass::{Key, KeyError, Keyring};
+use hallpass::config::KeyError;
+use hallpass::{Key, Keyring};
 use zeroize::Zeroizing;
 
 use crate::error::CliError;

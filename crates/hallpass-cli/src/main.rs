@@ -13,7 +13,7 @@ use std::process::ExitCode;
 use std::sync::Arc;
 
 use clap::{CommandFactory as _, Parser as _};
-use hallpass::SessionStore;
+use hallpass::store::SessionStore;
 
 use crate::cli::{Cli, Command, Keys, Sessions};
 use crate::error::CliError;

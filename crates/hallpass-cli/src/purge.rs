@@ -4,7 +4,8 @@ use std::cell::Cell;
 use std::io::{IsTerminal as _, Write};
 use std::time::{Duration, Instant};
 
-use hallpass::{SessionStore, SystemClock};
+use hallpass::store::SessionStore;
+use hallpass::time::SystemClock;
 use indicatif::{ProgressBar, ProgressStyle};
 
 use crate::cli::PurgeArgs;
@@ -35,7 +36,7 @@ pub(crate) async fn purge(
     let batches = Cell::new(0u64);
     let total = Cell::new(0u64);
     let batch = usize::try_from(args.batch).unwrap_or(1000);
-    let work = hallpass::purge_expired(store, &SystemClock, batch, |running| {
+    let work = hallpass::store::purge_expired(store, &SystemClock, batch, |running| {
         let deleted = running - total.get();
         batches.set(batches.get() + 1);
         total.set(running);

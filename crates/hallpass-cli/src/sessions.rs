@@ -3,7 +3,10 @@
 use std::io::Write;
 use std::ops::ControlFlow;
 
-use hallpass::{Clock as _, Handle, SessionStore, SystemClock, VALUE_LEN};
+use hallpass::Handle;
+use hallpass::cookie::VALUE_LEN;
+use hallpass::store::SessionStore;
+use hallpass::time::{Clock as _, SystemClock};
 use serde_json::json;
 
 use crate::cli::Format;
@@ -117,7 +120,7 @@ pub(crate) async fn list(
 pub(crate) async fn walk(
     store: &dyn SessionStore,
     page: usize,
-    now: hallpass::Timestamp,
+    now: hallpass::time::Timestamp,
     mut visit: impl FnMut(&hallpass::SessionSummary) -> Result<ControlFlow<()>, CliError>,
 ) -> Result<(), CliError> {
     let mut cursor: Option<String> = None;

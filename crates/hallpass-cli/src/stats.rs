@@ -5,7 +5,8 @@ use std::io::Write;
 use std::ops::ControlFlow;
 use std::time::Duration;
 
-use hallpass::{Clock as _, SessionStore, SystemClock};
+use hallpass::store::SessionStore;
+use hallpass::time::{Clock as _, SystemClock};
 use serde_json::json;
 
 use crate::cli::{Format, StatsArgs};

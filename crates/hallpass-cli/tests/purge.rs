@@ -16,7 +16,7 @@ use std::process::{Command, Stdio};
 use std::time::Duration;
 
 use common::{env_or, seed, suffix};
-use hallpass::{Clock as _, SystemClock};
+use hallpass::time::{Clock as _, SystemClock};
 
 const EXPIRED: u64 = 100_000;
 /// Peak resident memory allowed for the purging process.
@@ -93,7 +93,7 @@ async fn purge_100k(url: &str, bulk: &str) {
         .execute(&pool)
         .await
         .unwrap();
-    let epoch = hallpass::Timestamp::from_unix_millis(0);
+    let epoch = hallpass::time::Timestamp::from_unix_millis(0);
     assert_eq!(store.count(epoch).await.unwrap(), EXPIRED + 5);
 
     let (out, err, peak) = purge_watched(&url, &ns);

@@ -14,7 +14,7 @@ mod common;
 use std::time::Duration;
 
 use common::{env_or, hallpass, seed, suffix};
-use hallpass::{Clock as _, SystemClock};
+use hallpass::time::{Clock as _, SystemClock};
 use serde_json::json;
 
 const HOUR: Duration = Duration::from_secs(3600);
@@ -308,7 +308,7 @@ async fn redis() {
 #[test]
 fn handles_are_checked_and_tokens_refused() {
     let store = ["--store", "memory:"];
-    let cookie = "A".repeat(hallpass::VALUE_LEN);
+    let cookie = "A".repeat(hallpass::cookie::VALUE_LEN);
     for args in [
         vec!["sessions", "show", "short"],
         vec!["sessions", "show", cookie.as_str()],

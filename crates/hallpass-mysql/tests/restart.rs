@@ -18,7 +18,7 @@ use std::process::Command;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use hallpass::SessionStore;
+use hallpass::store::SessionStore;
 use hallpass_sql::SqlOptions;
 
 fn up() -> bool {

@@ -6,7 +6,7 @@
 //! use hallpass_sql::SqlOptions;
 //!
 //! let store = hallpass_postgres::connect("postgres://postgres@127.0.0.1/test", SqlOptions::default()).await?;
-//! let store: Arc<dyn hallpass::SessionStore> = Arc::new(store);
+//! let store: Arc<dyn hallpass::store::SessionStore> = Arc::new(store);
 //! # let _ = store;
 //! # Ok(()) }
 //! ```

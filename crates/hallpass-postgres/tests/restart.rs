@@ -16,7 +16,8 @@ use std::process::Command;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use hallpass::{Applied, Delta, Handle, Loaded, Record, SessionStore, StoreErrorKind, Token};
+use hallpass::Handle;
+use hallpass::store::{Applied, Delta, Loaded, Record, SessionStore, StoreErrorKind, StoreKey};
 use hallpass_sql::SqlOptions;
 
 fn cluster() -> (String, String) {
@@ -83,11 +84,11 @@ async fn sessions_survive_a_restart_and_the_store_recovers_by_itself() {
     let store = hallpass_postgres::connect(&url, options)
         .await
         .expect("PostgreSQL reachable");
-    let now = hallpass::Clock::now(&hallpass::SystemClock);
+    let now = hallpass::time::Clock::now(&hallpass::time::SystemClock);
     let mut sessions = Vec::new();
     for i in 0..50i64 {
         let handle = Handle::generate();
-        let key = Token::generate().store_key(&handle);
+        let key = StoreKey::random(&handle);
         let mut record = Record::new(
             handle,
             now,
@@ -97,7 +98,7 @@ async fn sessions_survive_a_restart_and_the_store_recovers_by_itself() {
         record.principal = Some(format!("user{i}"));
         record.data.insert("n".into(), i.into());
         store
-            .create(&key, &record, &hallpass::Admission::default())
+            .create(&key, &record, &hallpass::store::Admission::default())
             .await
             .unwrap();
         let mut delta = Delta::default();

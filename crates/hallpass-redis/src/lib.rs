@@ -74,10 +74,12 @@ use std::fmt;
 use std::future::Future;
 use std::time::Duration;
 
-use hallpass::{
-    Admission, Applied, Created, Delta, Handle, Loaded, Record, Rotated, SessionPage, SessionStore,
-    SessionSummary, StoreError, StoreErrorKind, StoreFuture, StoreKey, Timestamp, Touch,
+use hallpass::store::{
+    Admission, Applied, Created, Delta, Loaded, Record, Rotated, SessionPage, SessionStore,
+    StoreError, StoreErrorKind, StoreFuture, StoreKey, Touch,
 };
+use hallpass::time::Timestamp;
+use hallpass::{Handle, SessionSummary};
 use redis::aio::{ConnectionLike, ConnectionManager, ConnectionManagerConfig};
 use redis::cluster_async::ClusterConnection;
 use redis::{Cmd, Pipeline, RedisError, RedisFuture, Value};
@@ -531,7 +533,7 @@ impl SessionStore for RedisStore {
         key: &'a StoreKey,
         delta: &'a Delta,
         now: Timestamp,
-    ) -> StoreFuture<'a, hallpass::Incremented> {
+    ) -> StoreFuture<'a, hallpass::store::Incremented> {
         Box::pin(self.timed(self.do_increment(key, delta, now)))
     }
 
@@ -554,7 +556,10 @@ impl SessionStore for RedisStore {
         Box::pin(self.timed(self.do_rotate(old, new, delta, now)))
     }
 
-    fn delete<'a>(&'a self, key: &'a StoreKey) -> StoreFuture<'a, Option<hallpass::Deleted>> {
+    fn delete<'a>(
+        &'a self,
+        key: &'a StoreKey,
+    ) -> StoreFuture<'a, Option<hallpass::store::Deleted>> {
         Box::pin(self.timed(self.delete_key(key)))
     }
 

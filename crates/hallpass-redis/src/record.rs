@@ -4,7 +4,9 @@
 use std::net::IpAddr;
 use std::time::Duration;
 
-use hallpass::{ClientMeta, Handle, Record, Timestamp};
+use hallpass::Handle;
+use hallpass::store::{ClientMeta, Record};
+use hallpass::time::Timestamp;
 use redis::Value;
 
 /// The hash fields of `record` stored under the token hash `hash`, for `HSET`.

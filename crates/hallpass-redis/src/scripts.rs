@@ -3,7 +3,7 @@
 //! Session hash fields: `k` the token hash (32 raw bytes), `c` created, `l` last
 //! seen, `i` idle deadline, `a` absolute deadline, `v` version, `r` remember (present
 //! only when set), `p` principal (absent: anonymous), `z` the data size
-//! ([`hallpass::Record::data_size`], kept up to date by every write), `ip`, `ua`, and
+//! ([`hallpass::store::Record::data_size`], kept up to date by every write), `ip`, `ua`, and
 //! one `d:<name>` field per data key holding its value as compact JSON text. Times
 //! are Unix milliseconds. On a cluster a hash may also carry a fence (`fp`
 //! principal, `fg` generation floor, `fq` admission floor, see [`ADMIT`]); a hash

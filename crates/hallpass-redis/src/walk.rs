@@ -3,7 +3,9 @@
 //! of every session: it would cost each session a sorted-set entry and each login a
 //! write to one hot key, for calls an operator makes now and then.
 
-use hallpass::{Handle, SessionPage, SessionSummary, StoreError, StoreErrorKind, Timestamp};
+use hallpass::store::{SessionPage, StoreError, StoreErrorKind};
+use hallpass::time::Timestamp;
+use hallpass::{Handle, SessionSummary};
 use redis::Value;
 use redis::cluster_routing::{RoutingInfo, SingleNodeRoutingInfo};
 

@@ -5,11 +5,13 @@
 
 use std::sync::Arc;
 
-use hallpass::{
-    Admission, Applied, CapPolicy, Created, Delta, DeltaError, Handle, Incremented, Loaded, Op,
-    PrincipalChange, Record, Refusal, Rotated, SessionSummary, StoreError, StoreErrorKind,
-    StoreKey, Timestamp, Touch,
+use hallpass::config::CapPolicy;
+use hallpass::store::{
+    Admission, Applied, Created, Delta, DeltaError, Incremented, Loaded, Op, PrincipalChange,
+    Record, Refusal, Rotated, StoreError, StoreErrorKind, StoreKey, Touch,
 };
+use hallpass::time::Timestamp;
+use hallpass::{Handle, SessionSummary};
 use redis::Value;
 use subtle::ConstantTimeEq;
 
@@ -229,7 +231,7 @@ fn evicted_refusal(admission: &Admission) -> Refusal {
     }
 }
 
-fn policy(cap: &hallpass::SessionCap) -> &'static str {
+fn policy(cap: &hallpass::store::SessionCap) -> &'static str {
     match cap.policy {
         CapPolicy::RejectNew => "r",
         _ => "e",
@@ -652,7 +654,7 @@ impl RedisStore {
         })
     }
 
-    /// [`SessionStore::increment`](hallpass::SessionStore::increment): the lean
+    /// [`SessionStore::increment`](hallpass::store::SessionStore::increment): the lean
     /// script when the delta is one increment (and a touch), else an apply.
     pub(crate) async fn do_increment(
         &self,
@@ -772,7 +774,7 @@ impl RedisStore {
         &self,
         handle: &Handle,
         hash: Option<&[u8; 32]>,
-    ) -> Result<Option<hallpass::Deleted>, StoreError> {
+    ) -> Result<Option<hallpass::store::Deleted>, StoreError> {
         let (deleted, owner): (i64, String) = self
             .run(
                 scripts::DELETE
@@ -789,17 +791,17 @@ impl RedisStore {
         if !self.inline() && !owner.is_empty() {
             self.zrem(&owner, handle).await?;
         }
-        Ok(Some(hallpass::Deleted::new(
+        Ok(Some(hallpass::store::Deleted::new(
             (!owner.is_empty()).then_some(owner),
         )))
     }
 
-    /// [`SessionStore::delete`](hallpass::SessionStore::delete): the session under
+    /// [`SessionStore::delete`](hallpass::store::SessionStore::delete): the session under
     /// `key` (one script).
     pub(crate) async fn delete_key(
         &self,
         key: &StoreKey,
-    ) -> Result<Option<hallpass::Deleted>, StoreError> {
+    ) -> Result<Option<hallpass::store::Deleted>, StoreError> {
         self.delete_session(key.handle(), Some(key.hash())).await
     }
 

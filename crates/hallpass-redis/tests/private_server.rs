@@ -12,7 +12,8 @@ use std::process::{Child, Command, Stdio};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use hallpass::{Applied, Delta, Handle, Loaded, Record, SessionStore, StoreKey, Token};
+use hallpass::Handle;
+use hallpass::store::{Applied, Delta, Loaded, Record, SessionStore, StoreKey};
 use hallpass_redis::{RedisOptions, RedisStore};
 use hallpass_testkit::TestApp;
 use http::Method;
@@ -185,7 +186,7 @@ async fn a_read_is_one_command_and_a_counter_request_one_script() {
 /// A session (idle 60 s, absolute 600 s) of `principal` created at `now`, and its key.
 async fn stored(
     store: &dyn SessionStore,
-    now: hallpass::Timestamp,
+    now: hallpass::time::Timestamp,
     principal: Option<&str>,
 ) -> (Record, StoreKey) {
     let mut record = Record::new(
@@ -195,9 +196,9 @@ async fn stored(
         Duration::from_secs(600),
     );
     record.principal = principal.map(str::to_owned);
-    let key = Token::generate().store_key(&record.handle);
+    let key = StoreKey::random(&record.handle);
     store
-        .create(&key, &record, &hallpass::Admission::default())
+        .create(&key, &record, &hallpass::store::Admission::default())
         .await
         .unwrap();
     (record, key)
@@ -248,7 +249,7 @@ async fn reads_processed(server: &Server) -> u64 {
 async fn concurrent_calls_reach_redis_in_a_few_writes() {
     let server = Server::start();
     let store = Arc::new(store(&server, Duration::from_secs(2)).await);
-    let now = hallpass::Clock::now(&hallpass::SystemClock);
+    let now = hallpass::time::Clock::now(&hallpass::time::SystemClock);
     let (record, key) = stored(store.as_ref(), now, Some("ada")).await;
     // Two INFO connections of its own are counted too (one read each, at least).
     let before = reads_processed(&server).await;
@@ -371,7 +372,7 @@ async fn an_eviction_policy_that_can_drop_the_indexes_is_refused() {
 async fn purge_deletes_layout_v1_keys_and_keeps_v2_sessions() {
     let server = Server::start();
     let store = store(&server, Duration::from_secs(2)).await;
-    let now = hallpass::Clock::now(&hallpass::SystemClock);
+    let now = hallpass::time::Clock::now(&hallpass::time::SystemClock);
     let (record, key) = stored(&store, now, None).await;
     let v1 = Handle::generate();
     let mut conn = server
@@ -410,7 +411,7 @@ async fn purge_deletes_layout_v1_keys_and_keeps_v2_sessions() {
 async fn a_delta_after_delete_is_gone_and_leaves_no_key_behind() {
     let server = Server::start();
     let store = store(&server, Duration::from_secs(2)).await;
-    let now = hallpass::Clock::now(&hallpass::SystemClock);
+    let now = hallpass::time::Clock::now(&hallpass::time::SystemClock);
     let (_, key) = stored(&store, now, Some("alice")).await;
     assert!(store.delete(&key).await.unwrap().is_some());
     let mut delta = Delta::default();
@@ -419,7 +420,7 @@ async fn a_delta_after_delete_is_gone_and_leaves_no_key_behind() {
     assert_eq!(store.apply(&key, &delta, now).await.unwrap(), Applied::Gone);
     assert!(
         !store
-            .touch(&key, hallpass::Touch::new(now, now), now)
+            .touch(&key, hallpass::store::Touch::new(now, now), now)
             .await
             .unwrap()
     );
@@ -487,7 +488,7 @@ async fn an_outage_fails_fast_and_the_store_serves_again_after_it() {
         );
         assert_eq!(browser.get("/cart").await.body, format!("[\"item{i}\"]"));
     }
-    let now = hallpass::Clock::now(&app.clock);
+    let now = hallpass::time::Clock::now(&app.clock);
     let (_, key) = stored(&*store, now, None).await;
     assert!(matches!(
         store.load(&key, now).await.unwrap(),

@@ -18,7 +18,7 @@
 //! | `remember`, `client_ip`, `user_agent` | "remember me" and the client shown in session lists |
 //!
 //! A delta is applied by locking the row (`SELECT … FOR UPDATE`, or SQLite's
-//! `BEGIN IMMEDIATE`), applying [`hallpass::Delta::apply_to`] — the one reference
+//! `BEGIN IMMEDIATE`), applying [`hallpass::store::Delta::apply_to`] — the one reference
 //! semantics, data bound included — and writing the row back, in one transaction:
 //! concurrent deltas to one session serialize on the row lock, so none is lost and
 //! `increment` is exact.
@@ -40,7 +40,9 @@ mod store;
 use std::net::IpAddr;
 use std::time::Duration;
 
-use hallpass::{ClientMeta, Handle, Record, StoreError, StoreErrorKind, StoreKey, Timestamp};
+use hallpass::Handle;
+use hallpass::store::{ClientMeta, Record, StoreError, StoreErrorKind, StoreKey};
+use hallpass::time::Timestamp;
 pub use store::{Dialect, InsertConflict, Migrations, RowsAffected, SqlStore};
 
 /// The columns every query reads, in this order (see [`Columns`]).

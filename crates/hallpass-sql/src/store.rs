@@ -5,11 +5,12 @@ use std::fmt;
 use std::future::Future;
 use std::sync::Arc;
 
-use hallpass::{
-    Admission, Applied, Created, Deleted, Delta, Handle, Loaded, PrincipalChange, Record, Refusal,
-    Rotated, SessionPage, SessionStore, SessionSummary, StoreError, StoreFuture, StoreKey,
-    Timestamp, Touch,
+use hallpass::store::{
+    Admission, Applied, Created, Deleted, Delta, Loaded, PrincipalChange, Record, Refusal, Rotated,
+    SessionPage, SessionStore, StoreError, StoreFuture, StoreKey, Touch,
 };
+use hallpass::time::Timestamp;
+use hallpass::{Handle, SessionSummary};
 use sqlx::{
     AssertSqlSafe, ColumnIndex, Database, Decode, Encode, Executor, IntoArguments, Pool, Row, Type,
 };
@@ -333,7 +334,9 @@ where
             }
             sqlx::query(sql(&migrations.insert_version))
                 .bind(*version)
-                .bind(millis(hallpass::Clock::now(&hallpass::SystemClock)))
+                .bind(millis(hallpass::time::Clock::now(
+                    &hallpass::time::SystemClock,
+                )))
                 .execute(&mut *tx)
                 .await
                 .map_err(store_error)?;
@@ -706,7 +709,7 @@ where
     ) -> Result<Rotated, StoreError> {
         if old.handle() != new.handle() {
             return Err(StoreError::msg(
-                hallpass::StoreErrorKind::InvalidData,
+                hallpass::store::StoreErrorKind::InvalidData,
                 "a rotation keeps the session's handle",
             ));
         }
@@ -721,7 +724,7 @@ where
             }
         }
         Err(StoreError::msg(
-            hallpass::StoreErrorKind::Backend,
+            hallpass::store::StoreErrorKind::Backend,
             "the session's principal kept changing during a rotation",
         ))
     }
@@ -914,7 +917,7 @@ where
             }
         }
         Err(StoreError::msg(
-            hallpass::StoreErrorKind::Backend,
+            hallpass::store::StoreErrorKind::Backend,
             "session kept moving while being revoked",
         ))
     }

@@ -12,7 +12,9 @@ use std::io::Write;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use hallpass::{CleanupConfig, Handle, ManualClock, Record, SessionStore, Timestamp, Token};
+use hallpass::store::{Record, SessionStore, StoreKey};
+use hallpass::time::{ManualClock, Timestamp};
+use hallpass::{CleanupConfig, Handle};
 use hallpass_sql::SqlOptions;
 
 #[derive(Clone, Default)]
@@ -42,7 +44,7 @@ async fn cleanup_task_keeps_running_through_database_errors() {
         .await
         .unwrap();
     let clock = ManualClock::starting_now();
-    let now = hallpass::Clock::now(&clock);
+    let now = hallpass::time::Clock::now(&clock);
     for _ in 0..20 {
         let record = Record::new(
             Handle::generate(),
@@ -52,9 +54,9 @@ async fn cleanup_task_keeps_running_through_database_errors() {
         );
         store
             .create(
-                &Token::generate().store_key(&record.handle),
+                &StoreKey::random(&record.handle),
                 &record,
-                &hallpass::Admission::default(),
+                &hallpass::store::Admission::default(),
             )
             .await
             .unwrap();

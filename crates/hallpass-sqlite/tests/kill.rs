@@ -18,7 +18,8 @@ use std::io::{BufRead, BufReader, Write};
 use std::process::{Command, Stdio};
 use std::time::Duration;
 
-use hallpass::{Applied, Delta, Handle, Loaded, Record, SessionStore, StoreKey, Token};
+use hallpass::Handle;
+use hallpass::store::{Applied, Delta, Loaded, Record, SessionStore, StoreKey};
 use hallpass_sql::SqlOptions;
 use sqlx::Row;
 
@@ -32,7 +33,7 @@ async fn writer(path: &str, key: StoreKey) {
     let store = hallpass_sqlite::connect(&url(path), SqlOptions::default())
         .await
         .unwrap();
-    let now = hallpass::Clock::now(&hallpass::SystemClock);
+    let now = hallpass::time::Clock::now(&hallpass::time::SystemClock);
     let mut out = std::io::stdout().lock();
     loop {
         let mut delta = Delta::default();
@@ -49,9 +50,9 @@ async fn writer(path: &str, key: StoreKey) {
         );
         store
             .create(
-                &Token::generate().store_key(&extra.handle),
+                &StoreKey::random(&extra.handle),
                 &extra,
-                &hallpass::Admission::default(),
+                &hallpass::store::Admission::default(),
             )
             .await
             .unwrap();
@@ -65,9 +66,9 @@ async fn parent() {
         .join(format!("sqlite-kill-{}", std::process::id()));
     std::fs::create_dir_all(&dir).unwrap();
     let path = dir.join("sessions.db").display().to_string();
-    let now = hallpass::Clock::now(&hallpass::SystemClock);
+    let now = hallpass::time::Clock::now(&hallpass::time::SystemClock);
     let handle = Handle::generate();
-    let key = Token::generate().store_key(&handle);
+    let key = StoreKey::random(&handle);
     {
         let store = hallpass_sqlite::connect(&url(&path), SqlOptions::default())
             .await
@@ -79,7 +80,7 @@ async fn parent() {
             Duration::from_secs(3600),
         );
         store
-            .create(&key, &record, &hallpass::Admission::default())
+            .create(&key, &record, &hallpass::store::Admission::default())
             .await
             .unwrap();
         store.pool().close().await;

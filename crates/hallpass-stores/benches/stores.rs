@@ -15,7 +15,8 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use criterion::{Criterion, criterion_group, criterion_main};
-use hallpass::{Delta, Handle, Record, SessionStore, StoreKey, Token};
+use hallpass::Handle;
+use hallpass::store::{Delta, Record, SessionStore, StoreKey};
 
 fn targets(dir: &std::path::Path) -> Vec<(&'static str, String)> {
     vec![
@@ -37,7 +38,7 @@ fn targets(dir: &std::path::Path) -> Vec<(&'static str, String)> {
 }
 
 fn record() -> Record {
-    let now = hallpass::Clock::now(&hallpass::SystemClock);
+    let now = hallpass::time::Clock::now(&hallpass::time::SystemClock);
     let mut record = Record::new(
         Handle::generate(),
         now,
@@ -62,9 +63,9 @@ fn stores(c: &mut Criterion) {
             let mut keys = Vec::new();
             for _ in 0..1_000 {
                 let record = record();
-                let key = Token::generate().store_key(&record.handle);
+                let key = StoreKey::random(&record.handle);
                 store
-                    .create(&key, &record, &hallpass::Admission::default())
+                    .create(&key, &record, &hallpass::store::Admission::default())
                     .await
                     .unwrap();
                 keys.push(key);
@@ -78,7 +79,10 @@ fn stores(c: &mut Criterion) {
             b.iter(|| {
                 i = (i + 1) % keys.len();
                 runtime
-                    .block_on(store.load(&keys[i], hallpass::Clock::now(&hallpass::SystemClock)))
+                    .block_on(store.load(
+                        &keys[i],
+                        hallpass::time::Clock::now(&hallpass::time::SystemClock),
+                    ))
                     .unwrap()
             })
         });
@@ -91,7 +95,7 @@ fn stores(c: &mut Criterion) {
                     .block_on(store.apply(
                         &keys[i],
                         &delta,
-                        hallpass::Clock::now(&hallpass::SystemClock),
+                        hallpass::time::Clock::now(&hallpass::time::SystemClock),
                     ))
                     .unwrap()
             })
@@ -100,9 +104,9 @@ fn stores(c: &mut Criterion) {
         group.bench_function("create", |b| {
             b.iter(|| {
                 let record = record();
-                let key = Token::generate().store_key(&record.handle);
+                let key = StoreKey::random(&record.handle);
                 runtime
-                    .block_on(store.create(&key, &record, &hallpass::Admission::default()))
+                    .block_on(store.create(&key, &record, &hallpass::store::Admission::default()))
                     .unwrap();
                 created.push(key);
             })

@@ -20,7 +20,7 @@
 
 use std::sync::Arc;
 
-use hallpass::SessionStore;
+use hallpass::store::SessionStore;
 
 /// A store could not be opened from a URL.
 #[non_exhaustive]

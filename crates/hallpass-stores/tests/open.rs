@@ -9,22 +9,23 @@
 
 use std::time::Duration;
 
-use hallpass::{Handle, Loaded, Record, Token};
+use hallpass::Handle;
+use hallpass::store::{Loaded, Record, StoreKey};
 
 async fn round_trip(url: &str) {
     let store = hallpass_stores::open(url)
         .await
         .unwrap_or_else(|err| panic!("{url}: {err}"));
-    let now = hallpass::Clock::now(&hallpass::SystemClock);
+    let now = hallpass::time::Clock::now(&hallpass::time::SystemClock);
     let record = Record::new(
         Handle::generate(),
         now,
         Duration::from_secs(60),
         Duration::from_secs(600),
     );
-    let key = Token::generate().store_key(&record.handle);
+    let key = StoreKey::random(&record.handle);
     store
-        .create(&key, &record, &hallpass::Admission::default())
+        .create(&key, &record, &hallpass::store::Admission::default())
         .await
         .unwrap();
     assert_eq!(

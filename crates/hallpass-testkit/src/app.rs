@@ -13,10 +13,10 @@ use serde::Deserialize;
 use tokio::sync::Notify;
 use tower::ServiceExt;
 
-use hallpass::{
-    Event, Handle, Key, Keyring, ManualClock, Session, SessionConfig, SessionError, SessionLayer,
-    SessionStore,
-};
+use hallpass::events::Event;
+use hallpass::store::SessionStore;
+use hallpass::time::{Clock as _, ManualClock};
+use hallpass::{Handle, Key, Keyring, Session, SessionConfig, SessionError, SessionLayer};
 
 use crate::instrumented::InstrumentedStore;
 
@@ -39,17 +39,17 @@ pub struct Gate {
 /// | `POST /login?user=` | `login(user)` |
 /// | `POST /logout` | `logout()` |
 /// | `POST /rotate` | `rotate()` |
-/// | `POST /remember` | `set_remember(true)` |
+/// | `POST /remember` | `remember(true)` |
 /// | `GET /me` | the principal, or 401 |
 /// | `GET /sessions` | handles of the principal's sessions |
 /// | `POST /revoke?handle=` | `revoke(handle)` → `true`/`false` |
-/// | `POST /revoke-all?except_current=` | `revoke_all_of_principal` → count |
+/// | `POST /revoke-all?except_current=` | `revoke_others` (true) or `revoke_all` → count |
 /// | `POST /slow?key=` | inserts `key`, waits at the [`Gate`], returns |
 /// | `POST /scratch` | inserts a key and removes it again |
 /// | `POST /big?bytes=` | inserts a string of that many bytes; `DataTooLarge` → 413 |
 /// | `POST /pair?n=` / `GET /pair` | sets `a` and `b` both to `n` (one commit) / reads `a,b` |
 /// | `POST /fill?key=&bytes=&wait_ms=` | loads, waits, inserts a string of that many bytes |
-/// | `GET /data-size` | the session's [`Record::data_size`](hallpass::Record::data_size) |
+/// | `GET /data-size` | the session's [`Record::data_size`](hallpass::store::Record::data_size) |
 /// | `GET /handle` | the session's handle, or 401 |
 /// | `POST /checked-login?user=&wait_ms=` | `begin_login`, waits (the credential check), `finish_login` |
 /// | `POST /credentials-changed?wait_ms=` | loads, waits, `credentials_changed` → count |
@@ -146,7 +146,7 @@ async fn me(session: Session) -> Result<(StatusCode, String), SessionError> {
 }
 
 async fn sessions(session: Session) -> Result<Json<Vec<String>>, SessionError> {
-    let list = session.list_sessions_of_principal().await?;
+    let list = session.sessions().await?;
     Ok(Json(list.iter().map(|s| s.handle.to_string()).collect()))
 }
 
@@ -177,11 +177,20 @@ async fn fill(session: Session, Query(q): Query<FillQuery>) -> Result<&'static s
     Ok("ok")
 }
 
-async fn data_size(session: Session) -> Result<String, SessionError> {
-    Ok(session
-        .record()
-        .await?
-        .map_or(0, |record| record.data_size())
+/// The stored record's data size, read from the store by the session's handle.
+async fn data_size(
+    State((store, clock)): State<(Arc<dyn SessionStore>, ManualClock)>,
+    session: Session,
+) -> Result<String, SessionError> {
+    let Some(handle) = session.handle().await? else {
+        return Ok("0".to_owned());
+    };
+    let stored = store
+        .load_handle(&handle, clock.now())
+        .await
+        .map_err(SessionError::Store)?;
+    Ok(stored
+        .map_or(0, |(_, record)| record.data_size())
         .to_string())
 }
 
@@ -248,91 +257,94 @@ impl TestApp {
         let layer = SessionLayer::new(Arc::new(store.clone()), config)
             .unwrap_or_else(|err| panic!("test config rejected: {err}"));
         let gate = Arc::new(Gate::default());
-        let router =
-            Router::new()
-                .route("/untouched", get(|| async { "ok" }))
-                .route(
-                    "/views",
-                    get(|session: Session| async move {
-                        session.increment("views", 1).await.map(|n| n.to_string())
-                    }),
-                )
-                .route("/cart", get(cart).post(add_to_cart))
-                .route(
-                    "/login",
-                    post(|session: Session, Query(q): Query<UserQuery>| async move {
-                        session.login(q.user).await.map(|()| "ok")
-                    }),
-                )
-                .route(
-                    "/logout",
-                    post(|session: Session| async move { session.logout().await.map(|()| "bye") }),
-                )
-                .route(
-                    "/rotate",
-                    post(|session: Session| async move { session.rotate().await.map(|()| "ok") }),
-                )
-                .route(
-                    "/remember",
-                    post(|session: Session| async move {
-                        session.set_remember(true).await.map(|()| "ok")
-                    }),
-                )
-                .route("/me", get(me))
-                .route("/sessions", get(sessions))
-                .route("/revoke", post(revoke))
-                .route(
-                    "/revoke-all",
-                    post(
-                        |session: Session, Query(q): Query<ExceptQuery>| async move {
-                            session
-                                .revoke_all_of_principal(q.except_current)
-                                .await
-                                .map(|n| n.to_string())
-                        },
-                    ),
-                )
-                .route("/slow", post(slow))
-                .route(
-                    "/scratch",
-                    post(|session: Session| async move {
-                        session.insert("tmp", 1).await?;
-                        session.remove("tmp").await.map(|_| "ok")
-                    }),
-                )
-                .route(
-                    "/big",
-                    post(|session: Session, Query(q): Query<BigQuery>| async move {
-                        match session.insert("big", "x".repeat(q.bytes)).await {
-                            Ok(()) => Ok((StatusCode::OK, "ok".to_owned())),
-                            Err(SessionError::DataTooLarge { size, max }) => {
-                                Ok((StatusCode::PAYLOAD_TOO_LARGE, format!("{size} > {max}")))
-                            }
-                            Err(other) => Err(other),
+        let router = Router::new()
+            .route("/untouched", get(|| async { "ok" }))
+            .route(
+                "/views",
+                get(|session: Session| async move {
+                    session.increment("views", 1).await.map(|n| n.to_string())
+                }),
+            )
+            .route("/cart", get(cart).post(add_to_cart))
+            .route(
+                "/login",
+                post(|session: Session, Query(q): Query<UserQuery>| async move {
+                    session.login(q.user).await.map(|()| "ok")
+                }),
+            )
+            .route(
+                "/logout",
+                post(|session: Session| async move { session.logout().await.map(|()| "bye") }),
+            )
+            .route(
+                "/rotate",
+                post(|session: Session| async move { session.rotate().await.map(|()| "ok") }),
+            )
+            .route(
+                "/remember",
+                post(|session: Session| async move { session.remember(true).await.map(|()| "ok") }),
+            )
+            .route("/me", get(me))
+            .route("/sessions", get(sessions))
+            .route("/revoke", post(revoke))
+            .route(
+                "/revoke-all",
+                post(
+                    |session: Session, Query(q): Query<ExceptQuery>| async move {
+                        if q.except_current {
+                            session.revoke_others().await
+                        } else {
+                            session.revoke_all().await
                         }
-                    }),
-                )
-                .route(
-                    "/pair",
-                    get(|session: Session| async move {
-                        let a: Option<u64> = session.get("a").await?;
-                        let b: Option<u64> = session.get("b").await?;
-                        Ok::<_, SessionError>(format!("{},{}", a.unwrap_or(0), b.unwrap_or(0)))
-                    })
-                    .post(
-                        |session: Session, Query(q): Query<PairQuery>| async move {
-                            session.insert("a", q.n).await?;
-                            session.insert("b", q.n).await.map(|()| "ok")
-                        },
-                    ),
-                )
-                .route("/fill", post(fill))
-                .route("/data-size", get(data_size))
-                .route("/handle", get(handle))
-                .route("/checked-login", post(checked_login))
-                .route("/credentials-changed", post(credentials_changed))
-                .with_state(Arc::clone(&gate))
-                .layer(layer);
+                        .map(|n| n.to_string())
+                    },
+                ),
+            )
+            .route("/slow", post(slow))
+            .route(
+                "/scratch",
+                post(|session: Session| async move {
+                    session.insert("tmp", 1).await?;
+                    session.remove("tmp").await.map(|_| "ok")
+                }),
+            )
+            .route(
+                "/big",
+                post(|session: Session, Query(q): Query<BigQuery>| async move {
+                    match session.insert("big", "x".repeat(q.bytes)).await {
+                        Ok(()) => Ok((StatusCode::OK, "ok".to_owned())),
+                        Err(SessionError::DataTooLarge { size, max }) => {
+                            Ok((StatusCode::PAYLOAD_TOO_LARGE, format!("{size} > {max}")))
+                        }
+                        Err(other) => Err(other),
+                    }
+                }),
+            )
+            .route(
+                "/pair",
+                get(|session: Session| async move {
+                    let a: Option<u64> = session.get("a").await?;
+                    let b: Option<u64> = session.get("b").await?;
+                    Ok::<_, SessionError>(format!("{},{}", a.unwrap_or(0), b.unwrap_or(0)))
+                })
+                .post(|session: Session, Query(q): Query<PairQuery>| async move {
+                    session.insert("a", q.n).await?;
+                    session.insert("b", q.n).await.map(|()| "ok")
+                }),
+            )
+            .route("/fill", post(fill))
+            .route(
+                "/data-size",
+                get(data_size).with_state((
+                    Arc::new(store.clone()) as Arc<dyn SessionStore>,
+                    clock.clone(),
+                )),
+            )
+            .route("/handle", get(handle))
+            .route("/checked-login", post(checked_login))
+            .route("/credentials-changed", post(credentials_changed))
+            .with_state(Arc::clone(&gate))
+            .layer(layer);
         Self {
             router,
             store,
@@ -352,8 +364,8 @@ impl TestApp {
     }
 
     /// The app's current time.
-    pub fn clock_now(&self) -> hallpass::Timestamp {
-        hallpass::Clock::now(&self.clock)
+    pub fn clock_now(&self) -> hallpass::time::Timestamp {
+        hallpass::time::Clock::now(&self.clock)
     }
 
     /// Moves the app's clock forward.

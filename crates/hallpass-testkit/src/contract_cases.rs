@@ -8,16 +8,19 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicU32, Ordering};
 use std::time::Duration;
 
-use hallpass::{
-    Admission, Applied, CapPolicy, Created, Delta, DeltaError, Handle, PrincipalChange, Record,
-    Refusal, Rotated, SessionCap, SessionStore, StoreKey, Timestamp, Token,
+use hallpass::Handle;
+use hallpass::config::CapPolicy;
+use hallpass::store::{
+    Admission, Applied, Created, Delta, DeltaError, PrincipalChange, Record, Refusal, Rotated,
+    SessionCap, SessionStore, StoreKey,
 };
+use hallpass::time::Timestamp;
 
 const IDLE: Duration = Duration::from_secs(60);
 const ABSOLUTE: Duration = Duration::from_secs(600);
 
 fn base() -> Timestamp {
-    hallpass::Clock::now(&hallpass::SystemClock)
+    hallpass::time::Clock::now(&hallpass::time::SystemClock)
 }
 
 fn record(now: Timestamp) -> Record {
@@ -31,7 +34,7 @@ fn owned(now: Timestamp, principal: &str) -> Record {
 }
 
 async fn create(store: &dyn SessionStore, record: &Record) -> StoreKey {
-    let key = Token::generate().store_key(&record.handle);
+    let key = StoreKey::random(&record.handle);
     assert_eq!(
         store
             .create(&key, record, &Admission::default())
@@ -129,7 +132,7 @@ pub async fn the_cap_holds_under_concurrent_logins(store: Arc<dyn SessionStore>)
             let store = Arc::clone(&store);
             tokio::spawn(async move {
                 let rec = owned(now, "carla");
-                let key = Token::generate().store_key(&rec.handle);
+                let key = StoreKey::random(&rec.handle);
                 store
                     .create(&key, &rec, &cap(CapPolicy::RejectNew))
                     .await
@@ -167,7 +170,7 @@ pub async fn the_cap_holds_under_concurrent_logins(store: Arc<dyn SessionStore>)
         .map(|(old, handle)| {
             let store = Arc::clone(&store);
             tokio::spawn(async move {
-                let new = Token::generate().store_key(&handle);
+                let new = StoreKey::random(&handle);
                 let delta = login("eve", cap(CapPolicy::EvictOldest));
                 store.rotate(&old, &new, &delta, now).await.unwrap()
             })
@@ -193,7 +196,7 @@ pub async fn a_stale_generation_is_refused(store: Arc<dyn SessionStore>) {
     let now = base();
     assert_eq!(store.generation("gina").await.unwrap(), 0);
     let first = owned(now, "gina");
-    let key = Token::generate().store_key(&first.handle);
+    let key = StoreKey::random(&first.handle);
     let at = |g| Admission::default().with_generation(g);
     assert_eq!(
         store.create(&key, &first, &at(0)).await.unwrap(),
@@ -202,14 +205,14 @@ pub async fn a_stale_generation_is_refused(store: Arc<dyn SessionStore>) {
     assert_eq!(store.revoke_principal("gina", None).await.unwrap(), 1);
     assert_eq!(store.generation("gina").await.unwrap(), 1);
     let stale = owned(now, "gina");
-    let stale_key = Token::generate().store_key(&stale.handle);
+    let stale_key = StoreKey::random(&stale.handle);
     assert_eq!(
         store.create(&stale_key, &stale, &at(0)).await.unwrap(),
         Created::Refused(Refusal::CredentialsChanged)
     );
     let anonymous = record(now);
     let old = create(&*store, &anonymous).await;
-    let new = Token::generate().store_key(&anonymous.handle);
+    let new = StoreKey::random(&anonymous.handle);
     let login = |g| login("gina", at(g));
     assert_eq!(
         store.rotate(&old, &new, &login(0), now).await.unwrap(),
@@ -218,7 +221,7 @@ pub async fn a_stale_generation_is_refused(store: Arc<dyn SessionStore>) {
     assert!(
         matches!(
             store.load(&old, now).await.unwrap(),
-            hallpass::Loaded::Live(_)
+            hallpass::store::Loaded::Live(_)
         ),
         "a refused rotation leaves the old key working"
     );
@@ -251,7 +254,7 @@ fn rotate_until_gone(
         let now = base();
         let deadline = std::time::Instant::now() + Duration::from_secs(10);
         while std::time::Instant::now() < deadline {
-            let next = Token::generate().store_key(key.handle());
+            let next = StoreKey::random(key.handle());
             match store
                 .rotate(&key, &next, &Delta::default(), now)
                 .await
@@ -314,7 +317,7 @@ pub async fn revoke_all_catches_a_session_rotated_meanwhile(store: Arc<dyn Sessi
         );
         assert!(matches!(
             store.load(&keep_key, now).await.unwrap(),
-            hallpass::Loaded::Live(_)
+            hallpass::store::Loaded::Live(_)
         ));
     }
 }

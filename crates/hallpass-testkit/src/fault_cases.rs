@@ -8,7 +8,7 @@ use std::time::{Duration, Instant};
 
 use http::Method;
 
-use hallpass::SessionStore;
+use hallpass::store::SessionStore;
 
 use crate::app::TestApp;
 

@@ -8,7 +8,8 @@ use std::time::Duration;
 
 use http::{Method, StatusCode};
 
-use hallpass::{BindingPolicy, CapPolicy, ClientBinding, LoadFailure, SameSite, SessionStore};
+use hallpass::config::{BindingPolicy, CapPolicy, ClientBinding, LoadFailure, SameSite};
+use hallpass::store::SessionStore;
 
 use crate::app::TestApp;
 
@@ -120,7 +121,7 @@ pub async fn logout_and_rotate_are_one_store_call(store: Arc<dyn SessionStore>) 
         .unwrap_or_else(std::sync::PoisonError::into_inner)
         .iter()
         .filter_map(|event| match event {
-            hallpass::Event::LoggedOut { principal, .. } => Some(principal.clone()),
+            hallpass::events::Event::LoggedOut { principal, .. } => Some(principal.clone()),
             _ => None,
         })
         .collect();
@@ -917,7 +918,7 @@ macro_rules! http_conformance {
         $(
             #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
             async fn $case() {
-                let store: ::std::sync::Arc<dyn ::hallpass::SessionStore> = ::std::sync::Arc::new($make.await);
+                let store: ::std::sync::Arc<dyn ::hallpass::store::SessionStore> = ::std::sync::Arc::new($make.await);
                 $crate::$module::$case(store).await;
             }
         )*

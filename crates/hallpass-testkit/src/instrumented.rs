@@ -3,10 +3,12 @@
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 
-use hallpass::{
-    Admission, Applied, Created, Delta, Handle, Loaded, Record, Rotated, SessionStore,
-    SessionSummary, StoreError, StoreErrorKind, StoreFuture, StoreKey, Timestamp, Touch,
+use hallpass::store::{
+    Admission, Applied, Created, Delta, Loaded, Record, Rotated, SessionStore, StoreError,
+    StoreErrorKind, StoreFuture, StoreKey, Touch,
 };
+use hallpass::time::Timestamp;
+use hallpass::{Handle, SessionSummary};
 
 /// Counts of store calls, by method.
 #[derive(Debug, Default)]
@@ -166,7 +168,7 @@ impl SessionStore for InstrumentedStore {
         key: &'a StoreKey,
         delta: &'a Delta,
         now: Timestamp,
-    ) -> StoreFuture<'a, hallpass::Incremented> {
+    ) -> StoreFuture<'a, hallpass::store::Incremented> {
         Box::pin(async move {
             self.gate(&self.calls.apply, true)?;
             self.slow(self.inner.increment(key, delta, now)).await
@@ -195,7 +197,10 @@ impl SessionStore for InstrumentedStore {
             self.slow(self.inner.rotate(old, new, delta, now)).await
         })
     }
-    fn delete<'a>(&'a self, key: &'a StoreKey) -> StoreFuture<'a, Option<hallpass::Deleted>> {
+    fn delete<'a>(
+        &'a self,
+        key: &'a StoreKey,
+    ) -> StoreFuture<'a, Option<hallpass::store::Deleted>> {
         Box::pin(async move {
             self.gate(&self.calls.delete, true)?;
             self.slow(self.inner.delete(key)).await
@@ -232,7 +237,7 @@ impl SessionStore for InstrumentedStore {
         cursor: Option<&'a str>,
         limit: usize,
         now: Timestamp,
-    ) -> StoreFuture<'a, hallpass::SessionPage> {
+    ) -> StoreFuture<'a, hallpass::store::SessionPage> {
         Box::pin(async move {
             self.gate(&self.calls.other, false)?;
             self.slow(self.inner.list_sessions(cursor, limit, now))

@@ -13,7 +13,8 @@ use std::time::Duration;
 
 use http::Method;
 
-use hallpass::{CapPolicy, SessionStore};
+use hallpass::config::CapPolicy;
+use hallpass::store::SessionStore;
 
 use crate::app::{Browser, TestApp};
 

@@ -8,17 +8,18 @@ use std::collections::BTreeSet;
 use std::sync::Arc;
 use std::time::Duration;
 
-use hallpass::{
-    Admission, Applied, Created, Deleted, Delta, DeltaError, Handle, Incremented, Loaded,
-    PrincipalChange, Record, Rotated, SessionStore, StoreErrorKind, StoreKey, Timestamp, Token,
-    Touch,
+use hallpass::Handle;
+use hallpass::store::{
+    Admission, Applied, Created, Deleted, Delta, DeltaError, Incremented, Loaded, PrincipalChange,
+    Record, Rotated, SessionStore, StoreErrorKind, StoreKey, Touch,
 };
+use hallpass::time::Timestamp;
 
 const IDLE: Duration = Duration::from_secs(60);
 const ABSOLUTE: Duration = Duration::from_secs(600);
 
 fn base() -> Timestamp {
-    hallpass::Clock::now(&hallpass::SystemClock)
+    hallpass::time::Clock::now(&hallpass::time::SystemClock)
 }
 
 fn at(base: Timestamp, secs: u64) -> Timestamp {
@@ -31,7 +32,7 @@ fn record(now: Timestamp) -> Record {
 
 /// A fresh key for a session with this handle.
 fn key_for(handle: &Handle) -> StoreKey {
-    Token::generate().store_key(handle)
+    StoreKey::random(handle)
 }
 
 /// A key no session has.
@@ -72,7 +73,8 @@ pub async fn create_then_load(store: Arc<dyn SessionStore>) {
     rec.principal = Some("alice".into());
     rec.data
         .insert("cart".into(), serde_json::json!(["apple", {"n": 1}]));
-    rec.client = hallpass::ClientMeta::new(Some("203.0.113.9".parse().unwrap()), Some("agent/1.0"));
+    rec.client =
+        hallpass::store::ClientMeta::new(Some("203.0.113.9".parse().unwrap()), Some("agent/1.0"));
     rec.remember = true;
     let key = create(&*store, &rec).await;
     assert_eq!(live(&*store, &key, now).await, rec);
@@ -819,15 +821,15 @@ pub async fn list_sessions_pages_through_every_live_session(store: Arc<dyn Sessi
 /// of them directly, which is far faster than `create`) goes in batches of at most
 /// 1,000, deletes exactly those, and leaves live sessions alone.
 pub async fn purge_bulk_in_bounded_batches(store: Arc<dyn SessionStore>, expired: u64) {
-    let clock = hallpass::ManualClock::starting_now();
-    let now = hallpass::Clock::now(&clock);
+    let clock = hallpass::time::ManualClock::starting_now();
+    let now = hallpass::time::Clock::now(&clock);
     for _ in 0..10 {
         create(&*store, &record(now)).await;
     }
     let epoch = Timestamp::from_unix_millis(0);
     assert_eq!(store.count(epoch).await.unwrap(), expired + 10);
     let mut totals = Vec::new();
-    let purged = hallpass::purge_expired(&*store, &clock, 1_000, |total| totals.push(total))
+    let purged = hallpass::store::purge_expired(&*store, &clock, 1_000, |total| totals.push(total))
         .await
         .unwrap();
     assert_eq!(purged, expired);
@@ -904,7 +906,7 @@ macro_rules! store_conformance {
         $(
             #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
             async fn $case() {
-                let store: ::std::sync::Arc<dyn ::hallpass::SessionStore> = ::std::sync::Arc::new($make.await);
+                let store: ::std::sync::Arc<dyn ::hallpass::store::SessionStore> = ::std::sync::Arc::new($make.await);
                 $crate::$module::$case(store).await;
             }
         )*

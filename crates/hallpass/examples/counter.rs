@@ -16,9 +16,9 @@ use std::sync::Arc;
 
 use axum::Router;
 use axum::routing::get;
+use hallpass::time::SystemClock;
 use hallpass::{
     CleanupConfig, Key, Keyring, MemoryStore, Session, SessionConfig, SessionError, SessionLayer,
-    SystemClock,
 };
 
 async fn counter(session: Session) -> Result<String, SessionError> {
@@ -30,7 +30,7 @@ async fn counter(session: Session) -> Result<String, SessionError> {
     })
 }
 
-fn keyring() -> Result<Keyring, hallpass::KeyError> {
+fn keyring() -> Result<Keyring, hallpass::config::KeyError> {
     match std::env::var("HALLPASS_KEYS") {
         Ok(list) => Keyring::from_base64url_list(&list),
         Err(_) => {

@@ -7,8 +7,8 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use crate::clock::Clock;
 use crate::store::{SessionStore, StoreError};
+use crate::time::Clock;
 
 /// How the background cleanup runs.
 ///
@@ -72,11 +72,12 @@ impl CleanupConfig {
 ///
 /// ```
 /// # tokio::runtime::Builder::new_current_thread().build().unwrap().block_on(async {
-/// use hallpass::{MemoryStore, SystemClock};
+/// use hallpass::MemoryStore;
+/// use hallpass::time::SystemClock;
 /// let store = MemoryStore::new();
-/// let purged = hallpass::purge_expired(&store, &SystemClock, 1_000, |_| {}).await?;
+/// let purged = hallpass::store::purge_expired(&store, &SystemClock, 1_000, |_| {}).await?;
 /// assert_eq!(purged, 0);
-/// # Ok::<(), hallpass::StoreError>(())
+/// # Ok::<(), hallpass::store::StoreError>(())
 /// # }).unwrap();
 /// ```
 pub async fn purge_expired(

@@ -1,5 +1,6 @@
-//! The layer's configuration: safe defaults, dangerous knobs with dangerous names, and
-//! validation when the layer is built (SR-07…SR-11, SR-35, H12).
+//! The configuration: [`SessionConfig`] with safe defaults, dangerous knobs with
+//! dangerous names, and validation when the layer is built (SR-07…SR-11, SR-35);
+//! the signing keys ([`Keyring`], [`Key`]) and the policies the builder takes.
 
 use std::fmt;
 use std::sync::Arc;
@@ -7,9 +8,9 @@ use std::time::Duration;
 
 use ipnet::IpNet;
 
-use crate::clock::{Clock, SystemClock};
 use crate::events::{Event, EventHook};
-use crate::keyring::Keyring;
+pub use crate::keyring::{Key, KeyError, Keyring, MAX_KEY_LEN, MIN_KEY_LEN};
+use crate::time::{Clock, SystemClock};
 
 /// The `SameSite` attribute of the session cookie (SR-08). `None` is only reachable
 /// through [`SessionConfig::dangerous_same_site_none`].
@@ -32,7 +33,7 @@ pub enum BindingPolicy {
     /// No checks (the default: NAT and mobile networks change IPs all the time).
     #[default]
     Off,
-    /// Emit a [`BindingMismatch`](crate::Event::BindingMismatch) event only.
+    /// Emit a [`BindingMismatch`](crate::events::Event::BindingMismatch) event only.
     Log,
     /// Drop the login: the session stays, with a new token and no principal.
     RequireLogin,
@@ -46,7 +47,7 @@ pub enum BindingPolicy {
 /// # Examples
 ///
 /// ```
-/// use hallpass::{BindingPolicy, ClientBinding};
+/// use hallpass::config::{BindingPolicy, ClientBinding};
 ///
 /// let binding = ClientBinding::new(BindingPolicy::RequireLogin)
 ///     .with_ip_prefixes(24, 64)
@@ -136,7 +137,8 @@ pub enum LoadFailure {
 ///
 /// ```
 /// use std::time::Duration;
-/// use hallpass::{Key, Keyring, SameSite, SessionConfig};
+/// use hallpass::{Key, Keyring, SessionConfig};
+/// use hallpass::config::SameSite;
 ///
 /// let config = SessionConfig::new(Keyring::new(Key::generate()))
 ///     .with_same_site(SameSite::Lax)
@@ -166,7 +168,7 @@ pub struct SessionConfig {
 }
 
 impl SessionConfig {
-    /// The secure defaults, signing with `keyring` (a [`Keyring`], or one [`Key`](crate::Key)).
+    /// The secure defaults, signing with `keyring` (a [`Keyring`], or one [`Key`]).
     ///
     /// # Examples
     ///
@@ -332,7 +334,7 @@ impl SessionConfig {
         self
     }
 
-    /// The clock (default: the system clock). Tests use [`crate::ManualClock`].
+    /// The clock (default: the system clock). Tests use [`crate::time::ManualClock`].
     #[must_use]
     pub fn with_clock(mut self, clock: Arc<dyn Clock>) -> Self {
         self.clock = clock;

@@ -13,13 +13,13 @@ use serde_json::Value;
 /// vector. Sessions hold a few entries, and a `BTreeMap` allocates a whole node
 /// (about 630 bytes for `String` keys and JSON values) for the first; here one entry
 /// costs its own 56 bytes. The order (byte order of the names) is the one a
-/// `BTreeMap` has, so the JSON text and [`Record::encode`](crate::Record::encode)
+/// `BTreeMap` has, so the JSON text and [`Record::encode`](crate::store::Record::encode)
 /// are the same as before.
 ///
 /// # Examples
 ///
 /// ```
-/// use hallpass::Data;
+/// use hallpass::store::Data;
 /// use serde_json::json;
 ///
 /// let mut data = Data::new();
@@ -122,7 +122,7 @@ impl Data {
     /// search: a namespace of keys such as `cart.item.*` reads without a scan).
     ///
     /// ```
-    /// use hallpass::Data;
+    /// use hallpass::store::Data;
     /// let data: Data = [("cart.item.2", "pen"), ("cart.item.1", "book"), ("theme", "dark")]
     ///     .into_iter()
     ///     .map(|(k, v)| (k.to_owned(), v.into()))

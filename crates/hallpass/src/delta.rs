@@ -3,13 +3,14 @@
 //! both keep their changes and `increment` never loses a count.
 
 use crate::config::CapPolicy;
-use crate::record::{ClientMeta, Record, Timestamp};
+use crate::record::{ClientMeta, Record};
+use crate::time::Timestamp;
 
 /// One change to a session's data.
 ///
 /// Adding a variant is a breaking change for store implementations: a store must
 /// refuse an op it does not know with a typed error ([`DeltaError::UnknownOp`] or
-/// [`StoreErrorKind::InvalidData`](crate::StoreErrorKind::InvalidData)), never skip it.
+/// [`StoreErrorKind::InvalidData`](crate::store::StoreErrorKind::InvalidData)), never skip it.
 #[non_exhaustive]
 #[derive(Clone, Debug, PartialEq)]
 pub enum Op {
@@ -64,7 +65,8 @@ impl Touch {
     /// (the request time less the touch interval).
     ///
     /// ```
-    /// use hallpass::{Timestamp, Touch};
+    /// use hallpass::store::Touch;
+    /// use hallpass::time::Timestamp;
     /// let now = Timestamp::from_unix_millis(600_000);
     /// let touch = Touch::new(now, Timestamp::from_unix_millis(1_200_000))
     ///     .when_seen_by(Timestamp::from_unix_millis(540_000));
@@ -116,11 +118,13 @@ impl SessionCap {
     ///
     /// # Errors
     ///
-    /// [`Refusal::TooManySessions`](crate::Refusal) under [`CapPolicy::RejectNew`]
+    /// [`Refusal::TooManySessions`](crate::store::Refusal) under [`CapPolicy::RejectNew`]
     /// when the others already fill the cap.
     ///
     /// ```
-    /// use hallpass::{CapPolicy, SessionCap, Timestamp};
+    /// use hallpass::config::CapPolicy;
+    /// use hallpass::store::SessionCap;
+    /// use hallpass::time::Timestamp;
     ///
     /// let t = Timestamp::from_unix_millis;
     /// let others = vec![(t(5), t(1), "b"), (t(2), t(1), "a")];
@@ -131,12 +135,12 @@ impl SessionCap {
     pub fn victims<T: Ord>(
         &self,
         mut others: Vec<(Timestamp, Timestamp, T)>,
-    ) -> Result<Vec<T>, crate::store::Refusal> {
+    ) -> Result<Vec<T>, Refusal> {
         if others.len() < self.max {
             return Ok(Vec::new());
         }
         match self.policy {
-            CapPolicy::RejectNew => Err(crate::store::Refusal::TooManySessions { max: self.max }),
+            CapPolicy::RejectNew => Err(Refusal::TooManySessions { max: self.max }),
             CapPolicy::EvictOldest => {
                 others.sort();
                 let excess = others.len() + 1 - self.max.max(1);
@@ -158,7 +162,8 @@ impl SessionCap {
 /// # Examples
 ///
 /// ```
-/// use hallpass::{Admission, CapPolicy, SessionCap};
+/// use hallpass::config::CapPolicy;
+/// use hallpass::store::{Admission, SessionCap};
 ///
 /// let admission = Admission::default()
 ///     .with_generation(7)
@@ -195,8 +200,8 @@ impl Admission {
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum PrincipalChange {
     /// The session becomes `principal`'s, if the store admits it. Only
-    /// [`SessionStore::rotate`](crate::SessionStore::rotate) takes this (a login always
-    /// issues a new token, SR-14); [`SessionStore::apply`](crate::SessionStore::apply)
+    /// [`SessionStore::rotate`](crate::store::SessionStore::rotate) takes this (a login always
+    /// issues a new token, SR-14); [`SessionStore::apply`](crate::store::SessionStore::apply)
     /// refuses it.
     Login {
         /// The principal.
@@ -234,7 +239,9 @@ impl PrincipalChange {
 ///
 /// ```
 /// use std::time::Duration;
-/// use hallpass::{Delta, Handle, Record, Timestamp};
+/// use hallpass::Handle;
+/// use hallpass::store::{Delta, Record};
+/// use hallpass::time::Timestamp;
 ///
 /// let mut record = Record::new(Handle::generate(), Timestamp::from_unix_millis(0),
 ///     Duration::from_secs(60), Duration::from_secs(600));
@@ -243,7 +250,7 @@ impl PrincipalChange {
 /// delta.increment("views", 1);
 /// delta.apply_to(&mut record)?;
 /// assert_eq!(record.data["views"], 2);
-/// # Ok::<(), hallpass::DeltaError>(())
+/// # Ok::<(), hallpass::store::DeltaError>(())
 /// ```
 #[non_exhaustive]
 #[derive(Clone, Debug, Default, PartialEq)]
@@ -406,7 +413,10 @@ impl Delta {
     /// Replays the ops against `data` (as the earlier ops in this delta leave it)
     /// without changing anything: how each touched key ends, or why the delta cannot
     /// apply (a bad increment is the only way).
-    fn check<'d>(&'d self, data: &'d crate::Data) -> Result<Vec<(&'d str, Final<'d>)>, DeltaError> {
+    fn check<'d>(
+        &'d self,
+        data: &'d crate::data::Data,
+    ) -> Result<Vec<(&'d str, Final<'d>)>, DeltaError> {
         let mut seen: Vec<(&str, Final<'_>)> = Vec::new();
         for op in &self.ops {
             let (key, last) = match op {
@@ -484,6 +494,20 @@ pub enum DeltaError {
         /// The op's name.
         op: String,
     },
+}
+
+/// Why a store did not admit a login (see the [store module docs](crate::store)).
+#[non_exhaustive]
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Refusal {
+    /// The principal has the maximum number of sessions ([`CapPolicy::RejectNew`](crate::config::CapPolicy)).
+    TooManySessions {
+        /// The cap.
+        max: usize,
+    },
+    /// The principal's generation moved since the login began: its credentials
+    /// changed or all its sessions were revoked while the login was being checked.
+    CredentialsChanged,
 }
 
 #[cfg(test)]

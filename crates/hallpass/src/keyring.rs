@@ -32,7 +32,7 @@ pub(crate) const COOKIE_MAC_INFO: &[u8] = b"hallpass v1 cookie-mac hmac-sha256";
 /// let text = key.to_base64url();
 /// let again = Key::from_base64url(&text)?;
 /// assert_eq!(format!("{again:?}"), "Key(<redacted>)");
-/// # Ok::<(), hallpass::KeyError>(())
+/// # Ok::<(), hallpass::config::KeyError>(())
 /// ```
 #[derive(Clone, Zeroize, ZeroizeOnDrop)]
 pub struct Key {
@@ -75,7 +75,8 @@ impl Key {
     /// # Examples
     ///
     /// ```
-    /// use hallpass::{Key, KeyError};
+    /// use hallpass::Key;
+    /// use hallpass::config::KeyError;
     ///
     /// assert!(matches!(Key::from_base64url("c2hvcnQ"), Err(KeyError::TooShort { len: 5 })));
     /// assert!(matches!(Key::from_base64url("not base64!"), Err(KeyError::Malformed)));
@@ -180,7 +181,7 @@ pub enum KeyError {
 /// let list = format!("{},{}", &*new.to_base64url(), &*old.to_base64url());
 /// let keyring = Keyring::from_base64url_list(&list)?;
 /// assert_eq!(keyring.len(), 2);
-/// # Ok::<(), hallpass::KeyError>(())
+/// # Ok::<(), hallpass::config::KeyError>(())
 /// ```
 #[derive(Clone)]
 pub struct Keyring {
@@ -228,7 +229,7 @@ impl Keyring {
     /// let file = format!("# signing keys, newest first\n{}\n{}  # retired 2026-11\n", new.to_base64url().as_str(), old.to_base64url().as_str());
     /// let keyring = Keyring::from_base64url_list(&file)?;
     /// assert_eq!(keyring.len(), 2);
-    /// # Ok::<(), hallpass::KeyError>(())
+    /// # Ok::<(), hallpass::config::KeyError>(())
     /// ```
     pub fn from_base64url_list(list: &str) -> Result<Self, KeyError> {
         let keys = list

@@ -1,4 +1,4 @@
-//! The session record: what a store keeps under a session's [`StoreKey`](crate::StoreKey).
+//! The session record: what a store keeps under a session's [`StoreKey`](crate::store::StoreKey).
 
 use std::fmt;
 use std::net::IpAddr;
@@ -7,70 +7,8 @@ use std::time::Duration;
 use serde::{Deserialize, Serialize};
 
 use crate::data::Data;
+use crate::time::Timestamp;
 use crate::token::Handle;
-
-/// A point in time, in whole milliseconds since the Unix epoch (UTC).
-///
-/// # Examples
-///
-/// ```
-/// use std::time::Duration;
-/// use hallpass::Timestamp;
-///
-/// let t = Timestamp::from_unix_millis(1_000);
-/// assert_eq!(t.saturating_add(Duration::from_secs(1)).as_unix_millis(), 2_000);
-/// ```
-#[derive(
-    Clone, Copy, Debug, Default, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize,
-)]
-#[serde(transparent)]
-pub struct Timestamp(u64);
-
-impl Timestamp {
-    /// From milliseconds since the Unix epoch.
-    #[must_use]
-    pub const fn from_unix_millis(millis: u64) -> Self {
-        Self(millis)
-    }
-
-    /// Milliseconds since the Unix epoch.
-    #[must_use]
-    pub const fn as_unix_millis(self) -> u64 {
-        self.0
-    }
-
-    /// `self + by`, saturating at the far future instead of overflowing (SR-36).
-    #[must_use]
-    pub fn saturating_add(self, by: Duration) -> Self {
-        Self(
-            self.0
-                .saturating_add(u64::try_from(by.as_millis()).unwrap_or(u64::MAX)),
-        )
-    }
-
-    /// `self - by`, saturating at the Unix epoch.
-    ///
-    /// ```
-    /// use std::time::Duration;
-    /// use hallpass::Timestamp;
-    /// let t = Timestamp::from_unix_millis(5_000);
-    /// assert_eq!(t.saturating_sub(Duration::from_secs(2)), Timestamp::from_unix_millis(3_000));
-    /// assert_eq!(t.saturating_sub(Duration::from_secs(9)), Timestamp::from_unix_millis(0));
-    /// ```
-    #[must_use]
-    pub fn saturating_sub(self, by: Duration) -> Self {
-        Self(
-            self.0
-                .saturating_sub(u64::try_from(by.as_millis()).unwrap_or(u64::MAX)),
-        )
-    }
-
-    /// How long from `earlier` to `self`; zero when `earlier` is later.
-    #[must_use]
-    pub fn since(self, earlier: Self) -> Duration {
-        Duration::from_millis(self.0.saturating_sub(earlier.0))
-    }
-}
 
 /// What a session list shows about the client that uses a session (SR-27): the IP as
 /// seen through the trusted-proxy setting, and the User-Agent (truncated).
@@ -94,7 +32,7 @@ impl ClientMeta {
     /// # Examples
     ///
     /// ```
-    /// let meta = hallpass::ClientMeta::new(None, Some(&"x".repeat(1000)));
+    /// let meta = hallpass::store::ClientMeta::new(None, Some(&"x".repeat(1000)));
     /// assert_eq!(meta.user_agent.unwrap().len(), 256);
     /// ```
     #[must_use]
@@ -119,14 +57,16 @@ impl ClientMeta {
 ///
 /// ```
 /// use std::time::Duration;
-/// use hallpass::{Handle, Record, Timestamp};
+/// use hallpass::Handle;
+/// use hallpass::store::Record;
+/// use hallpass::time::Timestamp;
 ///
 /// let now = Timestamp::from_unix_millis(0);
 /// let record = Record::new(Handle::generate(), now, Duration::from_secs(60), Duration::from_secs(3600));
 /// assert_eq!(record.expires_at(), Timestamp::from_unix_millis(60_000));
 /// let bytes = record.encode();
 /// assert_eq!(Record::decode(&bytes)?, record);
-/// # Ok::<(), hallpass::RecordDecodeError>(())
+/// # Ok::<(), hallpass::store::RecordDecodeError>(())
 /// ```
 #[non_exhaustive]
 #[derive(Clone, PartialEq, Serialize, Deserialize)]
@@ -238,13 +178,15 @@ impl Record {
         Ok(envelope.record)
     }
 
-    /// The size of the data that the bound [`Delta::max_data_bytes`](crate::Delta)
+    /// The size of the data that the bound [`Delta::max_data_bytes`](crate::store::Delta::max_data_bytes)
     /// applies to: for every entry, the key's bytes plus the value's JSON text. Every
     /// store measures it the same way; it allocates nothing.
     ///
     /// ```
     /// # use std::time::Duration;
-    /// # use hallpass::{Handle, Record, Timestamp};
+    /// # use hallpass::Handle;
+    /// # use hallpass::store::Record;
+    /// # use hallpass::time::Timestamp;
     /// let mut record = Record::new(Handle::generate(), Timestamp::from_unix_millis(0),
     ///     Duration::from_secs(60), Duration::from_secs(600));
     /// record.data.insert("views".into(), 12.into());
@@ -359,7 +301,7 @@ mod tests {
     fn one_second_record() -> Record {
         Record::new(
             Handle::generate(),
-            Timestamp(0),
+            Timestamp::from_unix_millis(0),
             Duration::from_secs(1),
             Duration::from_secs(2),
         )
@@ -419,15 +361,21 @@ mod tests {
     fn expiry_is_the_earlier_deadline() {
         let mut record = Record::new(
             Handle::generate(),
-            Timestamp(0),
+            Timestamp::from_unix_millis(0),
             Duration::from_secs(10),
             Duration::from_secs(20),
         );
-        assert_eq!(record.expired_by(Timestamp(9_999)), None);
-        assert_eq!(record.expired_by(Timestamp(10_000)), Some(Expiry::Idle));
-        record.idle_deadline = Timestamp(30_000);
-        assert_eq!(record.expires_at(), Timestamp(20_000));
-        assert_eq!(record.expired_by(Timestamp(20_000)), Some(Expiry::Absolute));
+        assert_eq!(record.expired_by(Timestamp::from_unix_millis(9_999)), None);
+        assert_eq!(
+            record.expired_by(Timestamp::from_unix_millis(10_000)),
+            Some(Expiry::Idle)
+        );
+        record.idle_deadline = Timestamp::from_unix_millis(30_000);
+        assert_eq!(record.expires_at(), Timestamp::from_unix_millis(20_000));
+        assert_eq!(
+            record.expired_by(Timestamp::from_unix_millis(20_000)),
+            Some(Expiry::Absolute)
+        );
     }
 
     #[test]
@@ -443,8 +391,8 @@ mod tests {
 
     #[test]
     fn huge_durations_saturate() {
-        let t = Timestamp(u64::MAX - 1).saturating_add(Duration::MAX);
-        assert_eq!(t, Timestamp(u64::MAX));
+        let t = Timestamp::from_unix_millis(u64::MAX - 1).saturating_add(Duration::MAX);
+        assert_eq!(t, Timestamp::from_unix_millis(u64::MAX));
     }
 
     fn json_value() -> impl proptest::strategy::Strategy<Value = serde_json::Value> {
@@ -485,7 +433,7 @@ mod tests {
         ) {
             let mut record = Record::new(
                 Handle::from_bytes([7; 16]),
-                Timestamp(created),
+                Timestamp::from_unix_millis(created),
                 Duration::from_secs(60),
                 Duration::from_secs(120),
             );

@@ -21,8 +21,9 @@ use crate::context::Context;
 use crate::delta::{Admission, Delta, PrincipalChange, SessionCap, Touch};
 use crate::error::SessionError;
 use crate::events::{self, Event, InvalidReason, RevokedBy, RotationReason, SessionRef};
-use crate::record::{ClientMeta, Record, Timestamp};
+use crate::record::{ClientMeta, Record};
 use crate::store::{Applied, Created, Incremented, Loaded, Rotated, SessionSummary};
+use crate::time::Timestamp;
 use crate::token::{Handle, StoreKey, Token};
 
 /// How often a colliding token is replaced before giving up (a collision of 256-bit
@@ -90,7 +91,7 @@ struct State {
     delete_cookie: bool,
     /// A store failure while loading, under [`LoadFailure::FailClosed`], kept whole
     /// (kind and source) for the commit's error.
-    load_failed: Option<Arc<crate::StoreError>>,
+    load_failed: Option<Arc<crate::store::StoreError>>,
     /// Under [`LoadFailure::AnonymousFallback`]: the store is down, write nothing.
     degraded: bool,
     /// A counter was incremented in the store without loading the session: the
@@ -184,11 +185,11 @@ impl Session {
         ClientMeta::new(self.shared.ip, user_agent)
     }
 
-    fn config(&self) -> &crate::SessionConfig {
+    fn config(&self) -> &crate::config::SessionConfig {
         &self.shared.context.config
     }
 
-    fn store(&self) -> &dyn crate::SessionStore {
+    fn store(&self) -> &dyn crate::store::SessionStore {
         &*self.shared.context.store
     }
 
@@ -227,12 +228,19 @@ impl Session {
         }
     }
 
-    fn load_error(&self, state: &mut State, err: crate::StoreError) -> Result<(), SessionError> {
+    fn load_error(
+        &self,
+        state: &mut State,
+        err: crate::store::StoreError,
+    ) -> Result<(), SessionError> {
         match self.config().load_failure {
             LoadFailure::FailClosed => {
                 let err = Arc::new(err);
                 state.load_failed = Some(Arc::clone(&err));
-                Err(SessionError::Store(crate::StoreError::new(err.kind(), err)))
+                Err(SessionError::Store(crate::store::StoreError::new(
+                    err.kind(),
+                    err,
+                )))
             }
             LoadFailure::AnonymousFallback => {
                 tracing::warn!(target: "hallpass::event", error = %err, "session store failed on load; continuing without a session");
@@ -307,9 +315,9 @@ impl Session {
     fn unloaded_failure(
         &self,
         state: &mut State,
-        err: crate::StoreError,
+        err: crate::store::StoreError,
     ) -> Result<(), SessionError> {
-        if err.kind() == crate::StoreErrorKind::InvalidData {
+        if err.kind() == crate::store::StoreErrorKind::InvalidData {
             return Err(SessionError::from_store(err));
         }
         self.load_error(state, err)
@@ -367,8 +375,8 @@ impl Session {
                 Err(err) => return self.unloaded_failure(state, err),
             }
         }
-        Err(SessionError::Store(crate::StoreError::msg(
-            crate::StoreErrorKind::Backend,
+        Err(SessionError::Store(crate::store::StoreError::msg(
+            crate::store::StoreErrorKind::Backend,
             "fresh tokens kept colliding",
         )))
     }
@@ -376,7 +384,7 @@ impl Session {
     /// Loads the session named by the cookie, once.
     async fn ensure_loaded(&self, state: &mut State) -> Result<(), SessionError> {
         if let Some(err) = &state.load_failed {
-            return Err(SessionError::Store(crate::StoreError::new(
+            return Err(SessionError::Store(crate::store::StoreError::new(
                 err.kind(),
                 Arc::clone(err),
             )));
@@ -438,7 +446,12 @@ impl Session {
     }
 
     /// SR-23: an expired session's record is deleted and its cookie cleared.
-    async fn expire(&self, state: &mut State, candidate: &Candidate, reason: crate::Expiry) {
+    async fn expire(
+        &self,
+        state: &mut State,
+        candidate: &Candidate,
+        reason: crate::record::Expiry,
+    ) {
         self.emit(|| Event::Expired {
             session: SessionRef::of(&candidate.key),
             reason,
@@ -578,8 +591,8 @@ impl Session {
                 }
             }
         }
-        Err(SessionError::Store(crate::StoreError::msg(
-            crate::StoreErrorKind::Backend,
+        Err(SessionError::Store(crate::store::StoreError::msg(
+            crate::store::StoreErrorKind::Backend,
             "fresh tokens kept colliding",
         )))
     }
@@ -619,6 +632,18 @@ impl Session {
     ///
     /// [`SessionError::Store`] when the store fails, [`SessionError::Deserialize`] when
     /// the value does not fit `T`.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # tokio::runtime::Builder::new_current_thread().build().unwrap().block_on(async {
+    /// # let session = hallpass::__private::doc_session();
+    /// session.insert("theme", "dark").await?;
+    /// assert_eq!(session.get::<String>("theme").await?.as_deref(), Some("dark"));
+    /// assert_eq!(session.get::<String>("missing").await?, None);
+    /// # Ok::<(), hallpass::SessionError>(())
+    /// # }).unwrap();
+    /// ```
     pub async fn get<T: DeserializeOwned>(&self, key: &str) -> Result<Option<T>, SessionError> {
         let mut state = self.shared.state.lock().await;
         self.ensure_loaded(&mut state).await?;
@@ -639,6 +664,17 @@ impl Session {
     ///
     /// [`SessionError::Serialize`], [`SessionError::DataTooLarge`] (nothing changes),
     /// or a store error from loading.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # tokio::runtime::Builder::new_current_thread().build().unwrap().block_on(async {
+    /// # let session = hallpass::__private::doc_session();
+    /// session.insert("cart", vec!["apple", "pear"]).await?;
+    /// assert_eq!(session.get::<Vec<String>>("cart").await?.map(|c| c.len()), Some(2));
+    /// # Ok::<(), hallpass::SessionError>(())
+    /// # }).unwrap();
+    /// ```
     pub async fn insert(&self, key: &str, value: impl Serialize) -> Result<(), SessionError> {
         let value = serde_json::to_value(value).map_err(SessionError::Serialize)?;
         let max = self.config().max_data_bytes;
@@ -666,6 +702,18 @@ impl Session {
     /// # Errors
     ///
     /// A store error from loading.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # tokio::runtime::Builder::new_current_thread().build().unwrap().block_on(async {
+    /// # let session = hallpass::__private::doc_session();
+    /// session.insert("theme", "dark").await?;
+    /// assert!(session.remove("theme").await?);
+    /// assert!(!session.remove("theme").await?);
+    /// # Ok::<(), hallpass::SessionError>(())
+    /// # }).unwrap();
+    /// ```
     pub async fn remove(&self, key: &str) -> Result<bool, SessionError> {
         let mut state = self.shared.state.lock().await;
         self.ensure_loaded(&mut state).await?;
@@ -693,6 +741,17 @@ impl Session {
     /// [`SessionError::Delta`] when the value is not an integer or would overflow,
     /// [`SessionError::Ended`] when the session ended concurrently (nothing written),
     /// or a store error.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # tokio::runtime::Builder::new_current_thread().build().unwrap().block_on(async {
+    /// # let session = hallpass::__private::doc_session();
+    /// assert_eq!(session.increment("views", 1).await?, 1);
+    /// assert_eq!(session.increment("views", 10).await?, 11);
+    /// # Ok::<(), hallpass::SessionError>(())
+    /// # }).unwrap();
+    /// ```
     pub async fn increment(&self, key: &str, by: i64) -> Result<i64, SessionError> {
         let mut state = self.shared.state.lock().await;
         let now = self.now();
@@ -795,7 +854,19 @@ impl Session {
     ///
     /// # Errors
     ///
-    /// [`SessionError::TooManySessions`] under [`CapPolicy::RejectNew`](crate::CapPolicy), or a store error.
+    /// [`SessionError::TooManySessions`] under [`CapPolicy::RejectNew`](crate::config::CapPolicy), or a store error.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # tokio::runtime::Builder::new_current_thread().build().unwrap().block_on(async {
+    /// # let session = hallpass::__private::doc_session();
+    /// // After checking the password:
+    /// session.login("alice").await?;
+    /// assert_eq!(session.principal().await?.as_deref(), Some("alice"));
+    /// # Ok::<(), hallpass::SessionError>(())
+    /// # }).unwrap();
+    /// ```
     pub async fn login(&self, principal: impl Into<String>) -> Result<(), SessionError> {
         self.login_as(principal.into(), None).await
     }
@@ -808,6 +879,19 @@ impl Session {
     /// # Errors
     ///
     /// A store error.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # tokio::runtime::Builder::new_current_thread().build().unwrap().block_on(async {
+    /// # let session = hallpass::__private::doc_session();
+    /// let ticket = session.begin_login("alice").await?;
+    /// // ... verify alice's password here (slow: argon2) ...
+    /// session.finish_login(ticket).await?;
+    /// assert_eq!(session.principal().await?.as_deref(), Some("alice"));
+    /// # Ok::<(), hallpass::SessionError>(())
+    /// # }).unwrap();
+    /// ```
     pub async fn begin_login(
         &self,
         principal: impl Into<String>,
@@ -833,6 +917,18 @@ impl Session {
     ///
     /// [`SessionError::CredentialsChanged`], [`SessionError::TooManySessions`], or a
     /// store error.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # tokio::runtime::Builder::new_current_thread().build().unwrap().block_on(async {
+    /// # let session = hallpass::__private::doc_session();
+    /// let ticket = session.begin_login("alice").await?;
+    /// assert_eq!(ticket.principal(), "alice");
+    /// session.finish_login(ticket).await?;
+    /// # Ok::<(), hallpass::SessionError>(())
+    /// # }).unwrap();
+    /// ```
     pub async fn finish_login(&self, ticket: LoginTicket) -> Result<(), SessionError> {
         self.login_as(ticket.principal, Some(ticket.generation))
             .await
@@ -931,8 +1027,8 @@ impl Session {
                 Created::Refused(refusal) => return Err(SessionError::refused(refusal)),
             }
         }
-        Err(SessionError::Store(crate::StoreError::msg(
-            crate::StoreErrorKind::Backend,
+        Err(SessionError::Store(crate::store::StoreError::msg(
+            crate::store::StoreErrorKind::Backend,
             "fresh tokens kept colliding",
         )))
     }
@@ -943,6 +1039,18 @@ impl Session {
     /// # Errors
     ///
     /// A store error; the session is then not known to be deleted.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # tokio::runtime::Builder::new_current_thread().build().unwrap().block_on(async {
+    /// # let session = hallpass::__private::doc_session();
+    /// session.login("alice").await?;
+    /// session.logout().await?;
+    /// assert_eq!(session.principal().await?, None);
+    /// # Ok::<(), hallpass::SessionError>(())
+    /// # }).unwrap();
+    /// ```
     pub async fn logout(&self) -> Result<(), SessionError> {
         let mut state = self.shared.state.lock().await;
         if self.fast_path(&state) {
@@ -987,20 +1095,24 @@ impl Session {
         Ok(())
     }
 
-    /// Same as [`Session::logout`]: ends the session.
-    ///
-    /// # Errors
-    ///
-    /// As [`Session::logout`].
-    pub async fn destroy(&self) -> Result<(), SessionError> {
-        self.logout().await
-    }
-
     /// Issues a new token for the same session (do this on any privilege change, SR-15).
     ///
     /// # Errors
     ///
     /// [`SessionError::Ended`] when the session ended concurrently, or a store error.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # tokio::runtime::Builder::new_current_thread().build().unwrap().block_on(async {
+    /// # let session = hallpass::__private::doc_session();
+    /// session.login("alice").await?;
+    /// let before = session.handle().await?;
+    /// session.rotate().await?; // a new token; the handle and the data stay
+    /// assert_eq!(session.handle().await?, before);
+    /// # Ok::<(), hallpass::SessionError>(())
+    /// # }).unwrap();
+    /// ```
     pub async fn rotate(&self) -> Result<(), SessionError> {
         let mut state = self.shared.state.lock().await;
         let now = self.now();
@@ -1021,6 +1133,18 @@ impl Session {
     /// # Errors
     ///
     /// A store error from loading.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # tokio::runtime::Builder::new_current_thread().build().unwrap().block_on(async {
+    /// # let session = hallpass::__private::doc_session();
+    /// assert_eq!(session.principal().await?, None);
+    /// session.login("alice").await?;
+    /// assert_eq!(session.principal().await?.as_deref(), Some("alice"));
+    /// # Ok::<(), hallpass::SessionError>(())
+    /// # }).unwrap();
+    /// ```
     pub async fn principal(&self) -> Result<Option<String>, SessionError> {
         let mut state = self.shared.state.lock().await;
         self.ensure_loaded(&mut state).await?;
@@ -1030,13 +1154,26 @@ impl Session {
             .and_then(|c| c.record.principal.clone()))
     }
 
-    /// The session's public handle, if there is a session.
+    /// The session's public handle, if there is a session: the name under which
+    /// [`Session::sessions`] lists it and [`Session::revoke`] ends it.
     ///
     /// # Errors
     ///
     /// A store error from loading.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # tokio::runtime::Builder::new_current_thread().build().unwrap().block_on(async {
+    /// # let session = hallpass::__private::doc_session_of("alice").await;
+    /// let mine = session.handle().await?;
+    /// assert!(mine.is_some());
+    /// assert!(session.sessions().await?.iter().any(|s| Some(s.handle) == mine));
+    /// # Ok::<(), hallpass::SessionError>(())
+    /// # }).unwrap();
+    /// ```
     pub async fn handle(&self) -> Result<Option<Handle>, SessionError> {
-        Ok(self.record().await?.map(|r| r.handle))
+        self.with_record(|record| record.handle).await
     }
 
     /// When the session ends unless used again (the earlier of its two deadlines).
@@ -1044,19 +1181,80 @@ impl Session {
     /// # Errors
     ///
     /// A store error from loading.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # tokio::runtime::Builder::new_current_thread().build().unwrap().block_on(async {
+    /// # let session = hallpass::__private::doc_session();
+    /// session.login("alice").await?;
+    /// let ends = session.expires_at().await?.expect("a session");
+    /// use hallpass::time::{Clock as _, SystemClock};
+    /// assert!(ends > SystemClock.now());
+    /// # Ok::<(), hallpass::SessionError>(())
+    /// # }).unwrap();
+    /// ```
     pub async fn expires_at(&self) -> Result<Option<Timestamp>, SessionError> {
-        Ok(self.record().await?.map(|r| r.expires_at()))
+        self.with_record(Record::expires_at).await
     }
 
-    /// A copy of the session's record as this request sees it (for "who am I" pages).
+    /// What the session is, for a "who am I" or "your devices" page: handle,
+    /// principal, creation and last use, deadlines and client, as this request sees
+    /// it. `None` when there is no session.
     ///
     /// # Errors
     ///
     /// A store error from loading.
-    pub async fn record(&self) -> Result<Option<Record>, SessionError> {
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # tokio::runtime::Builder::new_current_thread().build().unwrap().block_on(async {
+    /// # let session = hallpass::__private::doc_session();
+    /// session.login("alice").await?;
+    /// let me = session.summary().await?.expect("a session");
+    /// assert_eq!(me.principal.as_deref(), Some("alice"));
+    /// assert!(me.absolute_deadline >= me.idle_deadline);
+    /// # Ok::<(), hallpass::SessionError>(())
+    /// # }).unwrap();
+    /// ```
+    pub async fn summary(&self) -> Result<Option<SessionSummary>, SessionError> {
+        self.with_record(|record| SessionSummary::from(record))
+            .await
+    }
+
+    /// The keys of the session's data, in order.
+    ///
+    /// # Errors
+    ///
+    /// A store error from loading.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # tokio::runtime::Builder::new_current_thread().build().unwrap().block_on(async {
+    /// # let session = hallpass::__private::doc_session();
+    /// session.insert("theme", "dark").await?;
+    /// session.insert("cart", [1, 2]).await?;
+    /// assert_eq!(session.keys().await?, ["cart", "theme"]);
+    /// # Ok::<(), hallpass::SessionError>(())
+    /// # }).unwrap();
+    /// ```
+    pub async fn keys(&self) -> Result<Vec<String>, SessionError> {
+        Ok(self
+            .with_record(|record| record.data.keys().cloned().collect())
+            .await?
+            .unwrap_or_default())
+    }
+
+    /// `f` of the record as this request sees it, if there is a session.
+    async fn with_record<T>(
+        &self,
+        f: impl FnOnce(&Record) -> T,
+    ) -> Result<Option<T>, SessionError> {
         let mut state = self.shared.state.lock().await;
         self.ensure_loaded(&mut state).await?;
-        Ok(state.current.as_ref().map(|c| Record::clone(&c.record)))
+        Ok(state.current.as_ref().map(|c| f(&c.record)))
     }
 
     /// "Remember me": `true` gives the cookie a `Max-Age` reaching the absolute
@@ -1066,7 +1264,18 @@ impl Session {
     /// # Errors
     ///
     /// [`SessionError::NoSession`] when there is no session to remember.
-    pub async fn set_remember(&self, remember: bool) -> Result<(), SessionError> {
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # tokio::runtime::Builder::new_current_thread().build().unwrap().block_on(async {
+    /// # let session = hallpass::__private::doc_session();
+    /// session.login("alice").await?;
+    /// session.remember(true).await?; // the cookie gets a Max-Age
+    /// # Ok::<(), hallpass::SessionError>(())
+    /// # }).unwrap();
+    /// ```
+    pub async fn remember(&self, remember: bool) -> Result<(), SessionError> {
         let mut state = self.shared.state.lock().await;
         self.ensure_loaded(&mut state).await?;
         let current = state.current.as_mut().ok_or(SessionError::NoSession)?;
@@ -1086,7 +1295,19 @@ impl Session {
     /// # Errors
     ///
     /// [`SessionError::NotAuthenticated`] without a principal, or a store error.
-    pub async fn list_sessions_of_principal(&self) -> Result<Vec<SessionSummary>, SessionError> {
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # tokio::runtime::Builder::new_current_thread().build().unwrap().block_on(async {
+    /// # let session = hallpass::__private::doc_session_of("alice").await;
+    /// let devices = session.sessions().await?;
+    /// assert_eq!(devices.len(), 1);
+    /// assert_eq!(Some(devices[0].handle), session.handle().await?);
+    /// # Ok::<(), hallpass::SessionError>(())
+    /// # }).unwrap();
+    /// ```
+    pub async fn sessions(&self) -> Result<Vec<SessionSummary>, SessionError> {
         let principal = self
             .principal()
             .await?
@@ -1104,6 +1325,20 @@ impl Session {
     /// # Errors
     ///
     /// [`SessionError::NotAuthenticated`] without a principal, or a store error.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # tokio::runtime::Builder::new_current_thread().build().unwrap().block_on(async {
+    /// # let session = hallpass::__private::doc_session_of("alice").await;
+    /// let other = hallpass::Handle::generate();
+    /// assert!(!session.revoke(&other).await?, "not one of alice's sessions");
+    /// let mine = session.handle().await?.expect("a session");
+    /// assert!(session.revoke(&mine).await?);
+    /// assert_eq!(session.principal().await?, None);
+    /// # Ok::<(), hallpass::SessionError>(())
+    /// # }).unwrap();
+    /// ```
     pub async fn revoke(&self, handle: &Handle) -> Result<bool, SessionError> {
         let mut state = self.shared.state.lock().await;
         self.ensure_loaded(&mut state).await?;
@@ -1178,24 +1413,56 @@ impl Session {
         Ok(count)
     }
 
-    /// "Log out everywhere": revokes every session of the logged-in principal, or
-    /// every other one with `except_current` (SR-25, SR-26). Returns how many.
+    /// "Log out everywhere": revokes every session of the logged-in principal, this
+    /// one included, and defeats logins of it still in flight (SR-25). Returns how
+    /// many sessions ended.
     ///
     /// # Errors
     ///
     /// [`SessionError::NotAuthenticated`] without a principal, or a store error.
-    pub async fn revoke_all_of_principal(&self, except_current: bool) -> Result<u64, SessionError> {
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # tokio::runtime::Builder::new_current_thread().build().unwrap().block_on(async {
+    /// # let session = hallpass::__private::doc_session_of("alice").await;
+    /// assert_eq!(session.revoke_all().await?, 1);
+    /// assert_eq!(session.principal().await?, None);
+    /// # Ok::<(), hallpass::SessionError>(())
+    /// # }).unwrap();
+    /// ```
+    pub async fn revoke_all(&self) -> Result<u64, SessionError> {
+        let mut state = self.shared.state.lock().await;
+        self.ensure_loaded(&mut state).await?;
+        let (principal, _) = Self::signed_in(&state)?;
+        let count = self.revoke_everywhere(principal, None).await?;
+        state.current = None;
+        state.delete_cookie = true;
+        Ok(count)
+    }
+
+    /// "Log out everywhere else": revokes every other session of the logged-in
+    /// principal and keeps this one (SR-26). Returns how many ended.
+    ///
+    /// # Errors
+    ///
+    /// [`SessionError::NotAuthenticated`] without a principal, or a store error.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # tokio::runtime::Builder::new_current_thread().build().unwrap().block_on(async {
+    /// # let session = hallpass::__private::doc_session_of("alice").await;
+    /// assert_eq!(session.revoke_others().await?, 0, "alice has no other session here");
+    /// assert_eq!(session.principal().await?.as_deref(), Some("alice"));
+    /// # Ok::<(), hallpass::SessionError>(())
+    /// # }).unwrap();
+    /// ```
+    pub async fn revoke_others(&self) -> Result<u64, SessionError> {
         let mut state = self.shared.state.lock().await;
         self.ensure_loaded(&mut state).await?;
         let (principal, own) = Self::signed_in(&state)?;
-        let count = self
-            .revoke_everywhere(principal, except_current.then_some(&own))
-            .await?;
-        if !except_current {
-            state.current = None;
-            state.delete_cookie = true;
-        }
-        Ok(count)
+        self.revoke_everywhere(principal, Some(&own)).await
     }
 
     /// The logged-in principal's credentials changed (a new password, a reset): ends
@@ -1210,6 +1477,18 @@ impl Session {
     /// # Errors
     ///
     /// [`SessionError::NotAuthenticated`] without a principal, or a store error.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # tokio::runtime::Builder::new_current_thread().build().unwrap().block_on(async {
+    /// # let session = hallpass::__private::doc_session_of("alice").await;
+    /// // ... alice's new password is stored ...
+    /// assert_eq!(session.credentials_changed().await?, 0);
+    /// assert_eq!(session.principal().await?.as_deref(), Some("alice"));
+    /// # Ok::<(), hallpass::SessionError>(())
+    /// # }).unwrap();
+    /// ```
     pub async fn credentials_changed(&self) -> Result<u64, SessionError> {
         let mut state = self.shared.state.lock().await;
         self.ensure_loaded(&mut state).await?;
@@ -1235,7 +1514,7 @@ impl Session {
         let mut state = self.shared.state.lock().await;
         if let Some(err) = &state.load_failed {
             // The load's own error, source and all (H6), for the log line.
-            return Err(SessionError::Store(crate::StoreError::new(
+            return Err(SessionError::Store(crate::store::StoreError::new(
                 err.kind(),
                 Arc::clone(err),
             )));

@@ -38,20 +38,11 @@ fn os_random(buf: &mut [u8]) {
 
 /// The secret part of a session cookie: 256 bits from the OS CSPRNG.
 ///
-/// `Debug` is redacted and the bytes are zeroized on drop (SR-44, H10).
-///
-/// # Examples
-///
-/// ```
-/// use hallpass::Token;
-///
-/// let token = Token::generate();
-/// assert_eq!(format!("{token:?}"), "Token(<redacted>)");
-/// let handle = hallpass::Handle::generate();
-/// assert_ne!(token.store_key(&handle), Token::generate().store_key(&handle));
-/// ```
+/// `Debug` is redacted and the bytes are zeroized on drop (SR-44). Crate-private:
+/// outside the engine a token exists only inside a signed cookie value, and stores
+/// see only its [`StoreKey`].
 #[derive(Clone, Zeroize, ZeroizeOnDrop)]
-pub struct Token([u8; TOKEN_LEN]);
+pub(crate) struct Token([u8; TOKEN_LEN]);
 
 impl Token {
     /// Mints a fresh token from the operating system's CSPRNG.
@@ -61,7 +52,7 @@ impl Token {
     /// Panics only if the operating system's random number generator fails, where no
     /// safe token can be made at all.
     #[must_use]
-    pub fn generate() -> Self {
+    pub(crate) fn generate() -> Self {
         let mut bytes = [0u8; TOKEN_LEN];
         os_random(&mut bytes);
         Self(bytes)
@@ -90,18 +81,8 @@ impl Token {
     }
 
     /// The key a store files the session with this token and `handle` under.
-    ///
-    /// # Examples
-    ///
-    /// ```
-    /// use hallpass::{Handle, Token};
-    ///
-    /// let (token, handle) = (Token::generate(), Handle::generate());
-    /// assert_eq!(token.store_key(&handle), token.store_key(&handle));
-    /// assert_eq!(token.store_key(&handle).handle(), &handle);
-    /// ```
     #[must_use]
-    pub fn store_key(&self, handle: &Handle) -> StoreKey {
+    pub(crate) fn store_key(&self, handle: &Handle) -> StoreKey {
         StoreKey {
             handle: *handle,
             hash: Sha256::digest(self.0).into(),
@@ -135,10 +116,11 @@ impl Eq for Token {}
 /// # Examples
 ///
 /// ```
-/// use hallpass::{Handle, StoreKey, Token};
+/// use hallpass::Handle;
+/// use hallpass::store::StoreKey;
 ///
 /// let handle = Handle::generate();
-/// let key = Token::generate().store_key(&handle);
+/// let key = StoreKey::random(&handle);
 /// assert_eq!(StoreKey::from_hex(handle, &key.to_hex()), Some(key));
 /// ```
 #[derive(Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -152,6 +134,25 @@ impl StoreKey {
     #[must_use]
     pub fn new(handle: Handle, hash: [u8; 32]) -> Self {
         Self { handle, hash }
+    }
+
+    /// The key of a fresh random token under `handle`: for a store's own tests and
+    /// tools, since a token never leaves the engine.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use hallpass::Handle;
+    /// use hallpass::store::StoreKey;
+    ///
+    /// let handle = Handle::generate();
+    /// let (a, b) = (StoreKey::random(&handle), StoreKey::random(&handle));
+    /// assert_eq!(a.handle(), b.handle());
+    /// assert_ne!(a.hash(), b.hash());
+    /// ```
+    #[must_use]
+    pub fn random(handle: &Handle) -> Self {
+        Token::generate().store_key(handle)
     }
 
     /// The session's handle.

@@ -10,9 +10,8 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use hallpass::{
-    CapPolicy, ConfigError, Key, Keyring, MemoryStore, SameSite, SessionConfig, SessionLayer,
-};
+use hallpass::config::{CapPolicy, SameSite};
+use hallpass::{ConfigError, Key, Keyring, MemoryStore, SessionConfig, SessionLayer};
 
 type Adjust = Box<dyn FnOnce(SessionConfig) -> SessionConfig>;
 

@@ -14,7 +14,9 @@ mod store {
 mod store_single_shard {
     // One shard puts every key in the same lock: rotation within a shard is covered.
     hallpass_testkit::store_conformance!(async {
-        hallpass::MemoryStore::with_config(hallpass::MemoryStoreConfig::default().with_shards(1))
+        hallpass::MemoryStore::with_config(
+            hallpass::store::MemoryStoreConfig::default().with_shards(1),
+        )
     });
 }
 

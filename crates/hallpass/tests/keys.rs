@@ -10,7 +10,8 @@
 
 use std::sync::Arc;
 
-use hallpass::{Key, Keyring, MemoryStore, SessionStore};
+use hallpass::store::SessionStore;
+use hallpass::{Key, Keyring, MemoryStore};
 use hallpass_testkit::TestApp;
 use http::Method;
 

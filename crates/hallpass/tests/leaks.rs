@@ -14,7 +14,8 @@ use std::time::Duration;
 
 use base64::Engine as _;
 use base64::engine::general_purpose::{STANDARD, URL_SAFE_NO_PAD};
-use hallpass::{MemoryStore, SessionStore, StoreKey};
+use hallpass::MemoryStore;
+use hallpass::store::{SessionStore, StoreKey};
 use hallpass_testkit::TestApp;
 use http::Method;
 use sha2::{Digest, Sha256};
@@ -130,7 +131,7 @@ async fn no_token_in_logs_debug_responses_or_store() {
         logs.contains("hallpass::event"),
         "trace logging captured the session events"
     );
-    let now = hallpass::Clock::now(&app.clock);
+    let now = hallpass::time::Clock::now(&app.clock);
     for value in &issued {
         let (forms, handle, token) = forms_of(value);
         for form in &forms {
@@ -153,10 +154,10 @@ async fn no_token_in_logs_debug_responses_or_store() {
                 .load(&StoreKey::new(handle, token), now)
                 .await
                 .unwrap(),
-            hallpass::Loaded::Missing
+            hallpass::store::Loaded::Missing
         );
         let key = StoreKey::new(handle, Sha256::digest(token).into());
-        if let hallpass::Loaded::Live(record) = store.load(&key, now).await.unwrap() {
+        if let hallpass::store::Loaded::Live(record) = store.load(&key, now).await.unwrap() {
             let encoded = String::from_utf8(record.encode()).unwrap();
             for form in &forms {
                 assert!(

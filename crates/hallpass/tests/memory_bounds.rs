@@ -12,10 +12,9 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use hallpass::{
-    Handle, Loaded, MemoryStore, MemoryStoreConfig, Record, SessionStore, StoreErrorKind,
-    Timestamp, Token,
-};
+use hallpass::store::{Loaded, MemoryStoreConfig, Record, SessionStore, StoreErrorKind, StoreKey};
+use hallpass::time::Timestamp;
+use hallpass::{Handle, MemoryStore};
 use hallpass_testkit::TestApp;
 use http::Method;
 
@@ -38,11 +37,11 @@ async fn flood_of_anonymous_sessions_stays_bounded_and_keeps_the_logged_in_user(
         assert_eq!(reply.status, 200);
         if i % 10_000 == 0 {
             assert_eq!(alice.get("/me").await.body, "alice", "during the flood");
-            let now = hallpass::Clock::now(&app.clock);
+            let now = hallpass::time::Clock::now(&app.clock);
             assert!(store.count(now).await.unwrap() <= 1_000);
         }
     }
-    let now = hallpass::Clock::now(&app.clock);
+    let now = hallpass::time::Clock::now(&app.clock);
     assert!(store.count(now).await.unwrap() <= 1_000);
     assert_eq!(
         alice.get("/me").await.body,
@@ -58,13 +57,13 @@ async fn expired_sessions_go_first_then_least_recently_used_anonymous() {
     let t0 = Timestamp::from_unix_millis(1_000_000);
     let mut keys = Vec::new();
     for i in 0..3u64 {
-        let key = Token::generate().store_key(&Handle::generate());
+        let key = StoreKey::random(&Handle::generate());
         let idle = if i == 1 { Duration::from_secs(1) } else { IDLE };
         store
             .create(
                 &key,
                 &Record::new(Handle::generate(), t0, idle, ABSOLUTE),
-                &hallpass::Admission::default(),
+                &hallpass::store::Admission::default(),
             )
             .await
             .unwrap();
@@ -76,12 +75,12 @@ async fn expired_sessions_go_first_then_least_recently_used_anonymous() {
         store.load(&keys[0], later).await.unwrap(),
         Loaded::Live(_)
     ));
-    let fourth = Token::generate().store_key(&Handle::generate());
+    let fourth = StoreKey::random(&Handle::generate());
     store
         .create(
             &fourth,
             &Record::new(Handle::generate(), later, IDLE, ABSOLUTE),
-            &hallpass::Admission::default(),
+            &hallpass::store::Admission::default(),
         )
         .await
         .unwrap();
@@ -92,12 +91,12 @@ async fn expired_sessions_go_first_then_least_recently_used_anonymous() {
     );
     // (Loading key 2 here would refresh it; count it instead.)
     assert_eq!(store.count(later).await.unwrap(), 3);
-    let fifth = Token::generate().store_key(&Handle::generate());
+    let fifth = StoreKey::random(&Handle::generate());
     store
         .create(
             &fifth,
             &Record::new(Handle::generate(), later, IDLE, ABSOLUTE),
-            &hallpass::Admission::default(),
+            &hallpass::store::Admission::default(),
         )
         .await
         .unwrap();
@@ -123,20 +122,20 @@ async fn a_store_full_of_authenticated_sessions_refuses_rather_than_drops() {
     let now = Timestamp::from_unix_millis(1_000_000);
     let mut keys = Vec::new();
     for user in ["a", "b"] {
-        let key = Token::generate().store_key(&Handle::generate());
+        let key = StoreKey::random(&Handle::generate());
         let mut record = Record::new(Handle::generate(), now, IDLE, ABSOLUTE);
         record.principal = Some(user.into());
         store
-            .create(&key, &record, &hallpass::Admission::default())
+            .create(&key, &record, &hallpass::store::Admission::default())
             .await
             .unwrap();
         keys.push(key);
     }
     let err = store
         .create(
-            &Token::generate().store_key(&Handle::generate()),
+            &StoreKey::random(&Handle::generate()),
             &Record::new(Handle::generate(), now, IDLE, ABSOLUTE),
-            &hallpass::Admission::default(),
+            &hallpass::store::Admission::default(),
         )
         .await
         .unwrap_err();
@@ -152,15 +151,15 @@ async fn a_store_full_of_authenticated_sessions_refuses_rather_than_drops() {
 #[tokio::test]
 async fn the_cleanup_task_frees_expired_memory_sessions_in_the_background() {
     let store = MemoryStore::new();
-    let clock = hallpass::ManualClock::starting_at_unix_millis(1_000_000);
-    let now = hallpass::Clock::now(&clock);
+    let clock = hallpass::time::ManualClock::starting_at_unix_millis(1_000_000);
+    let now = hallpass::time::Clock::now(&clock);
     for _ in 0..10 {
         let record = Record::new(Handle::generate(), now, Duration::from_secs(1), ABSOLUTE);
         store
             .create(
-                &Token::generate().store_key(&Handle::generate()),
+                &StoreKey::random(&Handle::generate()),
                 &record,
-                &hallpass::Admission::default(),
+                &hallpass::store::Admission::default(),
             )
             .await
             .unwrap();
@@ -193,8 +192,8 @@ async fn the_cleanup_task_frees_expired_memory_sessions_in_the_background() {
 async fn the_cleanup_task_survives_store_errors_and_keeps_purging() {
     let memory = MemoryStore::new();
     let faulty = hallpass_testkit::InstrumentedStore::new(Arc::new(memory.clone()));
-    let clock = hallpass::ManualClock::starting_at_unix_millis(1_000_000);
-    let now = hallpass::Clock::now(&clock);
+    let clock = hallpass::time::ManualClock::starting_at_unix_millis(1_000_000);
+    let now = hallpass::time::Clock::now(&clock);
     let create = |n: usize| {
         let memory = memory.clone();
         async move {
@@ -202,9 +201,9 @@ async fn the_cleanup_task_survives_store_errors_and_keeps_purging() {
                 let record = Record::new(Handle::generate(), now, Duration::from_secs(1), ABSOLUTE);
                 memory
                     .create(
-                        &Token::generate().store_key(&Handle::generate()),
+                        &StoreKey::random(&Handle::generate()),
                         &record,
-                        &hallpass::Admission::default(),
+                        &hallpass::store::Admission::default(),
                     )
                     .await
                     .unwrap();

@@ -17,7 +17,9 @@ use std::process::{Child, Command, Stdio};
 use std::sync::Arc;
 use std::time::Duration;
 
-use hallpass::{Key, Keyring, ManualClock, MemoryStore, SessionStore};
+use hallpass::store::SessionStore;
+use hallpass::time::ManualClock;
+use hallpass::{Key, Keyring, MemoryStore};
 use hallpass_demo::app::{AppOptions, router};
 use hallpass_demo::users::Users;
 use reqwest::header::HeaderMap;

@@ -7,10 +7,8 @@ use axum::Router;
 use axum::http::StatusCode;
 use axum::response::IntoResponse;
 use axum::routing::get;
-use hallpass::{
-    Key, Keyring, MemoryStore, MemoryStoreConfig, Session, SessionConfig, SessionError,
-    SessionLayer, SessionStore,
-};
+use hallpass::{Key, Keyring, MemoryStore, Session, SessionConfig, SessionError, SessionLayer};
+use hallpass::store::{MemoryStoreConfig, SessionStore};
 
 async fn login(session: Session) -> Result<&'static str, SessionError> {
     session.login("alice").await?;

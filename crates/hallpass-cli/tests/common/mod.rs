@@ -13,7 +13,9 @@ use std::process::{Command, Stdio};
 use std::sync::Arc;
 use std::time::Duration;
 
-use hallpass::{ClientMeta, Clock as _, Handle, Record, SessionStore, SystemClock, Token};
+use hallpass::Handle;
+use hallpass::store::{ClientMeta, Record, SessionStore, StoreKey};
+use hallpass::time::{Clock as _, SystemClock};
 
 /// What a run of the binary left: exit code, stdout, stderr.
 #[derive(Debug)]
@@ -78,13 +80,13 @@ pub async fn seed(
     for (key, value) in data {
         record.data.insert((*key).to_owned(), value.clone());
     }
-    let key = Token::generate().store_key(&record.handle);
+    let key = StoreKey::random(&record.handle);
     assert_eq!(
         store
-            .create(&key, &record, &hallpass::Admission::default())
+            .create(&key, &record, &hallpass::store::Admission::default())
             .await
             .unwrap(),
-        hallpass::Created::INSERTED
+        hallpass::store::Created::INSERTED
     );
     record.handle
 }

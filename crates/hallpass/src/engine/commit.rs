@@ -5,7 +5,7 @@
 use http::header::{CACHE_CONTROL, SET_COOKIE, VARY};
 use http::{HeaderMap, HeaderValue, StatusCode};
 
-use crate::cookie_header::TooLarge;
+use crate::cookie::TooLarge;
 use crate::error::SessionError;
 use crate::session::Session;
 

@@ -31,7 +31,7 @@ pub use head::RequestHead;
 use crate::codec;
 use crate::config::{ConfigError, SessionConfig};
 use crate::context::Context;
-use crate::cookie_header::{self, Found};
+use crate::cookie::{self, Found};
 use crate::events::{self, Event, InvalidReason};
 use crate::session::{Candidate, Session};
 use crate::store::{IntoStore, SessionStore};
@@ -93,7 +93,7 @@ impl SessionEngine {
     pub fn begin(&self, head: &RequestHead<'_>) -> Result<(Session, Commit), Rejection> {
         let config = &self.context.config;
         let headers = head.headers();
-        let found = cookie_header::find(headers, &config.cookie_name, config.max_cookie_header_bytes)
+        let found = cookie::find(headers, &config.cookie_name, config.max_cookie_header_bytes)
             .map_err(|too_large| {
                 tracing::warn!(target: "hallpass::rejection", len = too_large.len, max = too_large.max, "Cookie header too large");
                 Rejection::from(too_large)
@@ -107,7 +107,7 @@ impl SessionEngine {
                 events::emit(
                     hook,
                     &Event::DuplicateCookie {
-                        values: cookie_header::MAX_CANDIDATES + 1,
+                        values: cookie::MAX_CANDIDATES + 1,
                         live: 0,
                         ip,
                     },

@@ -7,10 +7,11 @@ use std::sync::Arc;
 use http::{HeaderMap, HeaderValue};
 
 use crate::engine::RequestHead;
-use crate::{
-    Handle, Key, Keyring, Loaded, MemoryStore, SessionConfig, SessionEngine, SessionStore,
-    SystemClock, Token, codec,
-};
+use crate::engine::SessionEngine;
+use crate::store::{Loaded, SessionStore};
+use crate::time::SystemClock;
+use crate::token::Token;
+use crate::{Handle, Key, Keyring, MemoryStore, SessionConfig, codec};
 
 fn keyring() -> Keyring {
     Keyring::new(Key::from_bytes(&[9u8; 32]).unwrap())
@@ -52,7 +53,7 @@ async fn a_signed_never_issued_token_gets_no_session_and_no_data() {
         .unwrap()
         .to_owned();
     assert!(!issued.contains(&value), "a fresh token is minted");
-    let now = crate::Clock::now(&SystemClock);
+    let now = crate::time::Clock::now(&SystemClock);
     assert_eq!(
         store.load(&token.store_key(&handle), now).await.unwrap(),
         Loaded::Missing
@@ -73,7 +74,7 @@ async fn the_increment_fast_path_never_writes_under_an_unknown_token() {
     assert_eq!(session.increment("views", 1).await.unwrap(), 1);
     let mut response = HeaderMap::new();
     commit.finish().await.unwrap().apply(&mut response);
-    let now = crate::Clock::now(&SystemClock);
+    let now = crate::time::Clock::now(&SystemClock);
     assert_eq!(
         store.load(&token.store_key(&handle), now).await.unwrap(),
         Loaded::Missing
@@ -91,15 +92,11 @@ async fn a_store_key_presented_as_a_cookie_does_not_work() {
     session.login("alice").await.unwrap();
     let mut response = HeaderMap::new();
     commit.finish().await.unwrap().apply(&mut response);
-    let record = session.record().await.unwrap().unwrap();
-    let now = crate::Clock::now(&SystemClock);
-    let (stored_key, _) = store
-        .load_handle(&record.handle, now)
-        .await
-        .unwrap()
-        .unwrap();
+    let handle = session.handle().await.unwrap().unwrap();
+    let now = crate::time::Clock::now(&SystemClock);
+    let (stored_key, _) = store.load_handle(&handle, now).await.unwrap().unwrap();
     let as_token = Token::from_bytes(*stored_key.hash());
-    let value = codec::encode(&keyring(), "__Host-id", &record.handle, &as_token);
+    let value = codec::encode(&keyring(), "__Host-id", &handle, &as_token);
     let (replay, _commit) = engine
         .begin(&RequestHead::from_http(&cookie_headers(&value), None))
         .unwrap();
@@ -175,7 +172,7 @@ async fn every_forwarded_for_field_is_read_behind_a_trusted_proxy() {
     let config = SessionConfig::new(keyring())
         .with_trusted_proxies(["127.0.0.1/32".parse().unwrap()])
         .with_event_hook(move |event| {
-            if let crate::Event::InvalidToken { ip, .. } = event {
+            if let crate::events::Event::InvalidToken { ip, .. } = event {
                 hook_seen.lock().unwrap().push(*ip);
             }
         });

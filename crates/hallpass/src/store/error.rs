@@ -25,7 +25,7 @@ pub enum StoreErrorKind {
 /// # Examples
 ///
 /// ```
-/// use hallpass::{StoreError, StoreErrorKind};
+/// use hallpass::store::{StoreError, StoreErrorKind};
 ///
 /// let io = std::io::Error::new(std::io::ErrorKind::ConnectionRefused, "refused");
 /// let err = StoreError::new(StoreErrorKind::Unavailable, io);
@@ -58,12 +58,12 @@ impl StoreError {
         }
     }
 
-    /// A cursor given to [`SessionStore::list_sessions`](crate::SessionStore::list_sessions)
+    /// A cursor given to [`SessionStore::list_sessions`](crate::store::SessionStore::list_sessions)
     /// that the store did not hand out ([`StoreErrorKind::InvalidData`]).
     ///
     /// ```
-    /// let err = hallpass::StoreError::bad_cursor();
-    /// assert_eq!(err.kind(), hallpass::StoreErrorKind::InvalidData);
+    /// let err = hallpass::store::StoreError::bad_cursor();
+    /// assert_eq!(err.kind(), hallpass::store::StoreErrorKind::InvalidData);
     /// ```
     #[must_use]
     pub fn bad_cursor() -> Self {
@@ -82,7 +82,7 @@ impl StoreError {
     /// The delta error behind this one, when a delta did not fit the stored record.
     ///
     /// ```
-    /// use hallpass::{DeltaError, StoreError};
+    /// use hallpass::store::{DeltaError, StoreError};
     ///
     /// let err = StoreError::from(DeltaError::TooLarge { size: 9, max: 8 });
     /// assert_eq!(err.delta_error(), Some(&DeltaError::TooLarge { size: 9, max: 8 }));
@@ -92,7 +92,7 @@ impl StoreError {
         self.source.as_deref()?.downcast_ref()
     }
 
-    /// A delta that logs a principal in, given to [`apply`](crate::SessionStore::apply).
+    /// A delta that logs a principal in, given to [`apply`](crate::store::SessionStore::apply).
     #[must_use]
     pub fn login_needs_rotation() -> Self {
         Self::msg(

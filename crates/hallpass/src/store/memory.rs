@@ -10,7 +10,8 @@ use super::{
     StoreError, StoreErrorKind, StoreFuture,
 };
 use crate::delta::{Admission, Delta, PrincipalChange, Touch};
-use crate::record::{Expiry, Record, Timestamp};
+use crate::record::{Expiry, Record};
+use crate::time::Timestamp;
 use crate::token::{Handle, StoreKey};
 
 /// Sizing of a [`MemoryStore`].
@@ -18,7 +19,8 @@ use crate::token::{Handle, StoreKey};
 /// # Examples
 ///
 /// ```
-/// use hallpass::{MemoryStore, MemoryStoreConfig};
+/// use hallpass::MemoryStore;
+/// use hallpass::store::MemoryStoreConfig;
 ///
 /// let store = MemoryStore::with_config(MemoryStoreConfig::default().with_capacity(10_000));
 /// # let _ = store;
@@ -76,16 +78,18 @@ impl MemoryStoreConfig {
 ///
 /// ```
 /// use std::time::Duration;
-/// use hallpass::{Admission, Handle, MemoryStore, Record, SessionStore, Timestamp, Token, Loaded};
+/// use hallpass::{Handle, MemoryStore};
+/// use hallpass::store::{Admission, Loaded, Record, SessionStore, StoreKey};
+/// use hallpass::time::Timestamp;
 ///
 /// # tokio_test_block_on(async {
 /// let store = MemoryStore::new();
 /// let now = Timestamp::from_unix_millis(0);
 /// let record = Record::new(Handle::generate(), now, Duration::from_secs(60), Duration::from_secs(600));
-/// let key = Token::generate().store_key(&record.handle);
+/// let key = StoreKey::random(&record.handle);
 /// store.create(&key, &record, &Admission::default()).await?;
 /// assert!(matches!(store.load(&key, now).await?, Loaded::Live(_)));
-/// # Ok::<(), hallpass::StoreError>(())
+/// # Ok::<(), hallpass::store::StoreError>(())
 /// # }).unwrap();
 /// # fn tokio_test_block_on<F: std::future::Future>(f: F) -> F::Output {
 /// #     tokio::runtime::Builder::new_current_thread().build().unwrap().block_on(f)

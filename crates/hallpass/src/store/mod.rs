@@ -18,15 +18,15 @@
 //!
 //! **Admission.** A session becomes a principal's (a [`create`](SessionStore::create)
 //! of a record with a principal, or a [`rotate`](SessionStore::rotate) whose delta is a
-//! [`PrincipalChange::Login`](crate::PrincipalChange)) only if, in the same atomic step
-//! as the write, the [`Admission`](crate::Admission) holds: the principal's generation
+//! [`PrincipalChange::Login`](crate::store::PrincipalChange)) only if, in the same atomic step
+//! as the write, the [`Admission`] holds: the principal's generation
 //! is still the one the login began with (else [`Refusal::CredentialsChanged`]), and
-//! the cap holds — with [`CapPolicy::RejectNew`](crate::CapPolicy) a login past it is
+//! the cap holds — with [`CapPolicy::RejectNew`](crate::config::CapPolicy) a login past it is
 //! [`Refusal::TooManySessions`], with `EvictOldest` the least recently used other
 //! sessions end in that same step. No interleaving of logins and revokes breaks
 //! either rule. Nothing is written when a login is refused.
 //!
-//! Every method takes `now` from the caller's [`Clock`](crate::Clock), so a store
+//! Every method takes `now` from the caller's [`Clock`](crate::time::Clock), so a store
 //! needs no clock of its own and tests can move time.
 //!
 //! The trait is object safe: `Arc<dyn SessionStore>` lets an application choose its
@@ -43,9 +43,15 @@ use std::sync::Arc;
 pub use error::{StoreError, StoreErrorKind};
 pub use memory::{MemoryStore, MemoryStoreConfig};
 
-use crate::delta::{Admission, Delta};
-use crate::record::{Expiry, Record, Timestamp};
-use crate::token::{Handle, StoreKey};
+pub use crate::cleanup::{CleanupConfig, purge_expired, spawn_cleanup};
+pub use crate::data::Data;
+pub use crate::delta::{
+    Admission, Delta, DeltaError, Op, PrincipalChange, Refusal, SessionCap, Touch,
+};
+pub use crate::record::{ClientMeta, Expiry, RECORD_FORMAT_VERSION, Record, RecordDecodeError};
+pub use crate::token::{Handle, InvalidHandle, StoreKey};
+
+use crate::time::Timestamp;
 
 /// Runs a store call with a time limit: the one timeout every store uses. A call
 /// over `limit` fails with [`StoreErrorKind::Timeout`] (the layer answers 503), and
@@ -59,7 +65,7 @@ use crate::token::{Handle, StoreKey};
 ///
 /// ```
 /// use std::time::Duration;
-/// use hallpass::{StoreError, StoreErrorKind};
+/// use hallpass::store::{StoreError, StoreErrorKind};
 ///
 /// # tokio::runtime::Builder::new_current_thread().enable_time().build().unwrap().block_on(async {
 /// let slow = async {
@@ -90,7 +96,7 @@ pub enum Created {
     /// The record was inserted.
     Inserted {
         /// Sessions of the same principal that the cap ended to make room
-        /// ([`CapPolicy::EvictOldest`](crate::CapPolicy)).
+        /// ([`CapPolicy::EvictOldest`](crate::config::CapPolicy)).
         evicted: Vec<Handle>,
     },
     /// A record already exists under the key; nothing was written.
@@ -106,26 +112,12 @@ impl Created {
     };
 }
 
-/// Why a store did not admit a login (see the [module docs](self)).
-#[non_exhaustive]
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Refusal {
-    /// The principal has the maximum number of sessions ([`CapPolicy::RejectNew`](crate::CapPolicy)).
-    TooManySessions {
-        /// The cap.
-        max: usize,
-    },
-    /// The principal's generation moved since the login began: its credentials
-    /// changed or all its sessions were revoked while the login was being checked.
-    CredentialsChanged,
-}
-
 /// What [`SessionStore::delete`] deleted.
 ///
 /// # Examples
 ///
 /// ```
-/// let deleted = hallpass::Deleted::new(Some("alice".to_owned()));
+/// let deleted = hallpass::store::Deleted::new(Some("alice".to_owned()));
 /// assert_eq!(deleted.principal.as_deref(), Some("alice"));
 /// ```
 #[non_exhaustive]
@@ -191,7 +183,9 @@ impl Incremented {
     /// ```
     /// use std::sync::Arc;
     /// use std::time::Duration;
-    /// use hallpass::{Applied, Handle, Incremented, Record, Timestamp};
+    /// use hallpass::Handle;
+    /// use hallpass::store::{Applied, Incremented, Record};
+    /// use hallpass::time::Timestamp;
     ///
     /// let mut record = Record::new(Handle::generate(), Timestamp::from_unix_millis(0), Duration::from_secs(60), Duration::from_secs(600));
     /// record.data.insert("views".into(), 3.into());
@@ -258,7 +252,7 @@ pub struct SessionSummary {
     /// Absolute deadline.
     pub absolute_deadline: Timestamp,
     /// Client metadata.
-    pub client: crate::record::ClientMeta,
+    pub client: ClientMeta,
 }
 
 impl From<&Record> for SessionSummary {
@@ -326,7 +320,8 @@ impl IntoStore for Arc<dyn SessionStore> {
 ///
 /// ```
 /// use std::sync::Arc;
-/// use hallpass::{MemoryStore, SessionStore};
+/// use hallpass::MemoryStore;
+/// use hallpass::store::SessionStore;
 ///
 /// // Any store can stand behind a trait object, chosen at run time.
 /// let store: Arc<dyn SessionStore> = Arc::new(MemoryStore::new());
@@ -350,7 +345,7 @@ pub trait SessionStore: Send + Sync + fmt::Debug + 'static {
     ///
     /// # Errors
     ///
-    /// [`StoreErrorKind::InvalidData`] (with a [`DeltaError`](crate::DeltaError) as its
+    /// [`StoreErrorKind::InvalidData`] (with a [`DeltaError`] as its
     /// source, see [`StoreError::delta_error`]) when the delta does not fit the record
     /// as stored, and when it logs a principal in: a login goes through
     /// [`rotate`](Self::rotate).
@@ -361,7 +356,7 @@ pub trait SessionStore: Send + Sync + fmt::Debug + 'static {
         now: Timestamp,
     ) -> StoreFuture<'a, Applied>;
 
-    /// Applies `delta`, whose last op is an [`Op::Increment`](crate::Op), like
+    /// Applies `delta`, whose last op is an [`Op::Increment`](crate::store::Op), like
     /// [`apply`](Self::apply), and returns only that counter's new value and the
     /// version: what a counter request needs, without the whole record back. A
     /// store may do this in less work than an apply (Redis: a few commands and two
@@ -378,7 +373,7 @@ pub trait SessionStore: Send + Sync + fmt::Debug + 'static {
         now: Timestamp,
     ) -> StoreFuture<'a, Incremented> {
         Box::pin(async move {
-            let Some(crate::Op::Increment { key: name, .. }) = delta.ops.last() else {
+            let Some(Op::Increment { key: name, .. }) = delta.ops.last() else {
                 return Err(StoreError::msg(
                     StoreErrorKind::InvalidData,
                     "increment: the delta's last op is not an increment",
@@ -393,7 +388,7 @@ pub trait SessionStore: Send + Sync + fmt::Debug + 'static {
     fn touch<'a>(
         &'a self,
         key: &'a StoreKey,
-        touch: crate::delta::Touch,
+        touch: Touch,
         now: Timestamp,
     ) -> StoreFuture<'a, bool>;
 

@@ -15,6 +15,9 @@ use std::net::SocketAddr;
 
 pub use service::{ResponseFuture, SessionService};
 
+#[cfg(feature = "axum")]
+pub use crate::extract::MissingSessionLayer;
+
 use crate::config::{ConfigError, SessionConfig};
 use crate::engine::SessionEngine;
 use crate::store::IntoStore;

@@ -15,6 +15,8 @@
 //!   one by order (AT-08);
 //! - the input is bounded and the parse is a single linear pass; it never panics.
 
+pub use crate::codec::{FORMAT_VERSION, VALUE_LEN};
+
 use http::HeaderMap;
 use http::header::COOKIE;
 
@@ -50,7 +52,7 @@ pub struct TooLarge {
 /// # Examples
 ///
 /// ```
-/// use hallpass::cookie_header::pairs;
+/// use hallpass::cookie::pairs;
 ///
 /// let found: Vec<_> = pairs(b"a=1; =b=2; c; __%48ost-id=x").collect();
 /// assert_eq!(found, [(&b"a"[..], &b"1"[..]), (&b"__%48ost-id"[..], &b"x"[..])]);
@@ -87,14 +89,14 @@ fn trim_ows(mut bytes: &[u8]) -> &[u8] {
 /// # Examples
 ///
 /// ```
-/// use hallpass::cookie_header::{Found, find};
+/// use hallpass::cookie::{Found, find};
 /// use http::{HeaderMap, HeaderValue, header::COOKIE};
 ///
 /// let mut headers = HeaderMap::new();
 /// headers.append(COOKIE, HeaderValue::from_static("a=1; __Host-id=X"));
 /// headers.append(COOKIE, HeaderValue::from_static("__host-id=Y; __Host-id=X"));
 /// assert_eq!(find(&headers, "__Host-id", 8192)?, Found::Values(vec![&b"X"[..]]));
-/// # Ok::<(), hallpass::cookie_header::TooLarge>(())
+/// # Ok::<(), hallpass::cookie::TooLarge>(())
 /// ```
 pub fn find<'a>(
     headers: &'a HeaderMap,

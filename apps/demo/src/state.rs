@@ -1,0 +1,17 @@
+//! [`AppState`]: what every handler can reach. Its own module so the router (which
+//! builds it) and the handlers (which read it) do not import each other.
+
+use std::sync::Arc;
+
+use hallpass::time::Clock;
+
+use crate::users::Users;
+
+/// What every handler can reach.
+#[derive(Clone, Debug)]
+pub(crate) struct AppState {
+    pub(crate) users: Arc<Users>,
+    pub(crate) clock: Arc<dyn Clock>,
+    pub(crate) tls: bool,
+    pub(crate) behind_proxy: bool,
+}
