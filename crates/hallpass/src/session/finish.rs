@@ -1,0 +1,115 @@
+//! The commit: what the request changed goes to the store before the response head,
+//! and the response learns which cookie it carries.
+
+use std::sync::Arc;
+
+use crate::delta::Admission;
+use crate::error::SessionError;
+use crate::events::Event;
+use crate::store::Applied;
+
+use super::{Finished, Session, State};
+
+impl Session {
+    /// Writes what the request changed and says which cookie the response carries;
+    /// called once, by [`Commit::finish`](crate::engine::Commit::finish).
+    pub(crate) async fn finish(&self) -> Result<Finished, SessionError> {
+        let mut state = self.shared.state.lock().await;
+        if let Some(err) = &state.load_failed {
+            // The load's own error, source and all (H6), for the log line.
+            return Err(SessionError::Store(crate::store::StoreError::new(
+                err.kind(),
+                Arc::clone(err),
+            )));
+        }
+        let reissue_only = !state.loaded
+            && matches!(self.shared.candidates.as_slice(), [candidate] if !candidate.by_primary);
+        if reissue_only {
+            // A cookie signed by an older key: re-issue it under the primary key even
+            // though the handler did not look at the session.
+            if self.ensure_loaded(&mut state).await.is_err() {
+                state.load_failed = None;
+                return Ok(Finished::default());
+            }
+        }
+        if !state.loaded {
+            return Ok(Finished {
+                cookie: None,
+                vary: state.counted,
+            });
+        }
+        if !state.degraded {
+            self.write(&mut state).await?;
+        }
+        let context = &self.shared.context;
+        let cookie = match state.current.as_ref() {
+            Some(current) if current.stored && current.issue_cookie => {
+                let value = crate::codec::encode(
+                    &self.config().keyring,
+                    &self.config().cookie_name,
+                    &current.record.handle,
+                    &current.token,
+                );
+                let max_age = current
+                    .record
+                    .remember
+                    .then(|| current.record.absolute_deadline.since(self.now()));
+                context.set_cookie(&value, max_age)
+            }
+            _ if state.delete_cookie => context.deletion_cookie(),
+            _ => None,
+        };
+        Ok(Finished { cookie, vary: true })
+    }
+
+    /// The store writes of [`Session::finish`].
+    pub(super) async fn write(&self, state: &mut State) -> Result<(), SessionError> {
+        let now = self.now();
+        let Some(current) = state.current.as_mut() else {
+            return Ok(());
+        };
+        if !current.stored {
+            if current.record.data.is_empty() && current.record.principal.is_none() {
+                // SR-18: an empty session is never stored and gets no cookie.
+                state.current = None;
+                return Ok(());
+            }
+            return self.create(current, &Admission::default()).await;
+        }
+        let mut delta = std::mem::take(&mut current.pending);
+        if current.needs_touch {
+            delta.touch = Some(self.touch_at(now));
+        }
+        if delta.changes_content() {
+            delta.max_data_bytes = Some(self.config().max_data_bytes);
+            match self
+                .store()
+                .apply(&current.key, &delta, now)
+                .await
+                .map_err(SessionError::from_store)?
+            {
+                Applied::Updated(record) => current.record = record,
+                Applied::Gone => {
+                    // AT-24: the session ended while this request ran; its writes are
+                    // dropped rather than resurrecting it.
+                    self.emit(|| Event::WriteDiscarded {
+                        session: current.reference(),
+                    });
+                    state.current = None;
+                    state.delete_cookie = true;
+                }
+            }
+        } else if let Some(touch) = delta.touch {
+            if !self
+                .store()
+                .touch(&current.key, touch, now)
+                .await
+                .map_err(SessionError::from_store)?
+            {
+                state.current = None;
+                state.delete_cookie = true;
+            }
+        }
+        Ok(())
+    }
+}
