@@ -263,6 +263,77 @@ pub async fn login_as_another_principal_flushes_data(store: Arc<dyn SessionStore
     assert_eq!(browser.get("/cart").await.body, "[]");
 }
 
+/// "Remember me" belongs to the principal who chose it: a login as someone else on
+/// the same browser starts with a browser-session cookie again (and no data).
+pub async fn remember_me_ends_with_a_switch_of_principal(store: Arc<dyn SessionStore>) {
+    let app = TestApp::new(store);
+    let mut browser = app.browser();
+    browser.post("/login?user=alice").await;
+    let remembered = browser.post("/remember").await;
+    assert!(
+        remembered
+            .set_cookie()
+            .is_some_and(|c| c.contains("Max-Age=")),
+        "alice is remembered"
+    );
+    let bob = browser.post("/login?user=bob").await;
+    let cookie = bob.set_cookie().expect("a new cookie for bob");
+    assert!(
+        !cookie.contains("Max-Age="),
+        "bob is not remembered: {cookie}"
+    );
+    // And alice logging in again keeps her own choice.
+    let mut own = app.browser();
+    own.post("/login?user=alice").await;
+    own.post("/remember").await;
+    let again = own.post("/login?user=alice").await;
+    assert!(again.set_cookie().is_some_and(|c| c.contains("Max-Age=")));
+}
+
+/// A request sent with a cookie that a concurrent request of the same browser has
+/// since rotated (a login) arrives late: its answer carries no deletion cookie, which
+/// would log the browser out of its fresher login. (A stale request that writes still
+/// starts a new anonymous session, as a loser of a rotation race does; issue 17's
+/// grace window serves it on the rotated session instead.) A cookie whose session
+/// really ended is still cleared.
+pub async fn a_stale_request_never_deletes_a_fresher_cookie(store: Arc<dyn SessionStore>) {
+    let app = TestApp::new(store);
+    let mut browser = app.browser();
+    browser.post("/login?user=alice").await;
+    let stale = browser.cookie.clone().unwrap_or_default();
+    browser.post("/login?user=alice").await;
+    assert_ne!(browser.cookie.as_deref(), Some(stale.as_str()), "rotated");
+    let reply = app.raw(Method::GET, "/me", &[stale.as_bytes()]).await;
+    assert_eq!(reply.status, 401);
+    assert!(
+        reply.set_cookies().is_empty(),
+        "a stale read sets no cookie: {:?}",
+        reply.set_cookies()
+    );
+    for (method, path) in [(Method::GET, "/views"), (Method::POST, "/cart?item=late")] {
+        let reply = app.raw(method, path, &[stale.as_bytes()]).await;
+        assert!(
+            !reply.set_cookies().iter().any(|c| c.contains("Max-Age=0")),
+            "{path}: no deletion cookie: {:?}",
+            reply.set_cookies()
+        );
+    }
+    assert_eq!(browser.get("/me").await.body, "alice", "still logged in");
+    assert_eq!(
+        browser.get("/cart").await.body,
+        "[]",
+        "the late write was dropped"
+    );
+    let ended = browser.cookie.clone().unwrap_or_default();
+    browser.post("/logout").await;
+    let reply = app.raw(Method::GET, "/me", &[ended.as_bytes()]).await;
+    assert!(
+        reply.set_cookie().is_some_and(|c| c.contains("Max-Age=0")),
+        "an ended session's cookie is cleared: {:?}",
+        reply.set_cookies()
+    );
+}
+
 /// SR-24: logout deletes the record and sends a deletion cookie with the same
 /// attributes; the old cookie is dead.
 pub async fn logout_deletes_and_clears_the_cookie(store: Arc<dyn SessionStore>) {
@@ -897,7 +968,8 @@ macro_rules! http_conformance {
             forged_cookies_get_nothing, dead_token_is_never_written_to, cookie_moved_to_another_name_is_rejected,
             spoofed_cookie_names_are_ignored, duplicate_session_cookies_are_never_resolved_by_order,
             oversized_cookie_header_gets_431, store_down_on_load_fails_closed, failed_save_replaces_the_response,
-            remember_me_sets_max_age_from_the_absolute_deadline, list_and_revoke_sessions,
+            remember_me_sets_max_age_from_the_absolute_deadline, remember_me_ends_with_a_switch_of_principal,
+            a_stale_request_never_deletes_a_fresher_cookie, list_and_revoke_sessions,
             session_cap_rejects_or_evicts, client_binding_policies, same_site_lax_is_emitted,
             events_follow_the_lifecycle, invalid_unknown_expired_and_revoked_look_alike,
             oversized_data_is_refused_and_nothing_is_stored

@@ -14,7 +14,9 @@ pub(crate) fn resolve(
     peer: Option<IpAddr>,
     trusted: &[IpNet],
 ) -> Option<IpAddr> {
-    let peer = peer?;
+    // An IPv4 client of a dual-stack socket shows up as `::ffff:a.b.c.d`: compare
+    // (and report) it as the IPv4 address it is, so IPv4 proxy ranges match it.
+    let peer = peer?.to_canonical();
     let is_trusted = |ip: &IpAddr| trusted.iter().any(|net| net.contains(ip));
     if !is_trusted(&peer) {
         return Some(peer);
@@ -26,7 +28,7 @@ pub(crate) fn resolve(
         };
         for part in text.split(',') {
             match part.trim().parse::<IpAddr>() {
-                Ok(ip) => hops.push(ip),
+                Ok(ip) => hops.push(ip.to_canonical()),
                 // A malformed hop: nothing to its left can be trusted, and we cannot
                 // tell who wrote it; fall back to the proxy itself.
                 Err(_) => hops.clear(),
@@ -49,6 +51,25 @@ mod tests {
 
     fn ip(text: &str) -> IpAddr {
         text.parse().unwrap()
+    }
+
+    #[test]
+    fn an_ipv4_mapped_peer_matches_ipv4_proxy_ranges() {
+        let trusted: Vec<IpNet> = vec!["127.0.0.1/32".parse().unwrap()];
+        let mut headers = HeaderMap::new();
+        headers.insert(
+            "x-forwarded-for",
+            HeaderValue::from_static("203.0.113.7, ::ffff:127.0.0.1"),
+        );
+        assert_eq!(
+            resolve(&headers, Some(ip("::ffff:127.0.0.1")), &trusted),
+            Some(ip("203.0.113.7"))
+        );
+        // And an untrusted mapped peer is reported as the IPv4 address it is.
+        assert_eq!(
+            resolve(&headers, Some(ip("::ffff:198.51.100.1")), &trusted),
+            Some(ip("198.51.100.1"))
+        );
     }
 
     #[test]

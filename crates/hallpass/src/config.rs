@@ -152,6 +152,8 @@ pub struct SessionConfig {
     pub(crate) cookie_name: String,
     pub(crate) secure: bool,
     pub(crate) same_site: SameSite,
+    /// `SameSite=None` was asked for through the dangerous method, not `with_same_site`.
+    same_site_none_confirmed: bool,
     pub(crate) path: String,
     pub(crate) domain: Option<String>,
     pub(crate) idle_timeout: Duration,
@@ -186,6 +188,7 @@ impl SessionConfig {
             cookie_name: "__Host-id".to_owned(),
             secure: true,
             same_site: SameSite::Strict,
+            same_site_none_confirmed: false,
             path: "/".to_owned(),
             domain: None,
             idle_timeout: Duration::from_secs(30 * 60),
@@ -203,6 +206,17 @@ impl SessionConfig {
     }
 
     /// Replaces the keyring (for key rotation: prepend the new key, keep the old ones).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use hallpass::{Key, Keyring, SessionConfig};
+    ///
+    /// let (old, new) = (Key::generate(), Key::generate());
+    /// // Rotation: the new key signs, the old one still verifies until its cookies expire.
+    /// let config = SessionConfig::new(old.clone()).with_keyring(Keyring::new(new).with_verify_only(old));
+    /// # let _ = config;
+    /// ```
     #[must_use]
     pub fn with_keyring(mut self, keyring: Keyring) -> Self {
         self.keyring = keyring;
@@ -211,6 +225,15 @@ impl SessionConfig {
 
     /// The cookie's name (default `__Host-id`). A `__Host-` name demands `Secure`,
     /// `Path=/` and no `Domain`; a `__Secure-` name demands `Secure`.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use hallpass::{Key, SessionConfig};
+    ///
+    /// let config = SessionConfig::new(Key::generate()).with_cookie_name("__Host-app");
+    /// # let _ = config;
+    /// ```
     #[must_use]
     pub fn with_cookie_name(mut self, name: impl Into<String>) -> Self {
         self.cookie_name = name.into();
@@ -218,7 +241,20 @@ impl SessionConfig {
     }
 
     /// `SameSite=Strict` (default) or `Lax`. Passing [`SameSite::None`] here is
-    /// rejected when the layer is built: use [`SessionConfig::dangerous_same_site_none`].
+    /// rejected when the layer is built ([`ConfigError::SameSiteNoneNotConfirmed`]):
+    /// use [`SessionConfig::dangerous_same_site_none`].
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use hallpass::{Key, SessionConfig, SessionLayer, MemoryStore};
+    /// use hallpass::config::SameSite;
+    ///
+    /// let lax = SessionConfig::new(Key::generate()).with_same_site(SameSite::Lax);
+    /// assert!(SessionLayer::new(MemoryStore::new(), lax).is_ok());
+    /// let none = SessionConfig::new(Key::generate()).with_same_site(SameSite::None);
+    /// assert!(SessionLayer::new(MemoryStore::new(), none).is_err(), "needs dangerous_same_site_none");
+    /// ```
     #[must_use]
     pub fn with_same_site(mut self, same_site: SameSite) -> Self {
         self.same_site = same_site;
@@ -231,9 +267,21 @@ impl SessionConfig {
     ///
     /// Removes the browser's CSRF defence (AT-33): every state-changing route then
     /// needs its own CSRF protection. Needs `Secure` (browsers drop `None` without it).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use hallpass::{Key, SessionConfig};
+    ///
+    /// // Only for a cookie that must travel on cross-site requests (an embedded widget),
+    /// // with CSRF protection on every state-changing route.
+    /// let config = SessionConfig::new(Key::generate()).dangerous_same_site_none();
+    /// # let _ = config;
+    /// ```
     #[must_use]
     pub fn dangerous_same_site_none(mut self) -> Self {
         self.same_site = SameSite::None;
+        self.same_site_none_confirmed = true;
         self.secure = true;
         self
     }
@@ -245,6 +293,18 @@ impl SessionConfig {
     /// Anyone on the network path can read and replay the session (AT-34). Browsers
     /// already accept `Secure` cookies from `http://localhost`, so local development
     /// does not need this. Requires a cookie name without `__Host-`/`__Secure-`.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use hallpass::{Key, SessionConfig};
+    ///
+    /// // A lab network without TLS: the name must lose its __Host- prefix too.
+    /// let config = SessionConfig::new(Key::generate())
+    ///     .with_cookie_name("lab-id")
+    ///     .dangerous_insecure_cookie();
+    /// # let _ = config;
+    /// ```
     #[must_use]
     pub fn dangerous_insecure_cookie(mut self) -> Self {
         self.secure = false;
@@ -257,6 +317,17 @@ impl SessionConfig {
     ///
     /// Any subdomain (and whoever controls one) can read, set and shadow the session
     /// cookie (SR-10, AT-08). Not allowed with a `__Host-` name.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use hallpass::{Key, SessionConfig};
+    ///
+    /// let config = SessionConfig::new(Key::generate())
+    ///     .with_cookie_name("__Secure-id")
+    ///     .dangerous_cookie_domain("example.com");
+    /// # let _ = config;
+    /// ```
     #[must_use]
     pub fn dangerous_cookie_domain(mut self, domain: impl Into<String>) -> Self {
         self.domain = Some(domain.into());
@@ -264,6 +335,17 @@ impl SessionConfig {
     }
 
     /// Sets the cookie's `Path` (default `/`; `__Host-` names require `/`).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use hallpass::{Key, SessionConfig};
+    ///
+    /// let config = SessionConfig::new(Key::generate())
+    ///     .with_cookie_name("__Secure-admin")
+    ///     .with_cookie_path("/admin");
+    /// # let _ = config;
+    /// ```
     #[must_use]
     pub fn with_cookie_path(mut self, path: impl Into<String>) -> Self {
         self.path = path.into();
@@ -271,6 +353,16 @@ impl SessionConfig {
     }
 
     /// The idle timeout (default 30 minutes, SR-20).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use hallpass::{Key, SessionConfig};
+    ///
+    /// let config = SessionConfig::new(Key::generate()).with_idle_timeout(Duration::from_secs(15 * 60));
+    /// # let _ = config;
+    /// ```
     #[must_use]
     pub fn with_idle_timeout(mut self, timeout: Duration) -> Self {
         self.idle_timeout = timeout;
@@ -278,6 +370,16 @@ impl SessionConfig {
     }
 
     /// The absolute timeout (default 12 hours, SR-21).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use hallpass::{Key, SessionConfig};
+    ///
+    /// let config = SessionConfig::new(Key::generate()).with_absolute_timeout(Duration::from_secs(8 * 3600));
+    /// # let _ = config;
+    /// ```
     #[must_use]
     pub fn with_absolute_timeout(mut self, timeout: Duration) -> Self {
         self.absolute_timeout = timeout;
@@ -285,6 +387,17 @@ impl SessionConfig {
     }
 
     /// How often activity may push the idle deadline (default: idle timeout / 10).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use hallpass::{Key, SessionConfig};
+    ///
+    /// // Push the idle deadline at most once a minute (one store write per minute of use).
+    /// let config = SessionConfig::new(Key::generate()).with_touch_interval(Duration::from_secs(60));
+    /// # let _ = config;
+    /// ```
     #[must_use]
     pub fn with_touch_interval(mut self, interval: Duration) -> Self {
         self.touch_interval = Some(interval);
@@ -293,6 +406,17 @@ impl SessionConfig {
 
     /// Proxies whose `X-Forwarded-For` header is believed (CIDR ranges). Without any,
     /// the client IP is the peer address.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use hallpass::{Key, SessionConfig};
+    ///
+    /// let config = SessionConfig::new(Key::generate())
+    ///     .with_trusted_proxies(["10.0.0.0/8".parse()?, "::1/128".parse()?]);
+    /// # let _ = config;
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     #[must_use]
     pub fn with_trusted_proxies(mut self, proxies: impl IntoIterator<Item = IpNet>) -> Self {
         self.trusted_proxies = proxies.into_iter().collect();
@@ -300,6 +424,17 @@ impl SessionConfig {
     }
 
     /// Binds sessions to client properties recorded at login (default: off).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use hallpass::{Key, SessionConfig};
+    /// use hallpass::config::{BindingPolicy, ClientBinding};
+    ///
+    /// let config = SessionConfig::new(Key::generate())
+    ///     .with_client_binding(ClientBinding::new(BindingPolicy::Terminate).with_user_agent(true));
+    /// # let _ = config;
+    /// ```
     #[must_use]
     pub fn with_client_binding(mut self, binding: ClientBinding) -> Self {
         self.binding = binding;
@@ -307,6 +442,18 @@ impl SessionConfig {
     }
 
     /// At most `max` sessions per principal, with `policy` for the next login (SR-29).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use hallpass::{Key, SessionConfig};
+    /// use hallpass::config::CapPolicy;
+    ///
+    /// // Five devices per user; a sixth login logs out the least recently used one.
+    /// let config = SessionConfig::new(Key::generate())
+    ///     .with_max_sessions_per_principal(5, CapPolicy::EvictOldest);
+    /// # let _ = config;
+    /// ```
     #[must_use]
     pub fn with_max_sessions_per_principal(mut self, max: usize, policy: CapPolicy) -> Self {
         self.session_cap = Some((max, policy));
@@ -314,6 +461,15 @@ impl SessionConfig {
     }
 
     /// The most bytes of session data (serialized), default 64 KiB.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use hallpass::{Key, SessionConfig};
+    ///
+    /// let config = SessionConfig::new(Key::generate()).with_max_data_bytes(16 * 1024);
+    /// # let _ = config;
+    /// ```
     #[must_use]
     pub fn with_max_data_bytes(mut self, max: usize) -> Self {
         self.max_data_bytes = max;
@@ -321,6 +477,15 @@ impl SessionConfig {
     }
 
     /// The most bytes of `Cookie` header accepted (default 8 KiB); more gets 431.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use hallpass::{Key, SessionConfig};
+    ///
+    /// let config = SessionConfig::new(Key::generate()).with_max_cookie_header_bytes(4096);
+    /// # let _ = config;
+    /// ```
     #[must_use]
     pub fn with_max_cookie_header_bytes(mut self, max: usize) -> Self {
         self.max_cookie_header_bytes = max;
@@ -328,6 +493,17 @@ impl SessionConfig {
     }
 
     /// What a store failure while loading does (default: 503).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use hallpass::{Key, SessionConfig};
+    /// use hallpass::config::LoadFailure;
+    ///
+    /// // A public site that prefers serving anonymous pages to a 503 while the store is down.
+    /// let config = SessionConfig::new(Key::generate()).with_load_failure(LoadFailure::AnonymousFallback);
+    /// # let _ = config;
+    /// ```
     #[must_use]
     pub fn with_load_failure(mut self, on_failure: LoadFailure) -> Self {
         self.load_failure = on_failure;
@@ -335,6 +511,20 @@ impl SessionConfig {
     }
 
     /// The clock (default: the system clock). Tests use [`crate::time::ManualClock`].
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use std::sync::Arc;
+    /// use std::time::Duration;
+    /// use hallpass::{Key, SessionConfig};
+    /// use hallpass::time::ManualClock;
+    ///
+    /// let clock = ManualClock::starting_now();
+    /// let config = SessionConfig::new(Key::generate()).with_clock(Arc::new(clock.clone()));
+    /// clock.advance(Duration::from_secs(3600)); // a test moves time instead of sleeping
+    /// # let _ = config;
+    /// ```
     #[must_use]
     pub fn with_clock(mut self, clock: Arc<dyn Clock>) -> Self {
         self.clock = clock;
@@ -342,6 +532,20 @@ impl SessionConfig {
     }
 
     /// Calls `hook` with every session event, after it is logged.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use hallpass::{Key, SessionConfig};
+    /// use hallpass::events::Event;
+    ///
+    /// let config = SessionConfig::new(Key::generate()).with_event_hook(|event| {
+    ///     if let Event::InvalidToken { reason, .. } = event {
+    ///         eprintln!("bad session cookie: {reason:?}");
+    ///     }
+    /// });
+    /// # let _ = config;
+    /// ```
     #[must_use]
     pub fn with_event_hook(mut self, hook: impl Fn(&Event) + Send + Sync + 'static) -> Self {
         self.hook = Some(Arc::new(hook));
@@ -366,7 +570,9 @@ impl SessionConfig {
                 return Err(ConfigError::InvalidDomain(domain.clone()));
             }
         }
-        if self.cookie_name.starts_with("__Host-") {
+        // Browsers match the prefixes case-insensitively (RFC 6265bis §4.1.3): a
+        // `__host-id` cookie gets the `__Host-` rules too, so it must meet them here.
+        if has_prefix(&self.cookie_name, "__Host-") {
             if !self.secure {
                 return Err(ConfigError::PrefixNeedsSecure("__Host-"));
             }
@@ -377,14 +583,20 @@ impl SessionConfig {
                 return Err(ConfigError::HostPrefixNeedsRootPath);
             }
         }
-        if self.cookie_name.starts_with("__Secure-") && !self.secure {
+        if has_prefix(&self.cookie_name, "__Secure-") && !self.secure {
             return Err(ConfigError::PrefixNeedsSecure("__Secure-"));
+        }
+        if self.same_site == SameSite::None && !self.same_site_none_confirmed {
+            return Err(ConfigError::SameSiteNoneNotConfirmed);
         }
         if self.same_site == SameSite::None && !self.secure {
             return Err(ConfigError::SameSiteNoneNeedsSecure);
         }
         if self.idle_timeout.is_zero() || self.absolute_timeout.is_zero() {
             return Err(ConfigError::ZeroTimeout);
+        }
+        if self.idle_timeout > MAX_TIMEOUT || self.absolute_timeout > MAX_TIMEOUT {
+            return Err(ConfigError::TimeoutTooLong);
         }
         if self.idle_timeout > self.absolute_timeout {
             return Err(ConfigError::IdleLongerThanAbsolute);
@@ -439,6 +651,20 @@ impl fmt::Debug for SessionConfig {
     }
 }
 
+/// Whether `name` starts with `prefix`, ignoring ASCII case, as browsers compare
+/// cookie-name prefixes.
+fn has_prefix(name: &str, prefix: &str) -> bool {
+    name.as_bytes()
+        .get(..prefix.len())
+        .is_some_and(|start| start.eq_ignore_ascii_case(prefix.as_bytes()))
+}
+
+/// The longest idle or absolute timeout a configuration accepts: 400 days, the
+/// longest a browser keeps a cookie (RFC 6265bis §5.5). Longer would be a session
+/// that outlives every cookie that can name it, and deadlines far enough out break
+/// whatever prints them.
+pub const MAX_TIMEOUT: Duration = Duration::from_secs(400 * 24 * 3600);
+
 /// RFC 6265 `token` characters (cookie names).
 fn is_token_char(b: u8) -> bool {
     b.is_ascii_alphanumeric() || b"!#$%&'*+-.^_`|~".contains(&b)
@@ -485,6 +711,16 @@ pub enum ConfigError {
     /// A timeout of zero.
     #[error("idle and absolute timeouts must both be longer than zero")]
     ZeroTimeout,
+    /// A timeout longer than [`MAX_TIMEOUT`].
+    #[error(
+        "idle and absolute timeouts must be at most 400 days (the longest a browser keeps a cookie)"
+    )]
+    TimeoutTooLong,
+    /// `with_same_site(SameSite::None)` without the dangerous opt-in.
+    #[error(
+        "SameSite=None removes the browser's CSRF defence: ask for it with dangerous_same_site_none(), not with_same_site()"
+    )]
+    SameSiteNoneNotConfirmed,
     /// The idle timeout exceeds the absolute one.
     #[error("the idle timeout must not be longer than the absolute timeout")]
     IdleLongerThanAbsolute,

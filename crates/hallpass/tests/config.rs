@@ -52,10 +52,48 @@ fn invalid_combinations_are_rejected_with_clear_messages() {
         (
             Box::new(|c| {
                 c.with_cookie_name("id")
+                    .dangerous_same_site_none()
                     .dangerous_insecure_cookie()
-                    .with_same_site(SameSite::None)
             }),
             ConfigError::SameSiteNoneNeedsSecure,
+        ),
+        // H12: SameSite=None only through the dangerous method, even with Secure.
+        (
+            Box::new(|c| c.with_same_site(SameSite::None)),
+            ConfigError::SameSiteNoneNotConfirmed,
+        ),
+        // Browsers apply the prefix rules case-insensitively, so must we.
+        (
+            Box::new(|c| {
+                c.with_cookie_name("__host-id")
+                    .dangerous_cookie_domain("example.com")
+            }),
+            ConfigError::HostPrefixWithDomain,
+        ),
+        (
+            Box::new(|c| c.with_cookie_name("__HOST-id").with_cookie_path("/app")),
+            ConfigError::HostPrefixNeedsRootPath,
+        ),
+        (
+            Box::new(|c| {
+                c.with_cookie_name("__SECURE-id")
+                    .dangerous_insecure_cookie()
+            }),
+            ConfigError::PrefixNeedsSecure("__Secure-"),
+        ),
+        // Deadlines far in the future are refused here, not met later by a panic.
+        (
+            Box::new(|c| {
+                c.with_absolute_timeout(hallpass::config::MAX_TIMEOUT + Duration::from_secs(1))
+            }),
+            ConfigError::TimeoutTooLong,
+        ),
+        (
+            Box::new(|c| {
+                c.with_idle_timeout(Duration::MAX)
+                    .with_absolute_timeout(Duration::MAX)
+            }),
+            ConfigError::TimeoutTooLong,
         ),
         (
             Box::new(|c| c.with_cookie_name("id; Domain=evil")),

@@ -228,6 +228,7 @@ impl Session {
                 });
                 state.current = None;
                 state.delete_cookie = true;
+                state.maybe_rotated_away = true;
                 Err(SessionError::Ended)
             }
         }

@@ -38,6 +38,9 @@ impl Session {
                 vary: state.counted,
             });
         }
+        // Asked at most once, and only when this request found its token dead.
+        let moved_on =
+            state.delete_cookie && state.current.is_none() && self.rotated_away(&state).await;
         if !state.degraded {
             self.write(&mut state).await?;
         }
@@ -56,7 +59,7 @@ impl Session {
                     .then(|| current.record.absolute_deadline.since(self.now()));
                 context.set_cookie(&value, max_age)
             }
-            _ if state.delete_cookie => context.deletion_cookie(),
+            _ if state.delete_cookie && !moved_on => context.deletion_cookie(),
             _ => None,
         };
         Ok(Finished { cookie, vary: true })
@@ -97,6 +100,7 @@ impl Session {
                     });
                     state.current = None;
                     state.delete_cookie = true;
+                    state.maybe_rotated_away = true;
                 }
             }
         } else if let Some(touch) = delta.touch {
@@ -108,8 +112,29 @@ impl Session {
             {
                 state.current = None;
                 state.delete_cookie = true;
+                state.maybe_rotated_away = true;
             }
         }
         Ok(())
+    }
+
+    /// The presented cookie's session lives on under a newer token: a concurrent
+    /// request of the same browser rotated it (a login, a rotation), and that
+    /// browser holds the fresher cookie, which a deletion cookie from this stale
+    /// request would overwrite. Only asked when this request found its token dead;
+    /// one handle lookup.
+    async fn rotated_away(&self, state: &State) -> bool {
+        if !state.maybe_rotated_away {
+            return false;
+        }
+        let [candidate] = self.shared.candidates.as_slice() else {
+            return false;
+        };
+        matches!(
+            self.store()
+                .load_handle(&candidate.handle, self.now())
+                .await,
+            Ok(Some(_))
+        )
     }
 }

@@ -120,7 +120,10 @@ impl Session {
             .is_some_and(|p| *p != principal);
         let admission = self.admission(generation);
         let delta = Delta {
+            // Another principal starts from nothing: no data, and no "remember me"
+            // that the previous one chose (its cookie would outlive a browser restart).
             clear_data: switching,
+            remember: switching.then_some(false),
             principal: Some(PrincipalChange::login(principal.clone(), admission)),
             client: Some(self.client()),
             absolute_deadline: Some(now.saturating_add(config.absolute_timeout)),
@@ -412,6 +415,7 @@ impl Session {
                     });
                     state.current = None;
                     state.delete_cookie = true;
+                    state.maybe_rotated_away = true;
                     return Err(SessionError::Ended);
                 }
             }

@@ -65,6 +65,7 @@ impl Session {
             ip: self.shared.ip,
         });
         state.delete_cookie = true;
+        state.maybe_rotated_away = true;
     }
 
     /// A store call made without loading failed: a refused delta is the caller's
@@ -130,6 +131,7 @@ impl Session {
                     });
                     if !self.shared.duplicated {
                         state.delete_cookie = true;
+                        state.maybe_rotated_away = true;
                     }
                 }
             }

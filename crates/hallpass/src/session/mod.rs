@@ -90,6 +90,10 @@ struct State {
     current: Option<Current>,
     /// Send a deletion cookie unless a new session cookie replaces it.
     delete_cookie: bool,
+    /// The presented token was found dead by a lookup or a write (not ended by this
+    /// request): it may have been rotated away by a concurrent request of the same
+    /// browser, whose fresher cookie a deletion cookie would overwrite.
+    maybe_rotated_away: bool,
     /// A store failure while loading, under [`LoadFailure::FailClosed`], kept whole
     /// (kind and source) for the commit's error.
     load_failed: Option<Arc<crate::store::StoreError>>,
