@@ -8,27 +8,45 @@ use hallpass::SessionSummary;
 use hallpass::time::Timestamp;
 use serde_json::{Value, json};
 
+/// The last millisecond RFC 3339 can write (9999-12-31T23:59:59.999Z).
+const LAST_RFC3339_MILLIS: u64 = 253_402_300_799_999;
+
+/// `at` as a system time, clamped to what RFC 3339 can write: a store may hold a
+/// deadline past the year 9999 (written by another program, or corrupt), and
+/// formatting it must not panic.
+fn system_time(at: Timestamp) -> std::time::SystemTime {
+    UNIX_EPOCH + Duration::from_millis(at.as_unix_millis().min(LAST_RFC3339_MILLIS))
+}
+
 /// RFC 3339 in UTC with milliseconds (JSON).
 pub(crate) fn rfc3339(at: Timestamp) -> String {
-    humantime::format_rfc3339_millis(UNIX_EPOCH + Duration::from_millis(at.as_unix_millis()))
-        .to_string()
+    humantime::format_rfc3339_millis(system_time(at)).to_string()
 }
 
 /// `2026-12-01 19:23:05` (tables; UTC).
 pub(crate) fn short_time(at: Timestamp) -> String {
-    let text =
-        humantime::format_rfc3339_seconds(UNIX_EPOCH + Duration::from_millis(at.as_unix_millis()))
-            .to_string();
+    let text = humantime::format_rfc3339_seconds(system_time(at)).to_string();
     text.replace('T', " ").trim_end_matches('Z').to_owned()
 }
 
-/// `text` cut to `width` characters, with `…` when cut; control characters shown as `?`
-/// so a hostile User-Agent cannot move the terminal's cursor.
+/// `text` with every control character written as an escape (`\u{1b}`), so a
+/// hostile principal or User-Agent cannot move the terminal's cursor, rewrite a
+/// line or forge one.
+pub(crate) fn clean(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    for c in text.chars() {
+        if c.is_control() {
+            out.extend(c.escape_unicode());
+        } else {
+            out.push(c);
+        }
+    }
+    out
+}
+
+/// `text` [cleaned](clean) and cut to `width` characters, with `…` when cut.
 pub(crate) fn cell(text: &str, width: usize) -> String {
-    let clean: String = text
-        .chars()
-        .map(|c| if c.is_control() { '?' } else { c })
-        .collect();
+    let clean = clean(text);
     if clean.chars().count() <= width {
         return clean;
     }
@@ -110,7 +128,18 @@ mod tests {
     fn cells_are_cut_and_cleaned() {
         assert_eq!(cell("short", 10), "short");
         assert_eq!(cell("a long user agent", 6), "a lon…");
-        assert_eq!(cell("evil\u{1b}[2J", 20), "evil?[2J");
+        assert_eq!(cell("evil\u{1b}[2J", 20), "evil\\u{1b}[2J");
+        assert_eq!(
+            clean("alice\r\nrevoked everything"),
+            "alice\\u{d}\\u{a}revoked everything"
+        );
+    }
+
+    #[test]
+    fn far_future_times_are_clamped_not_a_panic() {
+        let far = Timestamp::from_unix_millis(u64::MAX);
+        assert_eq!(rfc3339(far), "9999-12-31T23:59:59.999Z");
+        assert_eq!(short_time(far), "9999-12-31 23:59:59");
     }
 
     #[test]

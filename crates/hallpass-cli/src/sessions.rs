@@ -172,7 +172,10 @@ pub(crate) async fn show(
     line(
         &mut out,
         "user:",
-        record.principal.as_deref().unwrap_or("(anonymous)"),
+        &record
+            .principal
+            .as_deref()
+            .map_or_else(|| "(anonymous)".to_owned(), format::clean),
     )?;
     line(
         &mut out,
@@ -216,7 +219,10 @@ pub(crate) async fn show(
         &if keys.is_empty() {
             "(none)".to_owned()
         } else {
-            keys.join(", ")
+            keys.iter()
+                .map(|key| format::clean(key))
+                .collect::<Vec<_>>()
+                .join(", ")
         },
     )?;
     if show_data {
@@ -246,7 +252,10 @@ pub(crate) async fn revoke_handles(
             .await?
             .and_then(|(_, record)| record.principal);
         if store.revoke(handle).await? {
-            let who = user.map_or_else(|| "anonymous".to_owned(), |u| format!("user {u}"));
+            let who = user.map_or_else(
+                || "anonymous".to_owned(),
+                |u| format!("user {}", format::clean(&u)),
+            );
             writeln!(out, "revoked {handle} ({who})")?;
         } else {
             missing.push(handle.to_string());
@@ -272,6 +281,7 @@ pub(crate) async fn revoke_user(
     let except = except.map(parse_handle).transpose()?;
     let before = store.list_principal(user, SystemClock.now()).await?;
     let revoked = store.revoke_principal(user, except.as_ref()).await?;
+    let user = format::clean(user);
     for session in before.iter().filter(|s| Some(s.handle) != except) {
         writeln!(out, "revoked {} (user {user})", session.handle)?;
     }

@@ -451,3 +451,53 @@ fn help_has_examples_for_every_command_and_completions_generate() {
         "revoke needs handles or --user"
     );
 }
+
+/// A principal, a data key and a User-Agent full of terminal escapes, printed by
+/// every text command: each control character comes out escaped (`\u{1b}`), so a
+/// hostile value cannot clear the screen, rewrite a line or forge one.
+#[tokio::test]
+async fn control_characters_in_stored_values_are_printed_escaped() {
+    let dir = tempfile::tempdir().unwrap();
+    let url = format!("sqlite://{}/s.db", dir.path().display());
+    let store = hallpass_stores::open(&url).await.unwrap();
+    let evil_user = "mallory\u{1b}[2J\rroot";
+    let evil_agent = "curl\u{1b}]0;pwned\u{7}\ninjected line";
+    let handle = seed(
+        &store,
+        Some(evil_user),
+        HOUR,
+        "192.0.2.9",
+        evil_agent,
+        &[("k\u{1b}[1A", serde_json::json!(1))],
+    )
+    .await
+    .to_string();
+    let runs = [
+        vec!["sessions", "list", "--format", "table"],
+        vec!["sessions", "list", "--user", evil_user, "--format", "table"],
+        vec!["sessions", "show", &handle, "--format", "table"],
+        vec!["stats", "--format", "table"],
+        vec!["sessions", "revoke", &handle],
+    ];
+    for args in runs {
+        let mut all = vec!["--store", url.as_str()];
+        all.extend(args.iter().copied());
+        let run = hallpass(&all).ok();
+        let bad: Vec<char> = run
+            .out
+            .chars()
+            .filter(|c| c.is_control() && *c != '\n')
+            .collect();
+        assert!(bad.is_empty(), "{args:?} printed {bad:?}: {:?}", run.out);
+        assert!(
+            run.out.contains("\\u{1b}"),
+            "{args:?} shows the escape: {:?}",
+            run.out
+        );
+        assert_eq!(
+            run.out.lines().count(),
+            run.out.matches('\n').count(),
+            "{args:?}: no line was split by a value"
+        );
+    }
+}

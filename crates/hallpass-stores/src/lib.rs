@@ -100,19 +100,71 @@ pub fn kind(url: &str) -> Result<Kind, OpenError> {
     }
 }
 
-/// The URL without any password, for messages.
+/// The URL without any password, for messages: the password of the user-info part
+/// (`user:***@host`) and the value of every query parameter whose name mentions a
+/// password or a secret (`?password=***`, `sslpassword=***`, `secret=***`).
+///
+/// # Examples
+///
+/// ```
+/// use hallpass_stores::redact;
+///
+/// assert_eq!(redact("postgres://app:s3cret@db/sessions"), "postgres://app:***@db/sessions");
+/// assert_eq!(
+///     redact("mysql://db/sessions?user=app&password=s3cret&ssl-mode=required"),
+///     "mysql://db/sessions?user=app&password=***&ssl-mode=required"
+/// );
+/// ```
 #[must_use]
 pub fn redact(url: &str) -> String {
-    match (url.find("://"), url.rfind('@')) {
+    let (base, query) = match url.split_once('?') {
+        Some((base, query)) => (base, Some(query)),
+        None => (url, None),
+    };
+    let mut out = match (base.find("://"), base.rfind('@')) {
         (Some(start), Some(at)) if at > start => {
-            let credentials = &url[start + 3..at];
+            let credentials = &base[start + 3..at];
             match credentials.split_once(':') {
-                Some((user, _)) => format!("{}{user}:***{}", &url[..start + 3], &url[at..]),
-                None => url.to_owned(),
+                Some((user, _)) => format!("{}{user}:***{}", &base[..start + 3], &base[at..]),
+                None => base.to_owned(),
             }
         }
-        _ => url.to_owned(),
+        _ => base.to_owned(),
+    };
+    if let Some(query) = query {
+        let (query, fragment) = match query.split_once('#') {
+            Some((query, fragment)) => (query, Some(fragment)),
+            None => (query, None),
+        };
+        out.push('?');
+        for (index, pair) in query.split('&').enumerate() {
+            if index > 0 {
+                out.push('&');
+            }
+            match pair.split_once('=') {
+                Some((name, _)) if is_secret_parameter(name) => {
+                    out.push_str(name);
+                    out.push_str("=***");
+                }
+                _ => out.push_str(pair),
+            }
+        }
+        if let Some(fragment) = fragment {
+            out.push('#');
+            out.push_str(fragment);
+        }
     }
+    out
+}
+
+/// A query parameter that carries a credential (`password`, `sslpassword`,
+/// `pass`, `secret`, `auth`, `token`, in any case or percent-encoding of letters).
+fn is_secret_parameter(name: &str) -> bool {
+    let name = name.to_ascii_lowercase();
+    ["pass", "secret", "auth", "token"]
+        .iter()
+        .any(|word| name.contains(word))
+        || name.contains('%')
 }
 
 /// The namespace [`open`] uses: tables `hallpass_sessions`…, Redis keys `hallpass:…`.
@@ -254,6 +306,27 @@ mod tests {
     #[test]
     fn passwords_never_appear_in_messages() {
         assert_eq!(redact("postgres://u:s3cret@h/db"), "postgres://u:***@h/db");
+        assert_eq!(
+            redact("postgres://h/db?password=s3cret"),
+            "postgres://h/db?password=***"
+        );
+        assert_eq!(
+            redact("postgres://u:a@h/db?sslmode=require&sslpassword=s3cret#x"),
+            "postgres://u:***@h/db?sslmode=require&sslpassword=***#x"
+        );
+        assert_eq!(
+            redact("redis://h:6379/0?PASSWORD=s3cret"),
+            "redis://h:6379/0?PASSWORD=***"
+        );
+        // A percent-encoded name could spell "password": hidden too.
+        assert_eq!(
+            redact("mysql://h/db?p%61ssword=s3cret"),
+            "mysql://h/db?p%61ssword=***"
+        );
+        assert_eq!(
+            redact("sqlite://sessions.db?mode=rwc"),
+            "sqlite://sessions.db?mode=rwc"
+        );
         let err = kind("ftp://u:s3cret@h").unwrap_err();
         assert!(!err.to_string().contains("s3cret"), "{err}");
     }
