@@ -5,15 +5,13 @@
 //! | `GET /healthz` | 200 |
 //! | `GET /api/views` | `{"views": N}`, the seed's visit counter (exact under concurrency) |
 //! | `GET`/`POST /api/cart` | `{"items": [...]}`; POST takes `{"item": "…"}` |
-//! | `POST /api/login` | `{"username","password"}` → `{"user"}`, new token, cart kept; 401 on bad credentials |
+//! | `POST /api/login` | `{"username","password","remember"?}` → `{"user"}`, new token, cart kept; 401 on bad credentials, 503 with `Retry-After` when too many logins run at once |
 //! | `GET /api/me` | `{"user","handle","created_at","last_seen_at","idle_expires_at","absolute_expires_at"}` or 401 |
 //! | `GET /api/sessions` | `[{"handle","current","created_at","last_seen_at","ip","user_agent"}]` or 401 |
 //! | `DELETE /api/sessions/{handle}` | 204; 404 for anything but one's own session |
 //! | `POST /api/sessions/revoke-others` | `{"revoked": N}` |
 //! | `POST /api/password` | `{"current","new"}` → 204; rotates this session, revokes the others |
 //! | `POST /api/logout` | 204; session deleted, cookie cleared |
-
-use std::sync::Arc;
 
 use axum::Router;
 use axum::extract::{Path, State};
@@ -24,10 +22,11 @@ use hallpass::{Handle, Session, SessionError};
 use serde::{Deserialize, Serialize};
 use serde_json::json;
 
+use crate::account::{self, Authenticated};
 use crate::error::{ApiError, ApiJson};
 use crate::state::AppState;
 use crate::times::rfc3339;
-use crate::users::{PasswordChangeError, Secret, Users};
+use crate::users::Secret;
 
 /// Cart items kept per session, and the longest item name.
 pub(crate) const MAX_CART_ITEMS: usize = 50;
@@ -107,37 +106,10 @@ async fn add_to_cart(
 struct Credentials {
     username: String,
     password: Secret,
-}
-
-/// Runs argon2 off the async workers.
-pub(crate) async fn verify(users: &Arc<Users>, username: &str, password: &Secret) -> bool {
-    let users = Arc::clone(users);
-    let (username, password) = (username.to_owned(), password.clone());
-    tokio::task::spawn_blocking(move || users.verify(&username, password.expose()))
-        .await
-        .unwrap_or(false)
-}
-
-/// Checks the credentials and, if they hold, logs `username` in on this session: a
-/// new token, a new CSRF token, data kept. `Ok(false)` for wrong credentials.
-///
-/// The principal's generation is taken before the (slow) password check, so a
-/// password change that commits while the check runs defeats this login
-/// ([`SessionError::CredentialsChanged`]) instead of leaving a session that the
-/// change never saw.
-pub(crate) async fn log_in(
-    users: &Arc<Users>,
-    session: &Session,
-    username: &str,
-    password: &Secret,
-) -> Result<bool, SessionError> {
-    let ticket = session.begin_login(username).await?;
-    if !verify(users, username, password).await {
-        return Ok(false);
-    }
-    session.finish_login(ticket).await?;
-    crate::csrf::renew(session).await?;
-    Ok(true)
+    /// "Remember me": the cookie outlives a browser restart (until the session's
+    /// absolute deadline).
+    #[serde(default)]
+    remember: bool,
 }
 
 async fn login(
@@ -145,25 +117,26 @@ async fn login(
     session: Session,
     ApiJson(body): ApiJson<Credentials>,
 ) -> Result<Json<serde_json::Value>, ApiError> {
-    if !log_in(&app.users, &session, &body.username, &body.password).await? {
-        // SR-37: one answer for an unknown user and a wrong password.
-        tracing::info!(target: "hallpass_demo::auth", "login failed");
-        return Err(ApiError::new(
-            StatusCode::UNAUTHORIZED,
-            "wrong username or password",
-        ));
-    }
+    account::log_in(
+        &app.users,
+        &app.slots,
+        &session,
+        &body.username,
+        &body.password,
+        body.remember,
+    )
+    .await?;
     Ok(Json(json!({ "user": body.username })))
 }
 
-async fn me(session: Session) -> Result<Json<serde_json::Value>, ApiError> {
-    let record = session
+async fn me(who: Authenticated) -> Result<Json<serde_json::Value>, ApiError> {
+    let record = who
+        .session
         .summary()
         .await?
-        .filter(|record| record.principal.is_some())
         .ok_or_else(ApiError::unauthorized)?;
     Ok(Json(json!({
-        "user": record.principal,
+        "user": who.user,
         "handle": record.handle,
         "created_at": rfc3339(record.created_at),
         "last_seen_at": rfc3339(record.last_seen_at),
@@ -182,9 +155,9 @@ struct SessionView {
     user_agent: Option<String>,
 }
 
-async fn sessions(session: Session) -> Result<Json<Vec<SessionView>>, ApiError> {
-    let list = session.sessions().await?;
-    let current = session.handle().await?;
+async fn sessions(who: Authenticated) -> Result<Json<Vec<SessionView>>, ApiError> {
+    let list = who.session.sessions().await?;
+    let current = who.session.handle().await?;
     Ok(Json(
         list.into_iter()
             .map(|s| SessionView {
@@ -199,23 +172,13 @@ async fn sessions(session: Session) -> Result<Json<Vec<SessionView>>, ApiError> 
     ))
 }
 
-async fn revoke(session: Session, Path(handle): Path<String>) -> Result<Response, ApiError> {
-    if session.principal().await?.is_none() {
-        return Err(ApiError::unauthorized());
-    }
-    // Another user's handle and a handle that never existed look the same (404).
-    let Ok(handle) = handle.parse::<Handle>() else {
-        return Err(ApiError::not_found());
-    };
-    if session.revoke(&handle).await? {
-        Ok(StatusCode::NO_CONTENT.into_response())
-    } else {
-        Err(ApiError::not_found())
-    }
+async fn revoke(who: Authenticated, Path(handle): Path<String>) -> Result<StatusCode, ApiError> {
+    account::revoke(&who, &handle).await?;
+    Ok(StatusCode::NO_CONTENT)
 }
 
-async fn revoke_others(session: Session) -> Result<Json<serde_json::Value>, ApiError> {
-    let revoked = session.revoke_others().await?;
+async fn revoke_others(who: Authenticated) -> Result<Json<serde_json::Value>, ApiError> {
+    let revoked = account::revoke_others(&who).await?;
     Ok(Json(json!({ "revoked": revoked })))
 }
 
@@ -225,65 +188,16 @@ struct PasswordChange {
     new: Secret,
 }
 
-/// Changes the password, then ends every other session of the user and every login
-/// of it still in flight, and rotates this session (SR-26): whoever knew the old
-/// password is logged out everywhere — also when this session is revoked while the
-/// change runs.
-pub(crate) async fn apply_password_change(
-    users: &Arc<Users>,
-    session: &Session,
-    current: &Secret,
-    new: &Secret,
-) -> Result<u64, ApiError> {
-    let user = session
-        .principal()
-        .await?
-        .ok_or_else(ApiError::unauthorized)?;
-    let users = Arc::clone(users);
-    let (name, current, new) = (user, current.clone(), new.clone());
-    let changed =
-        tokio::task::spawn_blocking(move || users.change(&name, current.expose(), new.expose()))
-            .await
-            .unwrap_or(Err(PasswordChangeError::Hash));
-    match changed {
-        Ok(()) => {}
-        Err(PasswordChangeError::WrongPassword) => {
-            return Err(ApiError::new(
-                StatusCode::FORBIDDEN,
-                "the current password is wrong",
-            ));
-        }
-        Err(err @ PasswordChangeError::BadLength) => {
-            return Err(ApiError::new(
-                StatusCode::UNPROCESSABLE_ENTITY,
-                err.to_string(),
-            ));
-        }
-        Err(err) => {
-            tracing::error!(target: "hallpass_demo::auth", error = %err, "password change failed");
-            return Err(ApiError::new(
-                StatusCode::INTERNAL_SERVER_ERROR,
-                "password change failed",
-            ));
-        }
-    }
-    let revoked = session.credentials_changed().await?;
-    if session.principal().await?.is_some() {
-        crate::csrf::renew(session).await?;
-    }
-    Ok(revoked)
-}
-
 async fn change_password(
     State(app): State<AppState>,
-    session: Session,
+    who: Authenticated,
     ApiJson(body): ApiJson<PasswordChange>,
 ) -> Result<StatusCode, ApiError> {
-    apply_password_change(&app.users, &session, &body.current, &body.new).await?;
+    account::change_password(&app.users, &app.slots, &who, &body.current, &body.new).await?;
     Ok(StatusCode::NO_CONTENT)
 }
 
 async fn logout(session: Session) -> Result<Response, ApiError> {
-    session.logout().await?;
+    account::log_out(&session).await?;
     Ok((StatusCode::NO_CONTENT, [crate::security::CLEAR_SITE_DATA]).into_response())
 }

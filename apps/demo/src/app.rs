@@ -109,6 +109,7 @@ pub fn router(
     let sessions = SessionLayer::new(store, options.session_config(keyring))?;
     let state = AppState {
         users,
+        slots: Arc::new(crate::account::HashingSlots::for_this_machine()),
         clock: Arc::clone(&options.clock),
         tls: options.tls,
         behind_proxy: !options.trusted_proxies.is_empty(),

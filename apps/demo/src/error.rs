@@ -18,6 +18,8 @@ use serde::de::DeserializeOwned;
 pub(crate) struct ApiError {
     status: StatusCode,
     message: Cow<'static, str>,
+    /// Seconds to send as `Retry-After` (a shed login).
+    retry_after: Option<u32>,
 }
 
 impl ApiError {
@@ -25,6 +27,7 @@ impl ApiError {
         Self {
             status,
             message: message.into(),
+            retry_after: None,
         }
     }
 
@@ -35,9 +38,19 @@ impl ApiError {
     pub(crate) fn not_found() -> Self {
         Self::new(StatusCode::NOT_FOUND, "not found")
     }
+}
 
-    pub(crate) fn status(&self) -> StatusCode {
-        self.status
+impl From<crate::account::AccountError> for ApiError {
+    fn from(err: crate::account::AccountError) -> Self {
+        use crate::account::AccountError;
+        match err {
+            AccountError::Session(err) => Self::from(err),
+            AccountError::Busy => Self {
+                retry_after: Some(1),
+                ..Self::new(err.status(), err.to_string())
+            },
+            other => Self::new(other.status(), other.to_string()),
+        }
     }
 }
 
@@ -71,11 +84,17 @@ impl From<SessionError> for ApiError {
 
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
-        (
+        let mut response = (
             self.status,
             Json(serde_json::json!({ "error": self.message })),
         )
-            .into_response()
+            .into_response();
+        if let Some(seconds) = self.retry_after {
+            response
+                .headers_mut()
+                .insert(axum::http::header::RETRY_AFTER, seconds.into());
+        }
+        response
     }
 }
 

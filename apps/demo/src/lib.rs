@@ -16,6 +16,7 @@
 
 #![cfg_attr(not(test), deny(clippy::panic))]
 
+mod account;
 mod api;
 pub mod app;
 pub mod cli;

@@ -9,10 +9,10 @@ use axum::extract::{Form, Path, Query, State};
 use axum::http::{StatusCode, header};
 use axum::response::{Html, IntoResponse, Redirect, Response};
 use axum::routing::{get, post};
-use hallpass::{Handle, Session, SessionError};
+use hallpass::{Session, SessionError};
 use serde::Deserialize;
 
-use crate::api::{apply_password_change, log_in};
+use crate::account::{self, AccountError, Authenticated};
 use crate::csrf;
 use crate::device::describe;
 use crate::state::AppState;
@@ -63,6 +63,26 @@ impl PageError {
 impl From<SessionError> for PageError {
     fn from(err: SessionError) -> Self {
         let (status, message) = crate::error::session_message(&err);
+        Self { status, message }
+    }
+}
+
+impl From<AccountError> for PageError {
+    /// What a person reads for each account failure.
+    fn from(err: AccountError) -> Self {
+        let status = err.status();
+        let message = match err {
+            AccountError::Session(err) => return err.into(),
+            AccountError::WrongCredentials => "Wrong username or password.",
+            AccountError::Busy => {
+                "Too many people are logging in right now. Try again in a moment."
+            }
+            AccountError::NotLoggedIn => "Log in first.",
+            AccountError::NotYours => "No such session of yours.",
+            AccountError::WrongCurrentPassword => "The current password is wrong.",
+            AccountError::BadNewPassword(_) => "The new password must be 8 to 1024 bytes long.",
+            AccountError::HashFailed => "The password could not be changed.",
+        };
         Self { status, message }
     }
 }
@@ -147,6 +167,9 @@ struct LoginForm {
     password: Secret,
     #[serde(default)]
     csrf: String,
+    /// The checkbox: `on` when ticked, absent otherwise.
+    #[serde(default)]
+    remember: Option<String>,
 }
 
 async fn login_submit(
@@ -157,18 +180,31 @@ async fn login_submit(
     if !csrf::check(&session, &form.csrf).await? {
         return Err(PageError::bad_csrf());
     }
-    if !log_in(&app.users, &session, &form.username, &form.password).await? {
-        tracing::info!(target: "hallpass_demo::auth", "login failed");
-        let user = session.principal().await?;
-        let page = LoginPage {
-            user: user.as_deref(),
-            csrf: &form.csrf,
-            username: &form.username,
-            error: Some("Wrong username or password."),
-        };
-        return Ok((StatusCode::UNAUTHORIZED, render(&page)).into_response());
+    let remember = form.remember.is_some();
+    match account::log_in(
+        &app.users,
+        &app.slots,
+        &session,
+        &form.username,
+        &form.password,
+        remember,
+    )
+    .await
+    {
+        Ok(()) => Ok(Redirect::to("/account").into_response()),
+        Err(err @ (AccountError::WrongCredentials | AccountError::Busy)) => {
+            let failure = PageError::from(err);
+            let user = session.principal().await?;
+            let page = LoginPage {
+                user: user.as_deref(),
+                csrf: &form.csrf,
+                username: &form.username,
+                error: Some(failure.message),
+            };
+            Ok((failure.status, render(&page)).into_response())
+        }
+        Err(err) => Err(err.into()),
     }
-    Ok(Redirect::to("/account").into_response())
 }
 
 /// One row of the session table.
@@ -202,13 +238,11 @@ struct AccountQuery {
 
 async fn account_page(
     app: &AppState,
-    session: &Session,
+    who: &Authenticated,
     notice: Option<String>,
     error: Option<&str>,
 ) -> PageResult {
-    let Some(user) = session.principal().await? else {
-        return Ok(Redirect::to("/login").into_response());
-    };
+    let session = &who.session;
     let current = session.handle().await?;
     let now = app.clock.now();
     let mut rows: Vec<Row> = session
@@ -238,7 +272,7 @@ async fn account_page(
     });
     let csrf = csrf::token(session).await?;
     Ok(render(&AccountPage {
-        user: Some(&user),
+        user: Some(&who.user),
         csrf: &csrf,
         rows,
         notice,
@@ -248,7 +282,7 @@ async fn account_page(
 
 async fn account(
     State(app): State<AppState>,
-    session: Session,
+    who: Authenticated,
     Query(query): Query<AccountQuery>,
 ) -> PageResult {
     let notice = match (query.revoked, query.password.as_deref()) {
@@ -259,7 +293,7 @@ async fn account(
         (Some(n), _) => Some(format!("Logged out {n} other sessions.")),
         _ => None,
     };
-    account_page(&app, &session, notice, None).await
+    account_page(&app, &who, notice, None).await
 }
 
 #[derive(Deserialize)]
@@ -268,38 +302,28 @@ struct CsrfForm {
     csrf: String,
 }
 
-/// What every account form checks first: its CSRF token (403 when wrong), then
-/// that someone is logged in (`false`: send them to the login page).
-async fn account_form(session: &Session, csrf: &str) -> Result<bool, PageError> {
-    if !csrf::check(session, csrf).await? {
-        return Err(PageError::bad_csrf());
+/// Every account form carries this session's CSRF token: 403 when it does not.
+async fn check_csrf(session: &Session, presented: &str) -> Result<(), PageError> {
+    if csrf::check(session, presented).await? {
+        Ok(())
+    } else {
+        Err(PageError::bad_csrf())
     }
-    Ok(session.principal().await?.is_some())
 }
 
 async fn revoke(
-    session: Session,
+    who: Authenticated,
     Path(handle): Path<String>,
     Form(form): Form<CsrfForm>,
 ) -> PageResult {
-    if !account_form(&session, &form.csrf).await? {
-        return Ok(Redirect::to("/login").into_response());
-    }
-    // A malformed handle and another user's are the same "not yours" (SR-27).
-    let not_found = || PageError::new(StatusCode::NOT_FOUND, "No such session of yours.");
-    let handle: Handle = handle.parse().map_err(|_| not_found())?;
-    let was_current = session.handle().await? == Some(handle);
-    if !session.revoke(&handle).await? {
-        return Err(not_found());
-    }
+    check_csrf(&who.session, &form.csrf).await?;
+    let was_current = account::revoke(&who, &handle).await?;
     Ok(Redirect::to(if was_current { "/login" } else { "/account" }).into_response())
 }
 
-async fn revoke_others(session: Session, Form(form): Form<CsrfForm>) -> PageResult {
-    if !account_form(&session, &form.csrf).await? {
-        return Ok(Redirect::to("/login").into_response());
-    }
-    let revoked = session.revoke_others().await?;
+async fn revoke_others(who: Authenticated, Form(form): Form<CsrfForm>) -> PageResult {
+    check_csrf(&who.session, &form.csrf).await?;
+    let revoked = account::revoke_others(&who).await?;
     Ok(Redirect::to(&format!("/account?revoked={revoked}")).into_response())
 }
 
@@ -313,35 +337,27 @@ struct PasswordForm {
 
 async fn change_password(
     State(app): State<AppState>,
-    session: Session,
+    who: Authenticated,
     Form(form): Form<PasswordForm>,
 ) -> PageResult {
-    if !account_form(&session, &form.csrf).await? {
-        return Ok(Redirect::to("/login").into_response());
-    }
-    match apply_password_change(&app.users, &session, &form.current, &form.new).await {
+    check_csrf(&who.session, &form.csrf).await?;
+    match account::change_password(&app.users, &app.slots, &who, &form.current, &form.new).await {
         Ok(_) => Ok(Redirect::to("/account?password=changed").into_response()),
+        Err(AccountError::Session(err)) => Err(err.into()),
         Err(err) => {
-            let status = err.status();
-            let message = match status {
-                StatusCode::FORBIDDEN => "The current password is wrong.",
-                StatusCode::UNPROCESSABLE_ENTITY => {
-                    "The new password must be 8 to 1024 bytes long."
-                }
-                _ => "The password could not be changed.",
-            };
-            let page = account_page(&app, &session, None, Some(message)).await?;
-            Ok((status, page).into_response())
+            let failure = PageError::from(err);
+            let page = account_page(&app, &who, None, Some(failure.message)).await?;
+            Ok((failure.status, page).into_response())
         }
     }
 }
 
 async fn logout(session: Session, Form(form): Form<CsrfForm>) -> PageResult {
     // Without a session there is nothing to protect: just make sure the cookie goes.
-    if session.handle().await?.is_some() && !csrf::check(&session, &form.csrf).await? {
-        return Err(PageError::bad_csrf());
+    if session.handle().await?.is_some() {
+        check_csrf(&session, &form.csrf).await?;
     }
-    session.logout().await?;
+    account::log_out(&session).await?;
     Ok(([crate::security::CLEAR_SITE_DATA], Redirect::to("/")).into_response())
 }
 

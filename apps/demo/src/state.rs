@@ -5,12 +5,15 @@ use std::sync::Arc;
 
 use hallpass::time::Clock;
 
+use crate::account::HashingSlots;
 use crate::users::Users;
 
 /// What every handler can reach.
 #[derive(Clone, Debug)]
 pub(crate) struct AppState {
     pub(crate) users: Arc<Users>,
+    /// The password checks that may run at once (argon2 is the costly part).
+    pub(crate) slots: Arc<HashingSlots>,
     pub(crate) clock: Arc<dyn Clock>,
     pub(crate) tls: bool,
     pub(crate) behind_proxy: bool,

@@ -4,10 +4,15 @@ use std::time::{Duration, UNIX_EPOCH};
 
 use hallpass::time::Timestamp;
 
-/// RFC 3339 in UTC with milliseconds, e.g. `2026-12-01T19:23:05.123Z`.
+/// The last millisecond RFC 3339 can write (9999-12-31T23:59:59.999Z).
+const LAST_RFC3339_MILLIS: u64 = 253_402_300_799_999;
+
+/// RFC 3339 in UTC with milliseconds, e.g. `2026-12-01T19:23:05.123Z`. A deadline
+/// past the year 9999 (another program's record in a shared store) is clamped: the
+/// formatter refuses it, and `to_string` would panic.
 pub(crate) fn rfc3339(at: Timestamp) -> String {
-    let time = UNIX_EPOCH + Duration::from_millis(at.as_unix_millis());
-    humantime::format_rfc3339_millis(time).to_string()
+    let millis = at.as_unix_millis().min(LAST_RFC3339_MILLIS);
+    humantime::format_rfc3339_millis(UNIX_EPOCH + Duration::from_millis(millis)).to_string()
 }
 
 /// `2026-12-01 19:23 UTC`: a date and time for a person.
@@ -49,6 +54,13 @@ mod tests {
             rfc3339(Timestamp::from_unix_millis(1_764_616_985_123)),
             "2025-12-01T19:23:05.123Z"
         );
+    }
+
+    #[test]
+    fn far_future_times_are_clamped_not_a_panic() {
+        let far = Timestamp::from_unix_millis(u64::MAX);
+        assert_eq!(rfc3339(far), "9999-12-31T23:59:59.999Z");
+        assert_eq!(human(far), "9999-12-31 23:59 UTC");
     }
 
     #[test]

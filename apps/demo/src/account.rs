@@ -1,0 +1,262 @@
+//! The account rules, written once: verify a password (under a concurrency limit),
+//! log in, change the password, revoke one session, revoke the others, log out.
+//! `api.rs` and `pages.rs` only present what these return; [`Authenticated`] is the
+//! one login guard both use.
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::Duration;
+
+use axum::extract::FromRequestParts;
+use axum::http::StatusCode;
+use axum::http::request::Parts;
+use axum::response::{IntoResponse, Redirect, Response};
+use hallpass::{Handle, Session, SessionError};
+use tokio::sync::Semaphore;
+
+use crate::users::{PasswordChangeError, Secret, Users};
+
+/// Why an account action did not happen. Each front turns it into its own answer
+/// (a JSON error, or a page with a sentence for a person).
+#[derive(Debug, thiserror::Error)]
+pub(crate) enum AccountError {
+    /// Unknown user or wrong password: one answer for both (SR-37).
+    #[error("wrong username or password")]
+    WrongCredentials,
+    /// Too many password checks are running or waiting: try again in a moment.
+    #[error("too many logins at once, try again shortly")]
+    Busy,
+    /// The action needs a logged-in session.
+    #[error("not logged in")]
+    NotLoggedIn,
+    /// No such session of this user (another user's handle looks the same).
+    #[error("no such session of yours")]
+    NotYours,
+    /// A password change with the wrong current password.
+    #[error("the current password is wrong")]
+    WrongCurrentPassword,
+    /// A new password of the wrong length.
+    #[error("{0}")]
+    BadNewPassword(PasswordChangeError),
+    /// Hashing failed.
+    #[error("the password could not be changed")]
+    HashFailed,
+    /// The session layer refused or the store failed.
+    #[error(transparent)]
+    Session(#[from] SessionError),
+}
+
+impl AccountError {
+    /// The HTTP status every front answers with.
+    pub(crate) fn status(&self) -> StatusCode {
+        match self {
+            Self::WrongCredentials | Self::NotLoggedIn => StatusCode::UNAUTHORIZED,
+            Self::Busy => StatusCode::SERVICE_UNAVAILABLE,
+            Self::NotYours => StatusCode::NOT_FOUND,
+            Self::WrongCurrentPassword => StatusCode::FORBIDDEN,
+            Self::BadNewPassword(_) => StatusCode::UNPROCESSABLE_ENTITY,
+            Self::HashFailed => StatusCode::INTERNAL_SERVER_ERROR,
+            Self::Session(err) => err.status(),
+        }
+    }
+}
+
+/// The password checks that may run at once, and how many may wait for one.
+///
+/// argon2 takes 19 MiB and tens of milliseconds per check. Unbounded, a flood of
+/// failed logins fills the blocking pool (512 threads: ~10 GB) and every core;
+/// bounded, it gets fast 503s while `/healthz` and logged-in users are served.
+#[derive(Debug)]
+pub(crate) struct HashingSlots {
+    running: Semaphore,
+    waiting: AtomicUsize,
+    max_waiting: usize,
+}
+
+/// How long a check waits for a slot before it is answered "busy".
+const MAX_WAIT: Duration = Duration::from_secs(2);
+
+impl HashingSlots {
+    /// One slot per core, and four waiting per slot.
+    pub(crate) fn for_this_machine() -> Self {
+        let cores = std::thread::available_parallelism().map_or(2, std::num::NonZero::get);
+        Self::new(cores, cores * 4)
+    }
+
+    pub(crate) fn new(running: usize, max_waiting: usize) -> Self {
+        Self {
+            running: Semaphore::new(running.max(1)),
+            waiting: AtomicUsize::new(0),
+            max_waiting,
+        }
+    }
+
+    /// Runs `work` (argon2) on the blocking pool once a slot is free; `Busy` at once
+    /// when too many wait, or after [`MAX_WAIT`] without a slot.
+    async fn run<T: Send + 'static>(
+        &self,
+        work: impl FnOnce() -> T + Send + 'static,
+    ) -> Result<T, AccountError> {
+        if self.waiting.fetch_add(1, Ordering::SeqCst) >= self.max_waiting {
+            self.waiting.fetch_sub(1, Ordering::SeqCst);
+            return Err(AccountError::Busy);
+        }
+        let permit = tokio::time::timeout(MAX_WAIT, self.running.acquire()).await;
+        self.waiting.fetch_sub(1, Ordering::SeqCst);
+        let Ok(Ok(_permit)) = permit else {
+            return Err(AccountError::Busy);
+        };
+        tokio::task::spawn_blocking(work)
+            .await
+            .map_err(|_| AccountError::HashFailed)
+    }
+}
+
+/// Checks `username`'s password (argon2, also for an unknown name).
+pub(crate) async fn verify(
+    users: &Arc<Users>,
+    slots: &HashingSlots,
+    username: &str,
+    password: &Secret,
+) -> Result<bool, AccountError> {
+    let users = Arc::clone(users);
+    let (username, password) = (username.to_owned(), password.clone());
+    slots
+        .run(move || users.verify(&username, password.expose()))
+        .await
+}
+
+/// Checks the credentials and logs `username` in on this session: a new token, a new
+/// CSRF token, data kept (or dropped when another user was logged in).
+///
+/// The principal's generation is taken before the slow password check, so a
+/// password change that commits while the check runs defeats this login
+/// ([`SessionError::CredentialsChanged`]).
+pub(crate) async fn log_in(
+    users: &Arc<Users>,
+    slots: &HashingSlots,
+    session: &Session,
+    username: &str,
+    password: &Secret,
+    remember: bool,
+) -> Result<(), AccountError> {
+    let ticket = session.begin_login(username).await?;
+    if !verify(users, slots, username, password).await? {
+        tracing::info!(target: "hallpass_demo::auth", "login failed");
+        return Err(AccountError::WrongCredentials);
+    }
+    session.finish_login(ticket).await?;
+    if remember {
+        session.remember(true).await?;
+    }
+    crate::csrf::renew(session).await?;
+    Ok(())
+}
+
+/// Changes the password, then ends every other session of the user and every login
+/// of it still in flight, and rotates this session (SR-26): whoever knew the old
+/// password is logged out everywhere, also when this session is revoked while the
+/// change runs. Returns how many sessions ended.
+pub(crate) async fn change_password(
+    users: &Arc<Users>,
+    slots: &HashingSlots,
+    who: &Authenticated,
+    current: &Secret,
+    new: &Secret,
+) -> Result<u64, AccountError> {
+    let users = Arc::clone(users);
+    let (name, current, new) = (who.user.clone(), current.clone(), new.clone());
+    match slots
+        .run(move || users.change(&name, current.expose(), new.expose()))
+        .await?
+    {
+        Ok(()) => {}
+        Err(PasswordChangeError::WrongPassword) => return Err(AccountError::WrongCurrentPassword),
+        Err(err @ PasswordChangeError::BadLength) => return Err(AccountError::BadNewPassword(err)),
+        Err(err) => {
+            tracing::error!(target: "hallpass_demo::auth", error = %err, "password change failed");
+            return Err(AccountError::HashFailed);
+        }
+    }
+    let session = &who.session;
+    let revoked = session.credentials_changed().await?;
+    if session.principal().await?.is_some() {
+        crate::csrf::renew(session).await?;
+    }
+    Ok(revoked)
+}
+
+/// Ends one of the user's own sessions by its handle as text. Returns whether it was
+/// this one. A malformed handle and another user's are the same "not yours" (SR-27).
+pub(crate) async fn revoke(who: &Authenticated, handle: &str) -> Result<bool, AccountError> {
+    let handle: Handle = handle.parse().map_err(|_| AccountError::NotYours)?;
+    let was_current = who.session.handle().await? == Some(handle);
+    if who.session.revoke(&handle).await? {
+        Ok(was_current)
+    } else {
+        Err(AccountError::NotYours)
+    }
+}
+
+/// Ends every other session of the user; returns how many.
+pub(crate) async fn revoke_others(who: &Authenticated) -> Result<u64, AccountError> {
+    Ok(who.session.revoke_others().await?)
+}
+
+/// Ends the session (and clears the cookie).
+pub(crate) async fn log_out(session: &Session) -> Result<(), AccountError> {
+    Ok(session.logout().await?)
+}
+
+/// A request of a logged-in user: the session and who it is logged in as.
+///
+/// The one login guard: a handler that takes it runs only for a logged-in session.
+/// Otherwise the answer is 401 (JSON) under `/api/`, and a redirect to `/login` for
+/// a page.
+#[derive(Clone, Debug)]
+pub(crate) struct Authenticated {
+    pub(crate) session: Session,
+    pub(crate) user: String,
+}
+
+/// Why [`Authenticated`] refused a request.
+#[derive(Debug)]
+pub(crate) enum NotLoggedIn {
+    /// Under `/api/`: 401.
+    Api,
+    /// A page: to the login form.
+    Page,
+    /// Loading the session failed (`true`: under `/api/`).
+    Session(SessionError, bool),
+    /// The route has no session layer: a wiring mistake.
+    NoLayer(hallpass::tower::MissingSessionLayer),
+}
+
+impl IntoResponse for NotLoggedIn {
+    fn into_response(self) -> Response {
+        match self {
+            Self::Api => crate::error::ApiError::from(AccountError::NotLoggedIn).into_response(),
+            Self::Page => Redirect::to("/login").into_response(),
+            Self::Session(err, true) => crate::error::ApiError::from(err).into_response(),
+            Self::Session(err, false) => crate::pages::PageError::from(err).into_response(),
+            Self::NoLayer(missing) => missing.into_response(),
+        }
+    }
+}
+
+impl<S: Send + Sync> FromRequestParts<S> for Authenticated {
+    type Rejection = NotLoggedIn;
+
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, Self::Rejection> {
+        let api = parts.uri.path().starts_with("/api/");
+        let session = Session::from_request_parts(parts, state)
+            .await
+            .map_err(NotLoggedIn::NoLayer)?;
+        match session.principal().await {
+            Ok(Some(user)) => Ok(Self { session, user }),
+            Ok(None) if api => Err(NotLoggedIn::Api),
+            Ok(None) => Err(NotLoggedIn::Page),
+            Err(err) => Err(NotLoggedIn::Session(err, api)),
+        }
+    }
+}
