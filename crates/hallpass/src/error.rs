@@ -113,8 +113,9 @@ impl SessionError {
 }
 
 #[cfg(feature = "axum")]
-impl axum::response::IntoResponse for SessionError {
-    fn into_response(self) -> axum::response::Response {
+#[cfg_attr(docsrs, doc(cfg(feature = "axum")))]
+impl axum_core::response::IntoResponse for SessionError {
+    fn into_response(self) -> axum_core::response::Response {
         let status = self.status();
         tracing::warn!(target: "hallpass::rejection", status = status.as_u16(), error = %self, "session operation failed");
         let body = match status {

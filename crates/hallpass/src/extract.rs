@@ -1,7 +1,7 @@
 //! The axum extractor for [`Session`].
 
-use axum::extract::FromRequestParts;
-use axum::response::{IntoResponse, Response};
+use axum_core::extract::FromRequestParts;
+use axum_core::response::{IntoResponse, Response};
 use http::StatusCode;
 use http::request::Parts;
 
@@ -22,6 +22,7 @@ impl IntoResponse for MissingSessionLayer {
     }
 }
 
+#[cfg_attr(docsrs, doc(cfg(feature = "axum")))]
 impl<S: Send + Sync> FromRequestParts<S> for Session {
     type Rejection = MissingSessionLayer;
 

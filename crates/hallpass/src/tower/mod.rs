@@ -6,7 +6,7 @@
 //! response is replaced by a bare 500/503 without `Set-Cookie`. A `Cookie` header over
 //! the bound gets 431 without reaching the inner service.
 //!
-//! The client IP comes from a [`ClientAddr`] extension, or with the `axum` feature from
+//! The client IP comes from a [`ClientAddr`] extension, or with the `connect-info` feature from
 //! axum's `ConnectInfo<SocketAddr>` (serve with `into_make_service_with_connect_info`).
 
 mod service;
@@ -16,6 +16,7 @@ use std::net::SocketAddr;
 pub use service::{ResponseFuture, SessionService};
 
 #[cfg(feature = "axum")]
+#[cfg_attr(docsrs, doc(cfg(feature = "axum")))]
 pub use crate::extract::MissingSessionLayer;
 
 use crate::config::{ConfigError, SessionConfig};

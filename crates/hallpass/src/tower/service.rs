@@ -52,7 +52,7 @@ fn peer_ip<B>(request: &Request<B>) -> Option<IpAddr> {
     if let Some(ClientAddr(addr)) = request.extensions().get::<ClientAddr>() {
         return Some(addr.ip());
     }
-    #[cfg(feature = "axum")]
+    #[cfg(feature = "connect-info")]
     if let Some(info) = request
         .extensions()
         .get::<axum::extract::ConnectInfo<std::net::SocketAddr>>()
