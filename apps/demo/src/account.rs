@@ -1,19 +1,17 @@
 //! The account rules, written once: verify a password (under a concurrency limit),
 //! log in, change the password, revoke one session, revoke the others, log out.
-//! `api.rs` and `pages.rs` only present what these return; [`Authenticated`] is the
-//! one login guard both use.
+//! `api.rs` and `pages.rs` only present what these return; [`Authenticated`] (in
+//! `guard.rs`) is the one login guard both use.
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
-use axum::extract::FromRequestParts;
 use axum::http::StatusCode;
-use axum::http::request::Parts;
-use axum::response::{IntoResponse, Redirect, Response};
 use hallpass::{Handle, Session, SessionError};
 use tokio::sync::Semaphore;
 
+use crate::guard::Authenticated;
 use crate::users::{PasswordChangeError, Secret, Users};
 
 /// Why an account action did not happen. Each front turns it into its own answer
@@ -26,9 +24,6 @@ pub(crate) enum AccountError {
     /// Too many password checks are running or waiting: try again in a moment.
     #[error("too many logins at once, try again shortly")]
     Busy,
-    /// The action needs a logged-in session.
-    #[error("not logged in")]
-    NotLoggedIn,
     /// No such session of this user (another user's handle looks the same).
     #[error("no such session of yours")]
     NotYours,
@@ -50,7 +45,7 @@ impl AccountError {
     /// The HTTP status every front answers with.
     pub(crate) fn status(&self) -> StatusCode {
         match self {
-            Self::WrongCredentials | Self::NotLoggedIn => StatusCode::UNAUTHORIZED,
+            Self::WrongCredentials => StatusCode::UNAUTHORIZED,
             Self::Busy => StatusCode::SERVICE_UNAVAILABLE,
             Self::NotYours => StatusCode::NOT_FOUND,
             Self::WrongCurrentPassword => StatusCode::FORBIDDEN,
@@ -206,57 +201,4 @@ pub(crate) async fn revoke_others(who: &Authenticated) -> Result<u64, AccountErr
 /// Ends the session (and clears the cookie).
 pub(crate) async fn log_out(session: &Session) -> Result<(), AccountError> {
     Ok(session.logout().await?)
-}
-
-/// A request of a logged-in user: the session and who it is logged in as.
-///
-/// The one login guard: a handler that takes it runs only for a logged-in session.
-/// Otherwise the answer is 401 (JSON) under `/api/`, and a redirect to `/login` for
-/// a page.
-#[derive(Clone, Debug)]
-pub(crate) struct Authenticated {
-    pub(crate) session: Session,
-    pub(crate) user: String,
-}
-
-/// Why [`Authenticated`] refused a request.
-#[derive(Debug)]
-pub(crate) enum NotLoggedIn {
-    /// Under `/api/`: 401.
-    Api,
-    /// A page: to the login form.
-    Page,
-    /// Loading the session failed (`true`: under `/api/`).
-    Session(SessionError, bool),
-    /// The route has no session layer: a wiring mistake.
-    NoLayer(hallpass::tower::MissingSessionLayer),
-}
-
-impl IntoResponse for NotLoggedIn {
-    fn into_response(self) -> Response {
-        match self {
-            Self::Api => crate::error::ApiError::from(AccountError::NotLoggedIn).into_response(),
-            Self::Page => Redirect::to("/login").into_response(),
-            Self::Session(err, true) => crate::error::ApiError::from(err).into_response(),
-            Self::Session(err, false) => crate::pages::PageError::from(err).into_response(),
-            Self::NoLayer(missing) => missing.into_response(),
-        }
-    }
-}
-
-impl<S: Send + Sync> FromRequestParts<S> for Authenticated {
-    type Rejection = NotLoggedIn;
-
-    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, Self::Rejection> {
-        let api = parts.uri.path().starts_with("/api/");
-        let session = Session::from_request_parts(parts, state)
-            .await
-            .map_err(NotLoggedIn::NoLayer)?;
-        match session.principal().await {
-            Ok(Some(user)) => Ok(Self { session, user }),
-            Ok(None) if api => Err(NotLoggedIn::Api),
-            Ok(None) => Err(NotLoggedIn::Page),
-            Err(err) => Err(NotLoggedIn::Session(err, api)),
-        }
-    }
 }

@@ -22,8 +22,9 @@ use hallpass::{Handle, Session, SessionError};
 use serde::{Deserialize, Serialize};
 use serde_json::json;
 
-use crate::account::{self, Authenticated};
+use crate::account;
 use crate::error::{ApiError, ApiJson};
+use crate::guard::Authenticated;
 use crate::state::AppState;
 use crate::times::rfc3339;
 use crate::users::Secret;

@@ -7,14 +7,16 @@ use askama::Template;
 use axum::Router;
 use axum::extract::{Form, Path, Query, State};
 use axum::http::{StatusCode, header};
-use axum::response::{Html, IntoResponse, Redirect, Response};
+use axum::response::{IntoResponse, Redirect, Response};
 use axum::routing::{get, post};
-use hallpass::{Session, SessionError};
+use hallpass::Session;
 use serde::Deserialize;
 
-use crate::account::{self, AccountError, Authenticated};
+use crate::account::{self, AccountError};
 use crate::csrf;
 use crate::device::describe;
+use crate::guard::Authenticated;
+use crate::page::{PageError, render};
 use crate::state::AppState;
 use crate::times::{ago, human, rfc3339};
 use crate::users::Secret;
@@ -37,86 +39,6 @@ pub(crate) async fn not_found(uri: axum::http::Uri) -> Response {
         crate::error::ApiError::not_found().into_response()
     } else {
         PageError::new(StatusCode::NOT_FOUND, "There is no page here.").into_response()
-    }
-}
-
-/// A page-level failure: a status and a short message for a person.
-#[derive(Debug)]
-pub(crate) struct PageError {
-    status: StatusCode,
-    message: &'static str,
-}
-
-impl PageError {
-    const fn new(status: StatusCode, message: &'static str) -> Self {
-        Self { status, message }
-    }
-
-    const fn bad_csrf() -> Self {
-        Self::new(
-            StatusCode::FORBIDDEN,
-            "This form has expired or did not come from this site. Go back, reload the page and try again.",
-        )
-    }
-}
-
-impl From<SessionError> for PageError {
-    fn from(err: SessionError) -> Self {
-        let (status, message) = crate::error::session_message(&err);
-        Self { status, message }
-    }
-}
-
-impl From<AccountError> for PageError {
-    /// What a person reads for each account failure.
-    fn from(err: AccountError) -> Self {
-        let status = err.status();
-        let message = match err {
-            AccountError::Session(err) => return err.into(),
-            AccountError::WrongCredentials => "Wrong username or password.",
-            AccountError::Busy => {
-                "Too many people are logging in right now. Try again in a moment."
-            }
-            AccountError::NotLoggedIn => "Log in first.",
-            AccountError::NotYours => "No such session of yours.",
-            AccountError::WrongCurrentPassword => "The current password is wrong.",
-            AccountError::BadNewPassword(_) => "The new password must be 8 to 1024 bytes long.",
-            AccountError::HashFailed => "The password could not be changed.",
-        };
-        Self { status, message }
-    }
-}
-
-#[derive(Template)]
-#[template(path = "error.html")]
-struct ErrorPage<'a> {
-    user: Option<&'a str>,
-    csrf: &'a str,
-    status: u16,
-    reason: &'a str,
-    message: &'a str,
-}
-
-impl IntoResponse for PageError {
-    fn into_response(self) -> Response {
-        let page = ErrorPage {
-            user: None,
-            csrf: "",
-            status: self.status.as_u16(),
-            reason: self.status.canonical_reason().unwrap_or("Error"),
-            message: self.message,
-        };
-        (self.status, render(&page)).into_response()
-    }
-}
-
-fn render(template: &impl Template) -> Response {
-    match template.render() {
-        Ok(html) => Html(html).into_response(),
-        Err(err) => {
-            tracing::error!(target: "hallpass_demo::error", error = %err, "template failed");
-            (StatusCode::INTERNAL_SERVER_ERROR, "template error").into_response()
-        }
     }
 }
 

@@ -120,7 +120,7 @@ struct Shared {
 /// One request's session. Cheap to clone; all clones are the same session.
 ///
 /// Every method that needs the stored record loads it on first use (at most once per
-/// request). Errors are [`SessionError`]s; with the `axum` feature they are also
+/// request). Errors are [`SessionError`](crate::SessionError)s; with the `axum` feature they are also
 /// responses (`?` in a handler gives 503 when the store is down).
 ///
 /// # Examples
