@@ -1,4 +1,4 @@
-//! The hallpass conformance suite: one set of cases, run against every store (H20).
+//! The hallpass conformance suite: one set of cases, run against every store (house rule H20 in CONTRIBUTING.md).
 //!
 //! - [`store_cases`]: the store contract (insert-if-absent, update-if-present,
 //!   atomic rotation, exact concurrent increments, purge in batches, …).

@@ -9,7 +9,7 @@ use crate::store::{StoreError, StoreErrorKind};
 /// With the `axum` feature it is also a response: 503 when the store is unavailable
 /// or timed out, 401 for [`NotAuthenticated`](Self::NotAuthenticated), 409 for
 /// [`TooManySessions`](Self::TooManySessions) and [`Ended`](Self::Ended), 500
-/// otherwise. The body never reveals the cause (H8); the cause is logged.
+/// otherwise. The body never reveals the cause; the cause is logged.
 #[non_exhaustive]
 #[derive(Debug, thiserror::Error)]
 pub enum SessionError {

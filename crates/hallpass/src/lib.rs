@@ -10,6 +10,7 @@ pub mod config;
 pub mod cookie;
 pub mod engine;
 pub mod events;
+pub mod guide;
 pub mod store;
 pub mod time;
 pub mod tower;

@@ -50,7 +50,7 @@ impl ClientMeta {
 
 /// Everything a store keeps about one session.
 ///
-/// `Debug` lists the data's keys but never its values (H10): session data may hold
+/// `Debug` lists the data's keys but never its values: session data may hold
 /// anything an application puts there.
 ///
 /// # Examples

@@ -223,12 +223,7 @@ impl Session {
                 value.ok_or(SessionError::Ended)
             }
             Applied::Gone => {
-                self.emit(|| Event::WriteDiscarded {
-                    session: current.reference(),
-                });
-                state.current = None;
-                state.delete_cookie = true;
-                state.maybe_rotated_away = true;
+                self.ended_meanwhile(&mut state);
                 Err(SessionError::Ended)
             }
         }

@@ -95,12 +95,7 @@ impl Session {
                 Applied::Gone => {
                     // AT-24: the session ended while this request ran; its writes are
                     // dropped rather than resurrecting it.
-                    self.emit(|| Event::WriteDiscarded {
-                        session: current.reference(),
-                    });
-                    state.current = None;
-                    state.delete_cookie = true;
-                    state.maybe_rotated_away = true;
+                    self.ended_meanwhile(state);
                 }
             }
         } else if let Some(touch) = delta.touch {
@@ -110,12 +105,27 @@ impl Session {
                 .await
                 .map_err(SessionError::from_store)?
             {
+                // Nothing was being written but the touch: no discarded write.
                 state.current = None;
                 state.delete_cookie = true;
                 state.maybe_rotated_away = true;
             }
         }
         Ok(())
+    }
+
+    /// AT-24: the session ended while this request ran (a logout, a revocation,
+    /// a rotation by another request): this request's writes are dropped rather
+    /// than resurrecting it, and the cookie is cleared unless the session lives on
+    /// under a newer token.
+    pub(super) fn ended_meanwhile(&self, state: &mut State) {
+        if let Some(current) = state.current.take() {
+            self.emit(|| Event::WriteDiscarded {
+                session: current.reference(),
+            });
+        }
+        state.delete_cookie = true;
+        state.maybe_rotated_away = true;
     }
 
     /// The presented cookie's session lives on under a newer token: a concurrent

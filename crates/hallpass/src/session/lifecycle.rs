@@ -410,12 +410,7 @@ impl Session {
                     return Err(SessionError::refused(refusal));
                 }
                 Rotated::Gone => {
-                    self.emit(|| Event::WriteDiscarded {
-                        session: current.reference(),
-                    });
-                    state.current = None;
-                    state.delete_cookie = true;
-                    state.maybe_rotated_away = true;
+                    self.ended_meanwhile(state);
                     return Err(SessionError::Ended);
                 }
             }

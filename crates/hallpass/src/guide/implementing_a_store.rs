@@ -1,0 +1,1 @@
+#![doc = include_str!("implementing_a_store.md")]

@@ -1,0 +1,1 @@
+#![doc = include_str!("security_model.md")]

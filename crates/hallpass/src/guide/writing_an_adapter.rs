@@ -1,0 +1,1 @@
+#![doc = include_str!("writing_an_adapter.md")]
