@@ -15,9 +15,8 @@
 //! reports a taken key (`INSERT IGNORE` would also swallow unrelated errors).
 
 use std::str::FromStr;
-use std::sync::Arc;
 
-use hallpass_sql::{Dialect, InsertConflict, Migrations, SqlOptions, SqlStore};
+use hallpass_sql::{Dialect, Flavor, InsertConflict, Migrations, SqlOptions, SqlStore};
 use sqlx::MySql;
 use sqlx::mysql::{MySqlConnectOptions, MySqlPoolOptions};
 
@@ -37,72 +36,35 @@ const DATABASE: &str = "MySQL/MariaDB";
 /// The MySQL statements for `options`' table prefix.
 #[must_use]
 pub fn dialect(options: &SqlOptions) -> Dialect {
+    let mut dialect = Dialect::template(
+        options,
+        Flavor {
+            numbered_placeholders: false,
+            greatest_least: ("GREATEST", "LEAST"),
+            // No DELETE … RETURNING: the store reads the principal first.
+            delete_returning: false,
+            select_for_update: true,
+        },
+    );
     let t = options.table("sessions");
     let p = options.table("principals");
-    let select = hallpass_sql::SELECT_COLUMNS;
     let insert = hallpass_sql::INSERT_COLUMNS;
-    let s = |text: String| -> Arc<str> { text.into() };
-    Dialect {
-        begin_write: None,
-        insert_conflict: InsertConflict::UniqueViolation,
-        insert: s(format!(
-            "INSERT INTO {t} ({insert}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
-        )),
-        select: s(format!("SELECT {select} FROM {t} WHERE token_hash = ?")),
-        select_for_update: s(format!(
-            "SELECT {select} FROM {t} WHERE token_hash = ? FOR UPDATE"
-        )),
-        update: s(format!(
-            "UPDATE {t} SET principal = ?, data = ?, last_seen_at = ?, idle_deadline = ?, absolute_deadline = ?, \
-             expires_at = ?, version = ?, remember = ?, client_ip = ?, user_agent = ? WHERE token_hash = ?"
-        )),
-        touch: s(format!(
-            "UPDATE {t} SET last_seen_at = GREATEST(last_seen_at, ?), idle_deadline = LEAST(?, absolute_deadline), \
-             expires_at = LEAST(?, absolute_deadline) WHERE token_hash = ? AND expires_at > ?"
-        )),
-        delete: s(format!("DELETE FROM {t} WHERE token_hash = ?")),
-        delete_returns: false,
-        select_by_handle: s(format!(
-            "SELECT token_hash, {select} FROM {t} WHERE handle = ?"
-        )),
-        delete_by_handle: s(format!("DELETE FROM {t} WHERE handle = ?")),
-        list_principal: s(format!(
-            "SELECT {select} FROM {t} WHERE principal = ? AND expires_at > ? ORDER BY created_at, handle"
-        )),
-        list_page: s(format!(
-            "SELECT {select} FROM {t} WHERE handle > ? AND expires_at > ? ORDER BY handle LIMIT ?"
-        )),
-        delete_principal: s(format!("DELETE FROM {t} WHERE principal = ?")),
-        delete_principal_except: s(format!(
-            "DELETE FROM {t} WHERE principal = ? AND handle <> ?"
-        )),
-        purge: s(format!(
-            "DELETE FROM {t} WHERE expires_at <= ? ORDER BY expires_at LIMIT ?"
-        )),
-        count: s(format!("SELECT COUNT(*) FROM {t} WHERE expires_at > ?")),
-        update_if_version: s(format!(
-            "UPDATE {t} SET principal = ?, data = ?, last_seen_at = ?, idle_deadline = ?, \
-             absolute_deadline = ?, expires_at = ?, version = ?, remember = ?, client_ip = ?, \
-             user_agent = ? WHERE token_hash = ? AND version = ?"
-        )),
-        rotate: s(format!(
-            "UPDATE {t} SET token_hash = ?, principal = ?, data = ?, last_seen_at = ?, idle_deadline = ?, \
-             absolute_deadline = ?, expires_at = ?, version = ?, remember = ?, client_ip = ?, user_agent = ? \
-             WHERE token_hash = ?"
-        )),
-        principal_of: s(format!("SELECT principal FROM {t} WHERE token_hash = ?")),
-        principal_lock: s(format!(
-            "INSERT INTO {p} (principal, generation) VALUES (?, 0) \
-             ON DUPLICATE KEY UPDATE generation = generation"
-        )),
-        principal_read: Some(s(format!(
-            "SELECT generation FROM {p} WHERE principal = ? FOR UPDATE"
-        ))),
-        principal_bump: s(format!(
-            "UPDATE {p} SET generation = generation + 1 WHERE principal = ?"
-        )),
-        generation: s(format!("SELECT generation FROM {p} WHERE principal = ?")),
-    }
+    // No ON CONFLICT DO NOTHING: a taken key is a unique violation.
+    dialect.insert_conflict = InsertConflict::UniqueViolation;
+    dialect.insert =
+        format!("INSERT INTO {t} ({insert}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)").into();
+    // No LIMIT in a sub-select of the table being deleted from.
+    dialect.purge =
+        format!("DELETE FROM {t} WHERE expires_at <= ? ORDER BY expires_at LIMIT ?").into();
+    // No RETURNING: the locked generation is read by a second statement.
+    dialect.principal_lock = format!(
+        "INSERT INTO {p} (principal, generation) VALUES (?, 0) \
+         ON DUPLICATE KEY UPDATE generation = generation"
+    )
+    .into();
+    dialect.principal_read =
+        Some(format!("SELECT generation FROM {p} WHERE principal = ? FOR UPDATE").into());
+    dialect
 }
 
 /// MariaDB's binary NO PAD collation, as the migration files name it.

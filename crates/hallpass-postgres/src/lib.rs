@@ -19,9 +19,8 @@
 //! reconnects by itself when it returns.
 
 use std::str::FromStr;
-use std::sync::Arc;
 
-use hallpass_sql::{Dialect, InsertConflict, Migrations, SqlOptions, SqlStore};
+use hallpass_sql::{Dialect, Flavor, Migrations, SqlOptions, SqlStore};
 use sqlx::Postgres;
 use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
 
@@ -41,72 +40,15 @@ const DATABASE: &str = "PostgreSQL";
 /// The PostgreSQL statements for `options`' table prefix.
 #[must_use]
 pub fn dialect(options: &SqlOptions) -> Dialect {
-    let t = options.table("sessions");
-    let p = options.table("principals");
-    let select = hallpass_sql::SELECT_COLUMNS;
-    let insert = hallpass_sql::INSERT_COLUMNS;
-    let s = |text: String| -> Arc<str> { text.into() };
-    Dialect {
-        begin_write: None,
-        insert_conflict: InsertConflict::NoRowsInserted,
-        insert: s(format!(
-            "INSERT INTO {t} ({insert}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13) ON CONFLICT DO NOTHING"
-        )),
-        select: s(format!("SELECT {select} FROM {t} WHERE token_hash = $1")),
-        select_for_update: s(format!(
-            "SELECT {select} FROM {t} WHERE token_hash = $1 FOR UPDATE"
-        )),
-        update: s(format!(
-            "UPDATE {t} SET principal = $1, data = $2, last_seen_at = $3, idle_deadline = $4, absolute_deadline = $5, \
-             expires_at = $6, version = $7, remember = $8, client_ip = $9, user_agent = $10 WHERE token_hash = $11"
-        )),
-        touch: s(format!(
-            "UPDATE {t} SET last_seen_at = GREATEST(last_seen_at, $1), idle_deadline = LEAST($2, absolute_deadline), \
-             expires_at = LEAST($3, absolute_deadline) WHERE token_hash = $4 AND expires_at > $5"
-        )),
-        delete: s(format!(
-            "DELETE FROM {t} WHERE token_hash = $1 RETURNING principal"
-        )),
-        delete_returns: true,
-        select_by_handle: s(format!(
-            "SELECT token_hash, {select} FROM {t} WHERE handle = $1"
-        )),
-        delete_by_handle: s(format!("DELETE FROM {t} WHERE handle = $1")),
-        list_principal: s(format!(
-            "SELECT {select} FROM {t} WHERE principal = $1 AND expires_at > $2 ORDER BY created_at, handle"
-        )),
-        list_page: s(format!(
-            "SELECT {select} FROM {t} WHERE handle > $1 AND expires_at > $2 ORDER BY handle LIMIT $3"
-        )),
-        delete_principal: s(format!("DELETE FROM {t} WHERE principal = $1")),
-        delete_principal_except: s(format!(
-            "DELETE FROM {t} WHERE principal = $1 AND handle <> $2"
-        )),
-        purge: s(format!(
-            "DELETE FROM {t} WHERE token_hash IN (SELECT token_hash FROM {t} WHERE expires_at <= $1 LIMIT $2)"
-        )),
-        count: s(format!("SELECT COUNT(*) FROM {t} WHERE expires_at > $1")),
-        update_if_version: s(format!(
-            "UPDATE {t} SET principal = $1, data = $2, last_seen_at = $3, idle_deadline = $4, \
-             absolute_deadline = $5, expires_at = $6, version = $7, remember = $8, client_ip = $9, \
-             user_agent = $10 WHERE token_hash = $11 AND version = $12"
-        )),
-        rotate: s(format!(
-            "UPDATE {t} SET token_hash = $1, principal = $2, data = $3, last_seen_at = $4, idle_deadline = $5, \
-             absolute_deadline = $6, expires_at = $7, version = $8, remember = $9, client_ip = $10, user_agent = $11 \
-             WHERE token_hash = $12"
-        )),
-        principal_of: s(format!("SELECT principal FROM {t} WHERE token_hash = $1")),
-        principal_lock: s(format!(
-            "INSERT INTO {p} (principal, generation) VALUES ($1, 0) \
-             ON CONFLICT (principal) DO UPDATE SET generation = {p}.generation RETURNING generation"
-        )),
-        principal_read: None,
-        principal_bump: s(format!(
-            "UPDATE {p} SET generation = generation + 1 WHERE principal = $1"
-        )),
-        generation: s(format!("SELECT generation FROM {p} WHERE principal = $1")),
-    }
+    Dialect::template(
+        options,
+        Flavor {
+            numbered_placeholders: true,
+            greatest_least: ("GREATEST", "LEAST"),
+            delete_returning: true,
+            select_for_update: true,
+        },
+    )
 }
 
 /// Opens a pool on `url`, checks the connection and (unless disabled) migrates.

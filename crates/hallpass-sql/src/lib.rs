@@ -35,15 +35,17 @@
 //! lock sees what committed before it; a principal compares byte for byte there too
 //! (a NO PAD binary collation).
 
+mod dialect;
 mod store;
 
 use std::net::IpAddr;
 use std::time::Duration;
 
+pub use dialect::{Dialect, Flavor, InsertConflict};
 use hallpass::Handle;
 use hallpass::store::{ClientMeta, Record, StoreError, StoreErrorKind, StoreKey};
 use hallpass::time::Timestamp;
-pub use store::{Dialect, InsertConflict, Migrations, RowsAffected, SqlStore};
+pub use store::{Migrations, RowsAffected, SqlStore};
 
 /// The columns every query reads, in this order (see [`Columns`]).
 pub const SELECT_COLUMNS: &str = "handle, principal, data, created_at, last_seen_at, idle_deadline, \

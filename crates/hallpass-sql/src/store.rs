@@ -17,6 +17,7 @@ use sqlx::{
 
 use hallpass::store::timed;
 
+use crate::dialect::{Dialect, InsertConflict};
 use crate::{Columns, SqlOptions, log_bad_row, millis, store_error};
 
 /// Optimistic applies before an apply takes the row lock instead.
@@ -47,88 +48,6 @@ impl RowsAffected for sqlx::sqlite::SqliteQueryResult {
     fn rows(&self) -> u64 {
         self.rows_affected()
     }
-}
-
-/// How a driver reports an insert whose key is taken.
-#[non_exhaustive]
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum InsertConflict {
-    /// `INSERT … ON CONFLICT DO NOTHING`: zero rows inserted.
-    NoRowsInserted,
-    /// A plain `INSERT` fails with a unique violation.
-    UniqueViolation,
-}
-
-/// One database's SQL, with the table prefix already spliced in. Placeholders follow
-/// the driver (`$1…` or `?`); the parameter order of each statement is documented on
-/// its field.
-#[expect(
-    clippy::exhaustive_structs,
-    reason = "built field by field by each driver crate"
-)]
-#[derive(Clone, Debug)]
-pub struct Dialect {
-    /// Statement that opens a write-locking transaction, or `None` for the pool's
-    /// default `BEGIN` (row locks come from `select_for_update`).
-    pub begin_write: Option<Arc<str>>,
-    /// How `insert` reports a taken key.
-    pub insert_conflict: InsertConflict,
-    /// `INSERT` of [`crate::INSERT_COLUMNS`] (13 parameters).
-    pub insert: Arc<str>,
-    /// `SELECT` [`crate::SELECT_COLUMNS`] by `token_hash`.
-    pub select: Arc<str>,
-    /// The same, locking the row for the transaction.
-    pub select_for_update: Arc<str>,
-    /// `UPDATE` of the delta-changeable columns, then `token_hash` (see
-    /// [`Columns::bind_update`]).
-    pub update: Arc<str>,
-    /// Touch: `last_seen_at`, idle deadline, the same again for `expires_at`,
-    /// `token_hash`, `now`; only where `expires_at > now`.
-    pub touch: Arc<str>,
-    /// `DELETE` by `token_hash`, `RETURNING principal` where the database can
-    /// ([`Dialect::delete_returns`]).
-    pub delete: Arc<str>,
-    /// Whether [`Dialect::delete`] returns the deleted row's principal; if not (MySQL),
-    /// the store reads it with [`Dialect::principal_of`] first.
-    pub delete_returns: bool,
-    /// `SELECT token_hash, ` [`crate::SELECT_COLUMNS`] by `handle`.
-    pub select_by_handle: Arc<str>,
-    /// `DELETE` by `handle`.
-    pub delete_by_handle: Arc<str>,
-    /// `SELECT` [`crate::SELECT_COLUMNS`] by `principal` with `expires_at > now`,
-    /// ordered by `created_at, handle`.
-    pub list_principal: Arc<str>,
-    /// `SELECT` [`crate::SELECT_COLUMNS`] with `handle > ?` and `expires_at > now`,
-    /// ordered by `handle`, at most `limit` rows (parameters: handle, now, limit).
-    pub list_page: Arc<str>,
-    /// `DELETE` by `principal`.
-    pub delete_principal: Arc<str>,
-    /// `DELETE` by `principal` and `handle <> ?`.
-    pub delete_principal_except: Arc<str>,
-    /// `DELETE` at most `limit` rows with `expires_at <= now` (parameters: now, limit).
-    pub purge: Arc<str>,
-    /// `SELECT COUNT(*)` with `expires_at > now`.
-    pub count: Arc<str>,
-    /// [`Dialect::update`] with `AND version = <expected>` appended: the optimistic
-    /// apply's compare-and-set (parameters: those of `update`, then the version).
-    pub update_if_version: Arc<str>,
-    /// Rotation in place: `UPDATE … SET token_hash = <new>`, then the columns of
-    /// [`Dialect::update`], `WHERE token_hash = <old>`. The row stays the same row, so a
-    /// revoke waiting on its lock deletes it under its new key.
-    pub rotate: Arc<str>,
-    /// `SELECT principal` by `token_hash`, unlocked: which principal row to lock first.
-    pub principal_of: Arc<str>,
-    /// Creates the principal's row (generation 0) if missing and locks it for the
-    /// transaction (parameter: principal). Returns the generation unless
-    /// [`Dialect::principal_read`] is given.
-    pub principal_lock: Arc<str>,
-    /// Reads the locked generation after [`Dialect::principal_lock`], where that
-    /// statement cannot return it (MySQL).
-    pub principal_read: Option<Arc<str>>,
-    /// `UPDATE <prefix>principals SET generation = generation + 1` by principal.
-    pub principal_bump: Arc<str>,
-    /// `SELECT generation FROM <prefix>principals` by principal.
-    pub generation: Arc<str>,
 }
 
 /// The versioned migrations of one database, prefix already spliced in.

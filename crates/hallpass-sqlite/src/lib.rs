@@ -18,9 +18,8 @@
 //! mid-write.
 
 use std::str::FromStr;
-use std::sync::Arc;
 
-use hallpass_sql::{Dialect, InsertConflict, Migrations, SqlOptions, SqlStore};
+use hallpass_sql::{Dialect, Flavor, Migrations, SqlOptions, SqlStore};
 use sqlx::Sqlite;
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
 
@@ -40,72 +39,24 @@ const DATABASE: &str = "SQLite";
 /// The SQLite statements for `options`' table prefix.
 #[must_use]
 pub fn dialect(options: &SqlOptions) -> Dialect {
-    let t = options.table("sessions");
+    let mut dialect = Dialect::template(
+        options,
+        Flavor {
+            numbered_placeholders: false,
+            greatest_least: ("max", "min"),
+            delete_returning: true,
+            // BEGIN IMMEDIATE already holds the write lock: a plain SELECT is locked.
+            select_for_update: false,
+        },
+    );
+    dialect.begin_write = Some("BEGIN IMMEDIATE".into());
     let p = options.table("principals");
-    let select = hallpass_sql::SELECT_COLUMNS;
-    let insert = hallpass_sql::INSERT_COLUMNS;
-    let s = |text: String| -> Arc<str> { text.into() };
-    let by_key = s(format!("SELECT {select} FROM {t} WHERE token_hash = ?"));
-    Dialect {
-        begin_write: Some("BEGIN IMMEDIATE".into()),
-        insert_conflict: InsertConflict::NoRowsInserted,
-        insert: s(format!(
-            "INSERT INTO {t} ({insert}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT DO NOTHING"
-        )),
-        // BEGIN IMMEDIATE already holds the write lock: a plain SELECT is locked.
-        select_for_update: Arc::clone(&by_key),
-        select: by_key,
-        update: s(format!(
-            "UPDATE {t} SET principal = ?, data = ?, last_seen_at = ?, idle_deadline = ?, absolute_deadline = ?, \
-             expires_at = ?, version = ?, remember = ?, client_ip = ?, user_agent = ? WHERE token_hash = ?"
-        )),
-        touch: s(format!(
-            "UPDATE {t} SET last_seen_at = max(last_seen_at, ?), idle_deadline = min(?, absolute_deadline), \
-             expires_at = min(?, absolute_deadline) WHERE token_hash = ? AND expires_at > ?"
-        )),
-        delete: s(format!(
-            "DELETE FROM {t} WHERE token_hash = ? RETURNING principal"
-        )),
-        delete_returns: true,
-        select_by_handle: s(format!(
-            "SELECT token_hash, {select} FROM {t} WHERE handle = ?"
-        )),
-        delete_by_handle: s(format!("DELETE FROM {t} WHERE handle = ?")),
-        list_principal: s(format!(
-            "SELECT {select} FROM {t} WHERE principal = ? AND expires_at > ? ORDER BY created_at, handle"
-        )),
-        list_page: s(format!(
-            "SELECT {select} FROM {t} WHERE handle > ? AND expires_at > ? ORDER BY handle LIMIT ?"
-        )),
-        delete_principal: s(format!("DELETE FROM {t} WHERE principal = ?")),
-        delete_principal_except: s(format!(
-            "DELETE FROM {t} WHERE principal = ? AND handle <> ?"
-        )),
-        purge: s(format!(
-            "DELETE FROM {t} WHERE token_hash IN (SELECT token_hash FROM {t} WHERE expires_at <= ? LIMIT ?)"
-        )),
-        count: s(format!("SELECT COUNT(*) FROM {t} WHERE expires_at > ?")),
-        update_if_version: s(format!(
-            "UPDATE {t} SET principal = ?, data = ?, last_seen_at = ?, idle_deadline = ?, \
-             absolute_deadline = ?, expires_at = ?, version = ?, remember = ?, client_ip = ?, \
-             user_agent = ? WHERE token_hash = ? AND version = ?"
-        )),
-        rotate: s(format!(
-            "UPDATE {t} SET token_hash = ?, principal = ?, data = ?, last_seen_at = ?, idle_deadline = ?, \
-             absolute_deadline = ?, expires_at = ?, version = ?, remember = ?, client_ip = ?, user_agent = ? \
-             WHERE token_hash = ?"
-        )),
-        principal_of: s(format!("SELECT principal FROM {t} WHERE token_hash = ?")),
-        principal_lock: s(format!(
-            "INSERT INTO {p} (principal, generation) VALUES (?, 0) \
-             ON CONFLICT (principal) DO UPDATE SET generation = generation RETURNING generation"
-        )),
-        principal_read: None,
-        principal_bump: s(format!(
-            "UPDATE {p} SET generation = generation + 1 WHERE principal = ?"
-        )),
-        generation: s(format!("SELECT generation FROM {p} WHERE principal = ?")),
-    }
+    dialect.principal_lock = format!(
+        "INSERT INTO {p} (principal, generation) VALUES (?, 0) \
+         ON CONFLICT (principal) DO UPDATE SET generation = generation RETURNING generation"
+    )
+    .into();
+    dialect
 }
 
 /// Opens (creating if needed) the database at `url` and (unless disabled) migrates.
