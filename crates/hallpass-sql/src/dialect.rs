@@ -37,7 +37,7 @@ pub struct Dialect {
     /// The same, locking the row for the transaction.
     pub select_for_update: Arc<str>,
     /// `UPDATE` of the delta-changeable columns, then `token_hash` (see
-    /// [`Columns::bind_update`]).
+    /// [`Columns::bind_update`](crate::Columns::bind_update)).
     pub update: Arc<str>,
     /// Touch: `last_seen_at`, idle deadline, the same again for `expires_at`,
     /// `token_hash`, `now`; only where `expires_at > now`.
