@@ -7,7 +7,7 @@
 //! at most `MAX_CANDIDATES` of them; and the size bound is applied to the total.
 #![no_main]
 
-use hallpass::cookie_header::{Found, MAX_CANDIDATES, find, pairs};
+use hallpass::cookie::{Found, MAX_CANDIDATES, find, pairs};
 use http::{HeaderMap, HeaderValue, header::COOKIE};
 use libfuzzer_sys::fuzz_target;
 
