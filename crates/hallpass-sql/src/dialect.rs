@@ -1,43 +1,41 @@
 //! [`Dialect`]: one database's statements. [`Dialect::template`] writes the
 //! statements every dialect shares once, in the placeholder style and function
-//! names of a [`Flavor`]; a dialect crate then overrides the few that differ.
+//! names of a [`Flavor`]; a dialect module then overrides the few that differ.
 
 use std::sync::Arc;
 
-use crate::{INSERT_COLUMNS, SELECT_COLUMNS, SqlOptions};
+use crate::SqlOptions;
+use crate::row::{INSERT_COLUMNS, SELECT_COLUMNS};
 
 /// How a driver reports an insert whose key is taken.
 #[non_exhaustive]
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum InsertConflict {
+pub(crate) enum InsertConflict {
     /// `INSERT … ON CONFLICT DO NOTHING`: zero rows inserted.
     NoRowsInserted,
     /// A plain `INSERT` fails with a unique violation.
+    #[cfg_attr(not(feature = "mysql"), allow(dead_code, reason = "MySQL's only"))]
     UniqueViolation,
 }
 
 /// One database's SQL, with the table prefix already spliced in. Placeholders follow
 /// the driver (`$1…` or `?`); the parameter order of each statement is documented on
 /// its field.
-#[expect(
-    clippy::exhaustive_structs,
-    reason = "built field by field by each driver crate"
-)]
 #[derive(Clone, Debug)]
-pub struct Dialect {
+pub(crate) struct Dialect {
     /// Statement that opens a write-locking transaction, or `None` for the pool's
     /// default `BEGIN` (row locks come from `select_for_update`).
     pub begin_write: Option<Arc<str>>,
     /// How `insert` reports a taken key.
     pub insert_conflict: InsertConflict,
-    /// `INSERT` of [`crate::INSERT_COLUMNS`] (13 parameters).
+    /// `INSERT` of [`INSERT_COLUMNS`] (13 parameters).
     pub insert: Arc<str>,
-    /// `SELECT` [`crate::SELECT_COLUMNS`] by `token_hash`.
+    /// `SELECT` [`SELECT_COLUMNS`] by `token_hash`.
     pub select: Arc<str>,
     /// The same, locking the row for the transaction.
     pub select_for_update: Arc<str>,
     /// `UPDATE` of the delta-changeable columns, then `token_hash` (see
-    /// [`Columns::bind_update`](crate::Columns::bind_update)).
+    /// [`Columns::bind_update`](crate::row::Columns::bind_update)).
     pub update: Arc<str>,
     /// Touch: `last_seen_at`, idle deadline, the same again for `expires_at`,
     /// `token_hash`, `now`; only where `expires_at > now`.
@@ -48,14 +46,14 @@ pub struct Dialect {
     /// Whether [`Dialect::delete`] returns the deleted row's principal; if not (MySQL),
     /// the store reads it with [`Dialect::principal_of`] first.
     pub delete_returns: bool,
-    /// `SELECT token_hash, ` [`crate::SELECT_COLUMNS`] by `handle`.
+    /// `SELECT token_hash, ` [`SELECT_COLUMNS`] by `handle`.
     pub select_by_handle: Arc<str>,
     /// `DELETE` by `handle`.
     pub delete_by_handle: Arc<str>,
-    /// `SELECT` [`crate::SELECT_COLUMNS`] by `principal` with `expires_at > now`,
+    /// `SELECT` [`SELECT_COLUMNS`] by `principal` with `expires_at > now`,
     /// ordered by `created_at, handle`.
     pub list_principal: Arc<str>,
-    /// `SELECT` [`crate::SELECT_COLUMNS`] with `handle > ?` and `expires_at > now`,
+    /// `SELECT` [`SELECT_COLUMNS`] with `handle > ?` and `expires_at > now`,
     /// ordered by `handle`, at most `limit` rows (parameters: handle, now, limit).
     pub list_page: Arc<str>,
     /// `DELETE` by `principal`.
@@ -89,12 +87,8 @@ pub struct Dialect {
 }
 
 /// How one database spells the statements the template writes.
-#[expect(
-    clippy::exhaustive_structs,
-    reason = "a plain description each dialect crate fills in"
-)]
 #[derive(Clone, Copy, Debug)]
-pub struct Flavor {
+pub(crate) struct Flavor {
     /// `$1, $2, …` (PostgreSQL) instead of `?`.
     pub numbered_placeholders: bool,
     /// The two-argument maximum and minimum: `max`/`min` (SQLite) or
@@ -113,7 +107,7 @@ impl Dialect {
     /// sub-select and the principal lock as an upsert that returns the
     /// generation. Override what a database does differently.
     #[must_use]
-    pub fn template(options: &SqlOptions, flavor: Flavor) -> Self {
+    pub(crate) fn template(options: &SqlOptions, flavor: Flavor) -> Self {
         let t = options.table("sessions");
         let p = options.table("principals");
         let (select, insert) = (SELECT_COLUMNS, INSERT_COLUMNS);

@@ -218,7 +218,7 @@ pub async fn open_in(url: &str, namespace: &str) -> Result<Arc<dyn SessionStore>
 #[cfg(feature = "sqlite")]
 async fn open_sqlite(url: &str, namespace: &str) -> Result<Arc<dyn SessionStore>, OpenError> {
     Ok(Arc::new(
-        hallpass_sqlite::connect(url, hallpass_sql_options(namespace)?).await?,
+        hallpass_sql::sqlite::connect(url, hallpass_sql_options(namespace)?).await?,
     ))
 }
 
@@ -230,7 +230,7 @@ async fn open_sqlite(_: &str, _: &str) -> Result<Arc<dyn SessionStore>, OpenErro
 #[cfg(feature = "postgres")]
 async fn open_postgres(url: &str, namespace: &str) -> Result<Arc<dyn SessionStore>, OpenError> {
     Ok(Arc::new(
-        hallpass_postgres::connect(url, hallpass_sql_options(namespace)?).await?,
+        hallpass_sql::postgres::connect(url, hallpass_sql_options(namespace)?).await?,
     ))
 }
 
@@ -246,7 +246,7 @@ async fn open_mysql(url: &str, namespace: &str) -> Result<Arc<dyn SessionStore>,
         .strip_prefix("mariadb:")
         .map_or_else(|| url.to_owned(), |rest| format!("mysql:{rest}"));
     Ok(Arc::new(
-        hallpass_mysql::connect(&url, hallpass_sql_options(namespace)?).await?,
+        hallpass_sql::mysql::connect(&url, hallpass_sql_options(namespace)?).await?,
     ))
 }
 

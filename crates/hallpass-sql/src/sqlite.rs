@@ -4,9 +4,9 @@
 //! # tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap().block_on(async {
 //! use hallpass_sql::SqlOptions;
 //!
-//! let store = hallpass_sqlite::connect("sqlite::memory:", SqlOptions::default()).await?;
+//! let store = hallpass_sql::sqlite::connect("sqlite::memory:", SqlOptions::default()).await?;
 //! # let _ = store;
-//! # Ok::<(), hallpass_sqlite::ConnectError>(())
+//! # Ok::<(), hallpass_sql::ConnectError>(())
 //! # }).unwrap();
 //! ```
 //!
@@ -19,26 +19,27 @@
 
 use std::str::FromStr;
 
-use hallpass_sql::{Dialect, Flavor, Migrations, SqlOptions, SqlStore};
+use crate::dialect::{Dialect, Flavor};
+use crate::error::store_error;
+use crate::store::Migrations;
+use crate::{ConnectError, SqlOptions, SqlStore};
 use sqlx::Sqlite;
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
 
 /// The migration files, in order.
 pub const MIGRATIONS: &[(i64, &str)] = &[
-    (1, include_str!("../sql/001_sessions.sql")),
-    (2, include_str!("../sql/002_principals.sql")),
+    (1, include_str!("../sql/sqlite/001_sessions.sql")),
+    (2, include_str!("../sql/sqlite/002_principals.sql")),
 ];
 
 /// A SQLite session store.
 pub type SqliteStore = SqlStore<Sqlite>;
 
-pub use hallpass_sql::ConnectError;
-
 const DATABASE: &str = "SQLite";
 
 /// The SQLite statements for `options`' table prefix.
 #[must_use]
-pub fn dialect(options: &SqlOptions) -> Dialect {
+pub(crate) fn dialect(options: &SqlOptions) -> Dialect {
     let mut dialect = Dialect::template(
         options,
         Flavor {
@@ -111,7 +112,7 @@ pub async fn connect(url: &str, options: SqlOptions) -> Result<SqliteStore, Conn
         .await
         .map_err(|err| ConnectError::Connect {
             database: DATABASE,
-            source: hallpass_sql::store_error(err),
+            source: store_error(err),
         })?;
     let store = SqlStore::new(pool, dialect(&options), options.clone(), "sqlite");
     if options.migrate() {

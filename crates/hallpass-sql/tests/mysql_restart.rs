@@ -14,6 +14,8 @@
     reason = "tests report failures by panicking"
 )]
 
+mod common;
+
 use std::process::Command;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -95,7 +97,7 @@ async fn requests_during_a_restart_get_fast_503s_and_nothing_is_lost() {
         .unwrap()
         .with_call_timeout(call_timeout);
     let store = Arc::new(
-        hallpass_mysql::connect(&url, options)
+        hallpass_sql::mysql::connect(&url, options)
             .await
             .expect("MariaDB reachable"),
     );
@@ -108,5 +110,5 @@ async fn requests_during_a_restart_get_fast_503s_and_nothing_is_lost() {
     )
     .await;
     drop(guard);
-    store.drop_own_tables().await.unwrap();
+    common::drop_own_tables(store.pool(), store.options()).await;
 }

@@ -30,7 +30,7 @@ fn url(path: &str) -> String {
 /// The child: increments one session and creates another per iteration, printing
 /// the committed counter after each commit, until killed.
 async fn writer(path: &str, key: StoreKey) {
-    let store = hallpass_sqlite::connect(&url(path), SqlOptions::default())
+    let store = hallpass_sql::sqlite::connect(&url(path), SqlOptions::default())
         .await
         .unwrap();
     let now = hallpass::time::Clock::now(&hallpass::time::SystemClock);
@@ -70,7 +70,7 @@ async fn parent() {
     let handle = Handle::generate();
     let key = StoreKey::random(&handle);
     {
-        let store = hallpass_sqlite::connect(&url(&path), SqlOptions::default())
+        let store = hallpass_sql::sqlite::connect(&url(&path), SqlOptions::default())
             .await
             .unwrap();
         let record = Record::new(
@@ -106,7 +106,7 @@ async fn parent() {
     child.kill().unwrap(); // SIGKILL, most likely inside a transaction
     child.wait().unwrap();
 
-    let store = hallpass_sqlite::connect(&url(&path), SqlOptions::default())
+    let store = hallpass_sql::sqlite::connect(&url(&path), SqlOptions::default())
         .await
         .unwrap();
     let check: String = sqlx::query("PRAGMA integrity_check")

@@ -9,10 +9,12 @@
     reason = "tests report failures by panicking"
 )]
 
+mod common;
+
 use std::sync::Arc;
 
-use hallpass_postgres::PostgresStore;
 use hallpass_sql::SqlOptions;
+use hallpass_sql::postgres::PostgresStore;
 use hallpass_testkit::isolation;
 
 const LIST_TEST_TABLES: &str = "SELECT tablename::text FROM pg_tables WHERE schemaname = current_schema() AND tablename LIKE 'hpt%'";
@@ -23,13 +25,10 @@ async fn fresh() -> PostgresStore {
     let options = SqlOptions::default()
         .with_table_prefix(&isolation::next_prefix())
         .unwrap();
-    let store = hallpass_postgres::connect(&url, options)
+    let store = hallpass_sql::postgres::connect(&url, options)
         .await
         .expect("PostgreSQL reachable at DATABASE_URL_POSTGRES");
-    store
-        .drop_other_tables(LIST_TEST_TABLES, isolation::run_id())
-        .await
-        .unwrap();
+    common::drop_other_tables(store.pool(), LIST_TEST_TABLES, isolation::run_id()).await;
     store
 }
 

@@ -40,7 +40,7 @@ async fn cleanup_task_keeps_running_through_database_errors() {
         .finish();
     let _guard = tracing::subscriber::set_default(subscriber);
 
-    let store = hallpass_sqlite::connect("sqlite::memory:", SqlOptions::default())
+    let store = hallpass_sql::sqlite::connect("sqlite::memory:", SqlOptions::default())
         .await
         .unwrap();
     let clock = ManualClock::starting_now();

@@ -9,10 +9,12 @@
     reason = "tests report failures by panicking"
 )]
 
+mod common;
+
 use std::sync::Arc;
 
-use hallpass_mysql::MySqlStore;
 use hallpass_sql::SqlOptions;
+use hallpass_sql::mysql::MySqlStore;
 use hallpass_testkit::isolation;
 
 const LIST_TEST_TABLES: &str = "SELECT CAST(table_name AS CHAR) FROM information_schema.tables WHERE table_schema = DATABASE() AND table_name LIKE 'hpt%'";
@@ -23,13 +25,10 @@ async fn fresh() -> MySqlStore {
     let options = SqlOptions::default()
         .with_table_prefix(&isolation::next_prefix())
         .unwrap();
-    let store = hallpass_mysql::connect(&url, options)
+    let store = hallpass_sql::mysql::connect(&url, options)
         .await
         .expect("MySQL or MariaDB reachable at DATABASE_URL_MYSQL");
-    store
-        .drop_other_tables(LIST_TEST_TABLES, isolation::run_id())
-        .await
-        .unwrap();
+    common::drop_other_tables(store.pool(), LIST_TEST_TABLES, isolation::run_id()).await;
     store
 }
 

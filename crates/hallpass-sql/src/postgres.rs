@@ -1,17 +1,17 @@
 //! The PostgreSQL session store for hallpass.
 //!
 //! ```no_run
-//! # async fn run() -> Result<(), hallpass_postgres::ConnectError> {
+//! # async fn run() -> Result<(), hallpass_sql::ConnectError> {
 //! use std::sync::Arc;
 //! use hallpass_sql::SqlOptions;
 //!
-//! let store = hallpass_postgres::connect("postgres://postgres@127.0.0.1/test", SqlOptions::default()).await?;
+//! let store = hallpass_sql::postgres::connect("postgres://postgres@127.0.0.1/test", SqlOptions::default()).await?;
 //! let store: Arc<dyn hallpass::store::SessionStore> = Arc::new(store);
 //! # let _ = store;
 //! # Ok(()) }
 //! ```
 //!
-//! The schema (`sql/001_sessions.sql`) is created by a versioned migration on connect,
+//! The schema (`sql/postgres/001_sessions.sql`) is created by a versioned migration on connect,
 //! serialized across processes by an advisory lock. A delta is one transaction:
 //! `SELECT … FOR UPDATE`, apply, `UPDATE`, so concurrent deltas to one session queue on
 //! the row lock and none is lost. Every call has a time limit (`SqlOptions`); when the
@@ -20,26 +20,27 @@
 
 use std::str::FromStr;
 
-use hallpass_sql::{Dialect, Flavor, Migrations, SqlOptions, SqlStore};
+use crate::dialect::{Dialect, Flavor};
+use crate::error::store_error;
+use crate::store::Migrations;
+use crate::{ConnectError, SqlOptions, SqlStore};
 use sqlx::Postgres;
 use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
 
 /// The migration files, in order.
 pub const MIGRATIONS: &[(i64, &str)] = &[
-    (1, include_str!("../sql/001_sessions.sql")),
-    (2, include_str!("../sql/002_principals.sql")),
+    (1, include_str!("../sql/postgres/001_sessions.sql")),
+    (2, include_str!("../sql/postgres/002_principals.sql")),
 ];
 
 /// A PostgreSQL session store.
 pub type PostgresStore = SqlStore<Postgres>;
 
-pub use hallpass_sql::ConnectError;
-
 const DATABASE: &str = "PostgreSQL";
 
 /// The PostgreSQL statements for `options`' table prefix.
 #[must_use]
-pub fn dialect(options: &SqlOptions) -> Dialect {
+pub(crate) fn dialect(options: &SqlOptions) -> Dialect {
     Dialect::template(
         options,
         Flavor {
@@ -71,7 +72,7 @@ pub async fn connect(url: &str, options: SqlOptions) -> Result<PostgresStore, Co
         .await
         .map_err(|err| ConnectError::Connect {
             database: DATABASE,
-            source: hallpass_sql::store_error(err),
+            source: store_error(err),
         })?;
     let store = SqlStore::new(pool, dialect(&options), options.clone(), "postgres");
     if options.migrate() {

@@ -1,10 +1,10 @@
 //! The MySQL / MariaDB session store for hallpass.
 //!
 //! ```no_run
-//! # async fn run() -> Result<(), hallpass_mysql::ConnectError> {
+//! # async fn run() -> Result<(), hallpass_sql::ConnectError> {
 //! use hallpass_sql::SqlOptions;
 //!
-//! let store = hallpass_mysql::connect("mysql://root@127.0.0.1:3306/test", SqlOptions::default()).await?;
+//! let store = hallpass_sql::mysql::connect("mysql://root@127.0.0.1:3306/test", SqlOptions::default()).await?;
 //! # let _ = store;
 //! # Ok(()) }
 //! ```
@@ -16,26 +16,28 @@
 
 use std::str::FromStr;
 
-use hallpass_sql::{Dialect, Flavor, InsertConflict, Migrations, SqlOptions, SqlStore};
+use crate::dialect::{Dialect, Flavor, InsertConflict};
+use crate::error::store_error;
+use crate::row::INSERT_COLUMNS;
+use crate::store::Migrations;
+use crate::{ConnectError, SqlOptions, SqlStore};
 use sqlx::MySql;
 use sqlx::mysql::{MySqlConnectOptions, MySqlPoolOptions};
 
 /// The migration files, in order.
 pub const MIGRATIONS: &[(i64, &str)] = &[
-    (1, include_str!("../sql/001_sessions.sql")),
-    (2, include_str!("../sql/002_principals.sql")),
+    (1, include_str!("../sql/mysql/001_sessions.sql")),
+    (2, include_str!("../sql/mysql/002_principals.sql")),
 ];
 
 /// A MySQL / MariaDB session store.
 pub type MySqlStore = SqlStore<MySql>;
 
-pub use hallpass_sql::ConnectError;
-
 const DATABASE: &str = "MySQL/MariaDB";
 
 /// The MySQL statements for `options`' table prefix.
 #[must_use]
-pub fn dialect(options: &SqlOptions) -> Dialect {
+pub(crate) fn dialect(options: &SqlOptions) -> Dialect {
     let mut dialect = Dialect::template(
         options,
         Flavor {
@@ -48,7 +50,7 @@ pub fn dialect(options: &SqlOptions) -> Dialect {
     );
     let t = options.table("sessions");
     let p = options.table("principals");
-    let insert = hallpass_sql::INSERT_COLUMNS;
+    let insert = INSERT_COLUMNS;
     // No ON CONFLICT DO NOTHING: a taken key is a unique violation.
     dialect.insert_conflict = InsertConflict::UniqueViolation;
     dialect.insert =
@@ -78,7 +80,7 @@ async fn no_pad_collation(store: &MySqlStore) -> Result<&'static str, ConnectErr
         .await
         .map_err(|err| ConnectError::Connect {
             database: DATABASE,
-            source: hallpass_sql::store_error(err),
+            source: store_error(err),
         })?;
     Ok(if version.contains("MariaDB") {
         MARIADB_NO_PAD
@@ -122,7 +124,7 @@ pub async fn connect(url: &str, options: SqlOptions) -> Result<MySqlStore, Conne
         .await
         .map_err(|err| ConnectError::Connect {
             database: DATABASE,
-            source: hallpass_sql::store_error(err),
+            source: store_error(err),
         })?;
     let store = SqlStore::new(pool, dialect(&options), options.clone(), "mysql");
     if options.migrate() {

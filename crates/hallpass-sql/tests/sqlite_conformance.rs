@@ -10,7 +10,7 @@
 use std::sync::atomic::{AtomicUsize, Ordering};
 
 use hallpass_sql::SqlOptions;
-use hallpass_sqlite::SqliteStore;
+use hallpass_sql::sqlite::SqliteStore;
 
 async fn fresh() -> SqliteStore {
     static N: AtomicUsize = AtomicUsize::new(0);
@@ -21,7 +21,7 @@ async fn fresh() -> SqliteStore {
     for suffix in ["", "-wal", "-shm"] {
         let _ = std::fs::remove_file(format!("{}{suffix}", path.display()));
     }
-    hallpass_sqlite::connect(
+    hallpass_sql::sqlite::connect(
         &format!("sqlite://{}", path.display()),
         SqlOptions::default(),
     )
@@ -39,7 +39,7 @@ mod http {
 
 mod in_memory {
     hallpass_testkit::store_conformance!(async {
-        hallpass_sqlite::connect("sqlite::memory:", hallpass_sql::SqlOptions::default())
+        hallpass_sql::sqlite::connect("sqlite::memory:", hallpass_sql::SqlOptions::default())
             .await
             .unwrap()
     });

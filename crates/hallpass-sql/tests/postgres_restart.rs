@@ -12,6 +12,8 @@
     reason = "tests report failures by panicking"
 )]
 
+mod common;
+
 use std::process::Command;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -81,7 +83,7 @@ async fn sessions_survive_a_restart_and_the_store_recovers_by_itself() {
         .with_table_prefix(&prefix)
         .unwrap()
         .with_call_timeout(Duration::from_secs(2));
-    let store = hallpass_postgres::connect(&url, options)
+    let store = hallpass_sql::postgres::connect(&url, options)
         .await
         .expect("PostgreSQL reachable");
     let now = hallpass::time::Clock::now(&hallpass::time::SystemClock);
@@ -159,7 +161,7 @@ async fn sessions_survive_a_restart_and_the_store_recovers_by_itself() {
         panic!("apply")
     };
     assert_eq!(after.data["n"], 1008);
-    store.drop_own_tables().await.unwrap();
+    common::drop_own_tables(store.pool(), store.options()).await;
 }
 
 /// Issue 8's fault test: concurrent requests through the layer while PostgreSQL stops
@@ -175,7 +177,7 @@ async fn requests_during_a_restart_get_fast_503s_and_nothing_is_lost() {
         .unwrap()
         .with_call_timeout(call_timeout);
     let store = Arc::new(
-        hallpass_postgres::connect(&url(), options)
+        hallpass_sql::postgres::connect(&url(), options)
             .await
             .expect("PostgreSQL reachable"),
     );
@@ -188,5 +190,5 @@ async fn requests_during_a_restart_get_fast_503s_and_nothing_is_lost() {
     )
     .await;
     drop(guard);
-    store.drop_own_tables().await.unwrap();
+    common::drop_own_tables(store.pool(), store.options()).await;
 }
