@@ -1,0 +1,167 @@
+//! Validation when the layer is built: every rule a browser or the security model
+//! imposes on a configuration, as a typed [`ConfigError`].
+
+use std::time::Duration;
+
+use super::{SameSite, SessionConfig};
+
+impl SessionConfig {
+    /// Checks the combination; the layer's constructor calls this.
+    pub(crate) fn validate(&self) -> Result<(), ConfigError> {
+        let name = self.cookie_name.as_bytes();
+        if name.is_empty() || name.len() > 255 || !name.iter().all(|&b| is_token_char(b)) {
+            return Err(ConfigError::InvalidCookieName(self.cookie_name.clone()));
+        }
+        if !self.path.starts_with('/') || !self.path.bytes().all(is_attribute_char) {
+            return Err(ConfigError::InvalidPath(self.path.clone()));
+        }
+        if let Some(domain) = &self.domain {
+            let ok = !domain.is_empty()
+                && domain
+                    .bytes()
+                    .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'.');
+            if !ok {
+                return Err(ConfigError::InvalidDomain(domain.clone()));
+            }
+        }
+        // Browsers match the prefixes case-insensitively (RFC 6265bis §4.1.3): a
+        // `__host-id` cookie gets the `__Host-` rules too, so it must meet them here.
+        if has_prefix(&self.cookie_name, "__Host-") {
+            if !self.secure {
+                return Err(ConfigError::PrefixNeedsSecure("__Host-"));
+            }
+            if self.domain.is_some() {
+                return Err(ConfigError::HostPrefixWithDomain);
+            }
+            if self.path != "/" {
+                return Err(ConfigError::HostPrefixNeedsRootPath);
+            }
+        }
+        if has_prefix(&self.cookie_name, "__Secure-") && !self.secure {
+            return Err(ConfigError::PrefixNeedsSecure("__Secure-"));
+        }
+        if self.same_site == SameSite::None && !self.same_site_none_confirmed {
+            return Err(ConfigError::SameSiteNoneNotConfirmed);
+        }
+        if self.same_site == SameSite::None && !self.secure {
+            return Err(ConfigError::SameSiteNoneNeedsSecure);
+        }
+        if self.idle_timeout.is_zero() || self.absolute_timeout.is_zero() {
+            return Err(ConfigError::ZeroTimeout);
+        }
+        if self.idle_timeout > MAX_TIMEOUT || self.absolute_timeout > MAX_TIMEOUT {
+            return Err(ConfigError::TimeoutTooLong);
+        }
+        if self.idle_timeout > self.absolute_timeout {
+            return Err(ConfigError::IdleLongerThanAbsolute);
+        }
+        if self
+            .touch_interval
+            .is_some_and(|touch| touch >= self.idle_timeout)
+        {
+            return Err(ConfigError::TouchIntervalTooLong);
+        }
+        if self.session_cap.is_some_and(|(max, _)| max == 0) {
+            return Err(ConfigError::ZeroSessionCap);
+        }
+        let binding = self.binding;
+        if binding.ipv4_prefix.is_some_and(|p| p > 32)
+            || binding.ipv6_prefix.is_some_and(|p| p > 128)
+        {
+            return Err(ConfigError::InvalidPrefix);
+        }
+        if self.max_cookie_header_bytes < crate::codec::VALUE_LEN + self.cookie_name.len() + 1 {
+            return Err(ConfigError::CookieHeaderBoundTooSmall);
+        }
+        Ok(())
+    }
+}
+
+/// Whether `name` starts with `prefix`, ignoring ASCII case, as browsers compare
+/// cookie-name prefixes.
+fn has_prefix(name: &str, prefix: &str) -> bool {
+    name.as_bytes()
+        .get(..prefix.len())
+        .is_some_and(|start| start.eq_ignore_ascii_case(prefix.as_bytes()))
+}
+
+/// The longest idle or absolute timeout a configuration accepts: 400 days, the
+/// longest a browser keeps a cookie (RFC 6265bis §5.5). Longer would be a session
+/// that outlives every cookie that can name it, and deadlines far enough out break
+/// whatever prints them.
+pub const MAX_TIMEOUT: Duration = Duration::from_secs(400 * 24 * 3600);
+
+/// RFC 6265 `token` characters (cookie names).
+fn is_token_char(b: u8) -> bool {
+    b.is_ascii_alphanumeric() || b"!#$%&'*+-.^_`|~".contains(&b)
+}
+
+/// Characters allowed in a cookie attribute value: visible ASCII except `;` (SR-35).
+fn is_attribute_char(b: u8) -> bool {
+    (0x21..0x7f).contains(&b) && b != b';'
+}
+
+/// The configuration is unsafe or inconsistent; the message says how to fix it.
+#[non_exhaustive]
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+pub enum ConfigError {
+    /// The cookie name is empty, too long or has characters outside RFC 6265's `token`.
+    #[error(
+        "cookie name {0:?} is not a valid RFC 6265 token (letters, digits and !#$%&'*+-.^_`|~, 1 to 255 bytes)"
+    )]
+    InvalidCookieName(String),
+    /// The path is not absolute or has `;`, spaces or control characters.
+    #[error("cookie path {0:?} must start with '/' and contain only visible ASCII other than ';'")]
+    InvalidPath(String),
+    /// The domain has characters a hostname cannot have.
+    #[error("cookie domain {0:?} must be a hostname (letters, digits, '-' and '.')")]
+    InvalidDomain(String),
+    /// `__Host-`/`__Secure-` cookies without `Secure`.
+    #[error(
+        "a cookie named {0}… must be Secure; drop dangerous_insecure_cookie() or pick a name without the prefix"
+    )]
+    PrefixNeedsSecure(&'static str),
+    /// `__Host-` with a `Domain`.
+    #[error(
+        "a __Host- cookie cannot have a Domain; drop dangerous_cookie_domain() or rename the cookie"
+    )]
+    HostPrefixWithDomain,
+    /// `__Host-` with a path other than `/`.
+    #[error("a __Host- cookie must have Path=/")]
+    HostPrefixNeedsRootPath,
+    /// `SameSite=None` without `Secure`.
+    #[error(
+        "SameSite=None needs Secure (browsers drop such cookies); use dangerous_same_site_none() and keep Secure"
+    )]
+    SameSiteNoneNeedsSecure,
+    /// A timeout of zero.
+    #[error("idle and absolute timeouts must both be longer than zero")]
+    ZeroTimeout,
+    /// A timeout longer than [`MAX_TIMEOUT`].
+    #[error(
+        "idle and absolute timeouts must be at most 400 days (the longest a browser keeps a cookie)"
+    )]
+    TimeoutTooLong,
+    /// `with_same_site(SameSite::None)` without the dangerous opt-in.
+    #[error(
+        "SameSite=None removes the browser's CSRF defence: ask for it with dangerous_same_site_none(), not with_same_site()"
+    )]
+    SameSiteNoneNotConfirmed,
+    /// The idle timeout exceeds the absolute one.
+    #[error("the idle timeout must not be longer than the absolute timeout")]
+    IdleLongerThanAbsolute,
+    /// The touch interval is not shorter than the idle timeout.
+    #[error(
+        "the touch interval must be shorter than the idle timeout, or sessions would expire while in use"
+    )]
+    TouchIntervalTooLong,
+    /// A session cap of zero.
+    #[error("a per-principal session cap must allow at least one session")]
+    ZeroSessionCap,
+    /// A binding prefix longer than the address.
+    #[error("client binding prefixes are at most 32 bits (IPv4) and 128 bits (IPv6)")]
+    InvalidPrefix,
+    /// The Cookie header bound could not even fit the session cookie.
+    #[error("the Cookie header bound is smaller than one session cookie")]
+    CookieHeaderBoundTooSmall,
+}
