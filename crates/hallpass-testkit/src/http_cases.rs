@@ -11,6 +11,7 @@ use http::{Method, StatusCode};
 use hallpass::config::{BindingPolicy, CapPolicy, ClientBinding, LoadFailure, SameSite};
 use hallpass::store::SessionStore;
 
+use crate::Framework;
 use crate::app::TestApp;
 
 const MINUTE: Duration = Duration::from_secs(60);
@@ -42,8 +43,8 @@ async fn start_slow_request(
 
 /// The seeds' visit counter: first visit creates the session with the secure cookie,
 /// later visits count; the counter request is a single store call.
-pub async fn counter_counts_visits(store: Arc<dyn SessionStore>) {
-    let app = TestApp::new(store);
+pub async fn counter_counts_visits(framework: Framework, store: Arc<dyn SessionStore>) {
+    let app = TestApp::on(framework, store, |c| c);
     let mut browser = app.browser();
     let first = browser.get("/views").await;
     assert_eq!(first.body, "1");
@@ -73,8 +74,11 @@ pub async fn counter_counts_visits(store: Arc<dyn SessionStore>) {
 
 /// Lazy: a request whose handler never touches the session costs no store call and
 /// gets no session headers.
-pub async fn untouched_request_costs_no_store_call(store: Arc<dyn SessionStore>) {
-    let app = TestApp::new(store);
+pub async fn untouched_request_costs_no_store_call(
+    framework: Framework,
+    store: Arc<dyn SessionStore>,
+) {
+    let app = TestApp::on(framework, store, |c| c);
     let mut browser = app.browser();
     browser.get("/views").await;
     let before = app.store.calls().total();
@@ -88,8 +92,11 @@ pub async fn untouched_request_costs_no_store_call(store: Arc<dyn SessionStore>)
 /// A logout and a rotation on a request that has not read the session are one store
 /// call each — the store's guard is the liveness check — and the logout still names
 /// whose session ended; on a session that is gone, the cookie is cleared.
-pub async fn logout_and_rotate_are_one_store_call(store: Arc<dyn SessionStore>) {
-    let app = TestApp::new(store);
+pub async fn logout_and_rotate_are_one_store_call(
+    framework: Framework,
+    store: Arc<dyn SessionStore>,
+) {
+    let app = TestApp::on(framework, store, |c| c);
     let mut browser = app.browser();
     browser.post("/login?user=lena").await;
     let before = app.store.calls().total();
@@ -148,8 +155,8 @@ pub async fn logout_and_rotate_are_one_store_call(store: Arc<dyn SessionStore>) 
 }
 
 /// SR-18: no record and no cookie for requests that leave the session empty.
-pub async fn empty_sessions_are_never_stored(store: Arc<dyn SessionStore>) {
-    let app = TestApp::new(store);
+pub async fn empty_sessions_are_never_stored(framework: Framework, store: Arc<dyn SessionStore>) {
+    let app = TestApp::on(framework, store, |c| c);
     let mut browser = app.browser();
     for (method, uri) in [
         (Method::GET, "/me"),
@@ -171,8 +178,8 @@ pub async fn empty_sessions_are_never_stored(store: Arc<dyn SessionStore>) {
 
 /// SR-20: after the idle timeout without activity the session is gone, its record
 /// deleted and the cookie cleared (SR-23).
-pub async fn idle_timeout_ends_the_session(store: Arc<dyn SessionStore>) {
-    let app = TestApp::new(store);
+pub async fn idle_timeout_ends_the_session(framework: Framework, store: Arc<dyn SessionStore>) {
+    let app = TestApp::on(framework, store, |c| c);
     let mut browser = app.browser();
     browser.post("/login?user=alice").await;
     assert_eq!(browser.get("/me").await.status, 200);
@@ -187,8 +194,11 @@ pub async fn idle_timeout_ends_the_session(store: Arc<dyn SessionStore>) {
 
 /// SR-21: activity never extends the absolute timeout; the touch is throttled to
 /// once per interval and never rewrites data.
-pub async fn absolute_timeout_beats_activity_and_touch_is_throttled(store: Arc<dyn SessionStore>) {
-    let app = TestApp::with_config(store, |c| {
+pub async fn absolute_timeout_beats_activity_and_touch_is_throttled(
+    framework: Framework,
+    store: Arc<dyn SessionStore>,
+) {
+    let app = TestApp::on(framework, store, |c| {
         c.with_idle_timeout(30 * MINUTE)
             .with_absolute_timeout(120 * MINUTE)
     });
@@ -229,8 +239,8 @@ pub async fn absolute_timeout_beats_activity_and_touch_is_throttled(store: Arc<d
 }
 
 /// SR-14, AT-02: login issues a new token, kills the old one, keeps the data.
-pub async fn login_rotates_and_keeps_data(store: Arc<dyn SessionStore>) {
-    let app = TestApp::new(store);
+pub async fn login_rotates_and_keeps_data(framework: Framework, store: Arc<dyn SessionStore>) {
+    let app = TestApp::on(framework, store, |c| c);
     let mut browser = app.browser();
     browser.post("/cart?item=apple").await;
     let anonymous = browser.cookie.clone().expect("cart creates a session");
@@ -253,8 +263,11 @@ pub async fn login_rotates_and_keeps_data(store: Arc<dyn SessionStore>) {
 }
 
 /// SR-19, AT-21: logging in as someone else drops the previous user's data.
-pub async fn login_as_another_principal_flushes_data(store: Arc<dyn SessionStore>) {
-    let app = TestApp::new(store);
+pub async fn login_as_another_principal_flushes_data(
+    framework: Framework,
+    store: Arc<dyn SessionStore>,
+) {
+    let app = TestApp::on(framework, store, |c| c);
     let mut browser = app.browser();
     browser.post("/login?user=alice").await;
     browser.post("/cart?item=alices-secret").await;
@@ -265,8 +278,11 @@ pub async fn login_as_another_principal_flushes_data(store: Arc<dyn SessionStore
 
 /// "Remember me" belongs to the principal who chose it: a login as someone else on
 /// the same browser starts with a browser-session cookie again (and no data).
-pub async fn remember_me_ends_with_a_switch_of_principal(store: Arc<dyn SessionStore>) {
-    let app = TestApp::new(store);
+pub async fn remember_me_ends_with_a_switch_of_principal(
+    framework: Framework,
+    store: Arc<dyn SessionStore>,
+) {
+    let app = TestApp::on(framework, store, |c| c);
     let mut browser = app.browser();
     browser.post("/login?user=alice").await;
     let remembered = browser.post("/remember").await;
@@ -296,8 +312,11 @@ pub async fn remember_me_ends_with_a_switch_of_principal(store: Arc<dyn SessionS
 /// starts a new anonymous session, as a loser of a rotation race does; issue 17's
 /// grace window serves it on the rotated session instead.) A cookie whose session
 /// really ended is still cleared.
-pub async fn a_stale_request_never_deletes_a_fresher_cookie(store: Arc<dyn SessionStore>) {
-    let app = TestApp::new(store);
+pub async fn a_stale_request_never_deletes_a_fresher_cookie(
+    framework: Framework,
+    store: Arc<dyn SessionStore>,
+) {
+    let app = TestApp::on(framework, store, |c| c);
     let mut browser = app.browser();
     browser.post("/login?user=alice").await;
     let stale = browser.cookie.clone().unwrap_or_default();
@@ -336,8 +355,11 @@ pub async fn a_stale_request_never_deletes_a_fresher_cookie(store: Arc<dyn Sessi
 
 /// SR-24: logout deletes the record and sends a deletion cookie with the same
 /// attributes; the old cookie is dead.
-pub async fn logout_deletes_and_clears_the_cookie(store: Arc<dyn SessionStore>) {
-    let app = TestApp::new(store);
+pub async fn logout_deletes_and_clears_the_cookie(
+    framework: Framework,
+    store: Arc<dyn SessionStore>,
+) {
+    let app = TestApp::on(framework, store, |c| c);
     let mut browser = app.browser();
     browser.post("/login?user=alice").await;
     let cookie = browser.cookie.clone().unwrap_or_default();
@@ -360,8 +382,11 @@ pub async fn logout_deletes_and_clears_the_cookie(store: Arc<dyn SessionStore>) 
 
 /// AT-24: a slow request that finishes after a concurrent logout does not bring the
 /// session back.
-pub async fn slow_write_after_logout_does_not_resurrect(store: Arc<dyn SessionStore>) {
-    let app = TestApp::new(store);
+pub async fn slow_write_after_logout_does_not_resurrect(
+    framework: Framework,
+    store: Arc<dyn SessionStore>,
+) {
+    let app = TestApp::on(framework, store, |c| c);
     let mut browser = app.browser();
     browser.post("/login?user=alice").await;
     let cookie = browser.cookie.clone().unwrap_or_default();
@@ -391,8 +416,11 @@ pub async fn slow_write_after_logout_does_not_resurrect(store: Arc<dyn SessionSt
 
 /// 1,000 concurrent increments from 32 tasks over HTTP end at exactly 1,000, each
 /// request seeing its own number.
-pub async fn concurrent_http_increments_are_exact(store: Arc<dyn SessionStore>) {
-    let app = TestApp::new(store);
+pub async fn concurrent_http_increments_are_exact(
+    framework: Framework,
+    store: Arc<dyn SessionStore>,
+) {
+    let app = TestApp::on(framework, store, |c| c);
     let mut browser = app.browser();
     browser.post("/cart?item=x").await;
     let cookie = browser.cookie.clone().unwrap_or_default();
@@ -423,8 +451,11 @@ pub async fn concurrent_http_increments_are_exact(store: Arc<dyn SessionStore>) 
 }
 
 /// Concurrent requests changing different keys both keep their changes.
-pub async fn concurrent_requests_keep_each_others_changes(store: Arc<dyn SessionStore>) {
-    let app = TestApp::new(store);
+pub async fn concurrent_requests_keep_each_others_changes(
+    framework: Framework,
+    store: Arc<dyn SessionStore>,
+) {
+    let app = TestApp::on(framework, store, |c| c);
     let mut browser = app.browser();
     browser.post("/login?user=alice").await;
     let cookie = browser.cookie.clone().unwrap_or_default();
@@ -449,8 +480,8 @@ pub async fn concurrent_requests_keep_each_others_changes(store: Arc<dyn Session
 
 /// SR-13, AT-01: garbage, forged and unknown cookies get no session and nothing is
 /// written under them; a new session gets a freshly minted token.
-pub async fn forged_cookies_get_nothing(store: Arc<dyn SessionStore>) {
-    let app = TestApp::new(store);
+pub async fn forged_cookies_get_nothing(framework: Framework, store: Arc<dyn SessionStore>) {
+    let app = TestApp::on(framework, store, |c| c);
     let forged = format!("__Host-id={}", "A".repeat(108));
     let garbage: [&[u8]; 6] = [
         b"__Host-id=",
@@ -474,8 +505,8 @@ pub async fn forged_cookies_get_nothing(store: Arc<dyn SessionStore>) {
 
 /// A logged-out (never again valid) but correctly signed cookie gets no session, and
 /// writes through it create a new session under a new token instead.
-pub async fn dead_token_is_never_written_to(store: Arc<dyn SessionStore>) {
-    let app = TestApp::new(store);
+pub async fn dead_token_is_never_written_to(framework: Framework, store: Arc<dyn SessionStore>) {
+    let app = TestApp::on(framework, store, |c| c);
     let mut browser = app.browser();
     browser.post("/login?user=alice").await;
     let dead = browser.cookie.clone().unwrap_or_default();
@@ -493,12 +524,15 @@ pub async fn dead_token_is_never_written_to(store: Arc<dyn SessionStore>) {
 }
 
 /// AT-15: a valid value moved to another cookie name does not verify.
-pub async fn cookie_moved_to_another_name_is_rejected(store: Arc<dyn SessionStore>) {
-    let app = TestApp::new(Arc::clone(&store));
+pub async fn cookie_moved_to_another_name_is_rejected(
+    framework: Framework,
+    store: Arc<dyn SessionStore>,
+) {
+    let app = TestApp::on(framework, Arc::clone(&store), |c| c);
     let mut browser = app.browser();
     browser.post("/login?user=alice").await;
     let value = browser.cookie_value().unwrap_or_default();
-    let other = TestApp::with_config(store, |c| c.with_cookie_name("__Host-other"));
+    let other = TestApp::on(framework, store, |c| c.with_cookie_name("__Host-other"));
     let moved = format!("__Host-other={value}");
     assert_eq!(
         other
@@ -511,8 +545,8 @@ pub async fn cookie_moved_to_another_name_is_rejected(store: Arc<dyn SessionStor
 }
 
 /// SR-32, AT-04…AT-07: names that only look like the session cookie are ignored.
-pub async fn spoofed_cookie_names_are_ignored(store: Arc<dyn SessionStore>) {
-    let app = TestApp::new(store);
+pub async fn spoofed_cookie_names_are_ignored(framework: Framework, store: Arc<dyn SessionStore>) {
+    let app = TestApp::on(framework, store, |c| c);
     let mut browser = app.browser();
     browser.post("/login?user=alice").await;
     let value = browser.cookie_value().unwrap_or_default();
@@ -553,8 +587,11 @@ pub async fn spoofed_cookie_names_are_ignored(store: Arc<dyn SessionStore>) {
 /// SR-33, AT-08: two live session cookies authenticate neither, in any order or
 /// split across headers, and neither is written to; one live plus one dead
 /// authenticates the live one.
-pub async fn duplicate_session_cookies_are_never_resolved_by_order(store: Arc<dyn SessionStore>) {
-    let app = TestApp::new(store);
+pub async fn duplicate_session_cookies_are_never_resolved_by_order(
+    framework: Framework,
+    store: Arc<dyn SessionStore>,
+) {
+    let app = TestApp::on(framework, store, |c| c);
     let mut victim = app.browser();
     victim.post("/login?user=victim").await;
     let mut attacker = app.browser();
@@ -597,8 +634,8 @@ pub async fn duplicate_session_cookies_are_never_resolved_by_order(store: Arc<dy
 }
 
 /// SR-34, AT-26: an oversized Cookie header gets 431 before any handler or store.
-pub async fn oversized_cookie_header_gets_431(store: Arc<dyn SessionStore>) {
-    let app = TestApp::new(store);
+pub async fn oversized_cookie_header_gets_431(framework: Framework, store: Arc<dyn SessionStore>) {
+    let app = TestApp::on(framework, store, |c| c);
     for size in [16 * 1024, 64 * 1024, 1024 * 1024] {
         let header = format!("x={}", "a".repeat(size));
         let reply = app.raw(Method::GET, "/views", &[header.as_bytes()]).await;
@@ -624,8 +661,8 @@ pub async fn oversized_cookie_header_gets_431(store: Arc<dyn SessionStore>) {
 
 /// Fail closed: a store down on load gives 503 with no Set-Cookie; with the
 /// anonymous fallback the request runs without a session and writes nothing.
-pub async fn store_down_on_load_fails_closed(store: Arc<dyn SessionStore>) {
-    let app = TestApp::new(Arc::clone(&store));
+pub async fn store_down_on_load_fails_closed(framework: Framework, store: Arc<dyn SessionStore>) {
+    let app = TestApp::on(framework, Arc::clone(&store), |c| c);
     let mut browser = app.browser();
     browser.post("/login?user=alice").await;
     app.store.set_down(true);
@@ -641,7 +678,7 @@ pub async fn store_down_on_load_fails_closed(store: Arc<dyn SessionStore>) {
         "works again once the store is back"
     );
 
-    let lenient = TestApp::with_config(store, |c| {
+    let lenient = TestApp::on(framework, store, |c| {
         c.with_load_failure(LoadFailure::AnonymousFallback)
     });
     let mut other = lenient.browser();
@@ -654,8 +691,8 @@ pub async fn store_down_on_load_fails_closed(store: Arc<dyn SessionStore>) {
 
 /// Commit before headers: a failed save turns the response into a 5xx with no
 /// Set-Cookie.
-pub async fn failed_save_replaces_the_response(store: Arc<dyn SessionStore>) {
-    let app = TestApp::new(store);
+pub async fn failed_save_replaces_the_response(framework: Framework, store: Arc<dyn SessionStore>) {
+    let app = TestApp::on(framework, store, |c| c);
     let mut browser = app.browser();
     app.store.set_writes_down(true);
     let reply = browser.post("/cart?item=x").await;
@@ -676,8 +713,11 @@ pub async fn failed_save_replaces_the_response(store: Arc<dyn SessionStore>) {
 }
 
 /// "Remember me": a persistent cookie whose Max-Age reaches the absolute deadline.
-pub async fn remember_me_sets_max_age_from_the_absolute_deadline(store: Arc<dyn SessionStore>) {
-    let app = TestApp::new(store);
+pub async fn remember_me_sets_max_age_from_the_absolute_deadline(
+    framework: Framework,
+    store: Arc<dyn SessionStore>,
+) {
+    let app = TestApp::on(framework, store, |c| c);
     let mut browser = app.browser();
     browser.post("/login?user=alice").await;
     app.advance(MINUTE);
@@ -692,8 +732,8 @@ pub async fn remember_me_sets_max_age_from_the_absolute_deadline(store: Arc<dyn 
 
 /// SR-25…SR-27: list one's sessions, revoke one by handle, log out everywhere; a
 /// handle of another user's session is refused.
-pub async fn list_and_revoke_sessions(store: Arc<dyn SessionStore>) {
-    let app = TestApp::new(store);
+pub async fn list_and_revoke_sessions(framework: Framework, store: Arc<dyn SessionStore>) {
+    let app = TestApp::on(framework, store, |c| c);
     let mut laptop = app.browser();
     let mut phone = app.browser();
     let mut tablet = app.browser();
@@ -759,8 +799,8 @@ pub async fn list_and_revoke_sessions(store: Arc<dyn SessionStore>) {
 }
 
 /// SR-29: the per-principal cap rejects the next login, or evicts the oldest session.
-pub async fn session_cap_rejects_or_evicts(store: Arc<dyn SessionStore>) {
-    let strict = TestApp::with_config(Arc::clone(&store), |c| {
+pub async fn session_cap_rejects_or_evicts(framework: Framework, store: Arc<dyn SessionStore>) {
+    let strict = TestApp::on(framework, Arc::clone(&store), |c| {
         c.with_max_sessions_per_principal(2, CapPolicy::RejectNew)
     });
     let (mut a, mut b, mut c) = (strict.browser(), strict.browser(), strict.browser());
@@ -774,7 +814,7 @@ pub async fn session_cap_rejects_or_evicts(store: Arc<dyn SessionStore>) {
         "re-login of a counted session is fine"
     );
 
-    let evicting = TestApp::with_config(store, |c| {
+    let evicting = TestApp::on(framework, store, |c| {
         c.with_max_sessions_per_principal(2, CapPolicy::EvictOldest)
     });
     let (mut a, mut b, mut c) = (evicting.browser(), evicting.browser(), evicting.browser());
@@ -790,13 +830,13 @@ pub async fn session_cap_rejects_or_evicts(store: Arc<dyn SessionStore>) {
 }
 
 /// SR-46: client binding (User-Agent here): log, require login, or terminate.
-pub async fn client_binding_policies(store: Arc<dyn SessionStore>) {
+pub async fn client_binding_policies(framework: Framework, store: Arc<dyn SessionStore>) {
     for policy in [
         BindingPolicy::Log,
         BindingPolicy::RequireLogin,
         BindingPolicy::Terminate,
     ] {
-        let app = TestApp::with_config(Arc::clone(&store), |c| {
+        let app = TestApp::on(framework, Arc::clone(&store), |c| {
             c.with_client_binding(
                 ClientBinding::new(policy)
                     .without_ip()
@@ -830,8 +870,8 @@ pub async fn client_binding_policies(store: Arc<dyn SessionStore>) {
 }
 
 /// SR-08: `Lax` is allowed and emitted.
-pub async fn same_site_lax_is_emitted(store: Arc<dyn SessionStore>) {
-    let app = TestApp::with_config(store, |c| c.with_same_site(SameSite::Lax));
+pub async fn same_site_lax_is_emitted(framework: Framework, store: Arc<dyn SessionStore>) {
+    let app = TestApp::on(framework, store, |c| c.with_same_site(SameSite::Lax));
     let reply = app.browser().get("/views").await;
     assert!(
         reply
@@ -842,8 +882,8 @@ pub async fn same_site_lax_is_emitted(store: Arc<dyn SessionStore>) {
 }
 
 /// SR-45: each transition emits its event, in order, carrying no token.
-pub async fn events_follow_the_lifecycle(store: Arc<dyn SessionStore>) {
-    let app = TestApp::new(store);
+pub async fn events_follow_the_lifecycle(framework: Framework, store: Arc<dyn SessionStore>) {
+    let app = TestApp::on(framework, store, |c| c);
     let mut browser = app.browser();
     browser.post("/cart?item=x").await;
     browser.post("/login?user=alice").await;
@@ -870,8 +910,11 @@ pub async fn events_follow_the_lifecycle(store: Arc<dyn SessionStore>) {
 
 /// SR-36: an invalid, unknown, expired or revoked cookie gets the very same answer:
 /// same status, same body, the same deletion cookie and the same header names.
-pub async fn invalid_unknown_expired_and_revoked_look_alike(store: Arc<dyn SessionStore>) {
-    let app = TestApp::new(store);
+pub async fn invalid_unknown_expired_and_revoked_look_alike(
+    framework: Framework,
+    store: Arc<dyn SessionStore>,
+) {
+    let app = TestApp::on(framework, store, |c| c);
     let forged = format!("__Host-id={}", "A".repeat(108));
     let mut logged_out = app.browser();
     logged_out.post("/login?user=a").await;
@@ -910,8 +953,11 @@ pub async fn invalid_unknown_expired_and_revoked_look_alike(store: Arc<dyn Sessi
 /// SR-34, SR-39: data over `max_data_bytes` is refused with the typed
 /// `SessionError::DataTooLarge` and changes nothing: no session is created for an
 /// anonymous visitor, and a live session keeps what it had.
-pub async fn oversized_data_is_refused_and_nothing_is_stored(store: Arc<dyn SessionStore>) {
-    let app = TestApp::with_config(store, |c| c.with_max_data_bytes(1024));
+pub async fn oversized_data_is_refused_and_nothing_is_stored(
+    framework: Framework,
+    store: Arc<dyn SessionStore>,
+) {
+    let app = TestApp::on(framework, store, |c| c.with_max_data_bytes(1024));
     let mut visitor = app.browser();
     let refused = visitor.post("/big?bytes=2000").await;
     assert_eq!(refused.status, 413, "{}", refused.body);
@@ -938,27 +984,23 @@ pub async fn oversized_data_is_refused_and_nothing_is_stored(store: Arc<dyn Sess
 }
 
 /// Defines one `#[tokio::test]` per HTTP-level case, each on a fresh store made by
-/// `$make`.
+/// `$make`, on axum (the default) or on the framework named with `on = …`.
 ///
 /// ```
 /// mod memory_http {
 ///     hallpass_testkit::http_conformance!(async { hallpass::MemoryStore::new() });
 /// }
+/// mod memory_http_on_actix {
+///     hallpass_testkit::http_conformance!(async { hallpass::MemoryStore::new() }, on = Actix);
+/// }
 /// ```
-///
-/// A store whose admission is not yet atomic runs every case but the concurrent-cap
-/// one, saying why: `http_conformance!(make, admission_not_atomic = "reason")`.
 #[macro_export]
 macro_rules! http_conformance {
     ($make:expr) => {
-        $crate::http_conformance!($make, admission_not_atomic = "");
-        $crate::http_conformance!(@cases $make; race_cases;
-            concurrent_logins_never_pass_the_cap
-        );
+        $crate::http_conformance!($make, on = Axum);
     };
-    ($make:expr, admission_not_atomic = $reason:literal) => {
-        const _: &str = $reason;
-        $crate::http_conformance!(@cases $make;
+    ($make:expr, on = $framework:ident) => {
+        $crate::http_conformance!(@cases $make; $framework; http_cases;
             counter_counts_visits, untouched_request_costs_no_store_call, logout_and_rotate_are_one_store_call,
             empty_sessions_are_never_stored,
             idle_timeout_ends_the_session, absolute_timeout_beats_activity_and_touch_is_throttled,
@@ -974,24 +1016,21 @@ macro_rules! http_conformance {
             events_follow_the_lifecycle, invalid_unknown_expired_and_revoked_look_alike,
             oversized_data_is_refused_and_nothing_is_stored
         );
-        $crate::http_conformance!(@cases $make; race_cases;
+        $crate::http_conformance!(@cases $make; $framework; race_cases;
             rotation_races_concurrent_requests, revoke_all_races_concurrent_logins,
             cancelled_commits_on_a_slow_store_are_all_or_nothing,
-            concurrent_writers_cannot_pass_the_data_bound,
+            concurrent_writers_cannot_pass_the_data_bound, concurrent_logins_never_pass_the_cap,
             revoke_others_races_a_relogin, revoke_by_handle_races_a_relogin,
             a_credentials_change_defeats_a_login_in_flight,
             credentials_change_ends_others_even_if_revoked_meanwhile
         );
     };
-    (@cases $make:expr; $($case:ident),* $(,)?) => {
-        $crate::http_conformance!(@cases $make; http_cases; $($case),*);
-    };
-    (@cases $make:expr; $module:ident; $($case:ident),* $(,)?) => {
+    (@cases $make:expr; $framework:ident; $module:ident; $($case:ident),* $(,)?) => {
         $(
             #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
             async fn $case() {
                 let store: ::std::sync::Arc<dyn ::hallpass::store::SessionStore> = ::std::sync::Arc::new($make.await);
-                $crate::$module::$case(store).await;
+                $crate::$module::$case($crate::Framework::$framework, store).await;
             }
         )*
     };

@@ -4,12 +4,15 @@
 //!   atomic rotation, exact concurrent increments, purge in batches, …).
 //! - [`contract_cases`]: what a store does inside its atomic step — the data bound,
 //!   the cap and generation under concurrent logins, revokes racing rotations.
-//! - [`http_cases`]: every lifecycle rule, through the real tower layer and axum
-//!   extractor, in-process.
+//! - [`http_cases`]: every lifecycle rule, through a real framework adapter: the
+//!   tower layer and axum extractor in-process, or the actix-web middleware and
+//!   extractor over a loopback socket ([`Framework`]); the handlers are the same code
+//!   on both.
 //! - [`fault_cases`]: a real server stopped and started under load.
 //! - [`race_cases`]: rotation, revoke-all and cut-off commits racing other requests.
 //!
-//! A store crate runs both with two lines in `tests/conformance.rs`:
+//! A store crate runs both with two lines in `tests/conformance.rs` (add
+//! `, on = Actix` to run the HTTP cases on actix-web):
 //!
 //! ```
 //! mod store {
@@ -34,14 +37,18 @@
 pub mod app;
 pub mod contract_cases;
 pub mod fault_cases;
+mod front;
 pub mod http_cases;
 pub mod instrumented;
 pub mod isolation;
 pub mod race_cases;
+mod routes;
 pub mod store_cases;
 
-pub use app::{Browser, Reply, TestApp};
+pub use app::{Browser, TestApp};
+pub use front::{Framework, Reply};
 pub use instrumented::InstrumentedStore;
+pub use routes::Gate;
 
 /// The workspace README's examples, compiled and run as doctests.
 #[cfg(doctest)]

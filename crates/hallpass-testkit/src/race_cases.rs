@@ -16,6 +16,7 @@ use http::Method;
 use hallpass::config::CapPolicy;
 use hallpass::store::SessionStore;
 
+use crate::Framework;
 use crate::app::{Browser, TestApp};
 
 /// SR-16, AT-24: eight tasks hammer the counter with the old cookie while the session
@@ -23,8 +24,11 @@ use crate::app::{Browser, TestApp};
 /// session and survives the rotation exactly once; the old token is dead as soon as
 /// the rotation returns; requests that lost the race got a fresh anonymous session or
 /// a refusal, never the rotated one.
-pub async fn rotation_races_concurrent_requests(store: Arc<dyn SessionStore>) {
-    let app = TestApp::new(store);
+pub async fn rotation_races_concurrent_requests(
+    framework: Framework,
+    store: Arc<dyn SessionStore>,
+) {
+    let app = TestApp::on(framework, store, |c| c);
     let mut browser = app.browser();
     assert_eq!(browser.post("/login?user=alice").await.status, 200);
     let old = browser.cookie.clone().unwrap_or_default();
@@ -88,8 +92,11 @@ pub async fn rotation_races_concurrent_requests(store: Arc<dyn SessionStore>) {
 /// SR-25, AT-22: "log out everywhere" races ten new logins of the same user. Every
 /// session that existed before is dead; each new login either was revoked (and
 /// counted) or lives, and the principal's index lists exactly the living ones.
-pub async fn revoke_all_races_concurrent_logins(store: Arc<dyn SessionStore>) {
-    let app = TestApp::new(store);
+pub async fn revoke_all_races_concurrent_logins(
+    framework: Framework,
+    store: Arc<dyn SessionStore>,
+) {
+    let app = TestApp::on(framework, store, |c| c);
     let mut before = Vec::new();
     for _ in 0..5 {
         let mut browser = app.browser();
@@ -149,8 +156,11 @@ pub async fn revoke_all_races_concurrent_logins(store: Arc<dyn SessionStore>) {
 /// cut off at 25 points from before its load to after its commit (a client that
 /// gives up). After each, and after 25 such requests at once, both keys hold the
 /// same value: a commit lands whole or not at all.
-pub async fn cancelled_commits_on_a_slow_store_are_all_or_nothing(store: Arc<dyn SessionStore>) {
-    let app = TestApp::new(store);
+pub async fn cancelled_commits_on_a_slow_store_are_all_or_nothing(
+    framework: Framework,
+    store: Arc<dyn SessionStore>,
+) {
+    let app = TestApp::on(framework, store, |c| c);
     let mut browser = app.browser();
     assert_eq!(browser.post("/pair?n=0").await.status, 200);
     let cookie = browser.cookie.clone().unwrap_or_default();
@@ -226,8 +236,11 @@ async fn live_handles(app: &TestApp, principal: &str) -> Vec<String> {
 /// data that fits alone and not together. The store checks the bound against the
 /// record as it holds it: one commit lands, the other is refused whole (a 500 with
 /// no cookie), and the stored data never passes the bound.
-pub async fn concurrent_writers_cannot_pass_the_data_bound(store: Arc<dyn SessionStore>) {
-    let app = TestApp::with_config(store, |c| c.with_max_data_bytes(100));
+pub async fn concurrent_writers_cannot_pass_the_data_bound(
+    framework: Framework,
+    store: Arc<dyn SessionStore>,
+) {
+    let app = TestApp::on(framework, store, |c| c.with_max_data_bytes(100));
     let mut browser = app.browser();
     assert_eq!(
         browser.post("/fill?key=a&bytes=10&wait_ms=0").await.status,
@@ -262,9 +275,12 @@ pub async fn concurrent_writers_cannot_pass_the_data_bound(store: Arc<dyn Sessio
 /// SR-29: eight browsers log in as one principal at once. Under a cap of two with
 /// `RejectNew` exactly two are admitted (the others get 409 and no session); with
 /// `EvictOldest` all are admitted and exactly two sessions are left.
-pub async fn concurrent_logins_never_pass_the_cap(store: Arc<dyn SessionStore>) {
+pub async fn concurrent_logins_never_pass_the_cap(
+    framework: Framework,
+    store: Arc<dyn SessionStore>,
+) {
     for (policy, admitted) in [(CapPolicy::RejectNew, 2), (CapPolicy::EvictOldest, 8)] {
-        let app = TestApp::with_config(Arc::clone(&store), |c| {
+        let app = TestApp::on(framework, Arc::clone(&store), |c| {
             c.with_max_sessions_per_principal(2, policy)
         });
         let principal = format!("capped-{policy:?}");
@@ -293,8 +309,8 @@ pub async fn concurrent_logins_never_pass_the_cap(store: Arc<dyn SessionStore>) 
 /// the same user logs in again (a rotation of its session). Whatever the order, the
 /// session the other browser had when the revoke began is gone — under its old token
 /// or the one its re-login gave it — on every trial.
-pub async fn revoke_others_races_a_relogin(store: Arc<dyn SessionStore>) {
-    let app = TestApp::new(store);
+pub async fn revoke_others_races_a_relogin(framework: Framework, store: Arc<dyn SessionStore>) {
+    let app = TestApp::on(framework, store, |c| c);
     for trial in trials() {
         let principal = format!("relogin{trial}");
         let login = format!("/login?user={principal}");
@@ -321,8 +337,8 @@ pub async fn revoke_others_races_a_relogin(store: Arc<dyn SessionStore>) {
 /// A revoke by handle while that session's browser logs in again: the revoke always
 /// finds the session (never "not found" for a session that lives on) and it ends,
 /// under whichever token it had.
-pub async fn revoke_by_handle_races_a_relogin(store: Arc<dyn SessionStore>) {
-    let app = TestApp::new(store);
+pub async fn revoke_by_handle_races_a_relogin(framework: Framework, store: Arc<dyn SessionStore>) {
+    let app = TestApp::on(framework, store, |c| c);
     for trial in trials() {
         let principal = format!("byhandle{trial}");
         let login = format!("/login?user={principal}");
@@ -350,8 +366,11 @@ pub async fn revoke_by_handle_races_a_relogin(store: Arc<dyn SessionStore>) {
 /// that finishes after it, is refused (409, no session): `begin_login` took the
 /// principal's generation, `credentials_changed` moved it. Without a change in
 /// between, the same login works.
-pub async fn a_credentials_change_defeats_a_login_in_flight(store: Arc<dyn SessionStore>) {
-    let app = TestApp::new(store);
+pub async fn a_credentials_change_defeats_a_login_in_flight(
+    framework: Framework,
+    store: Arc<dyn SessionStore>,
+) {
+    let app = TestApp::on(framework, store, |c| c);
     let mut owner = app.browser();
     assert_eq!(owner.post("/login?user=grace").await.status, 200);
     let owner_handle = handle_of(&mut owner).await;
@@ -394,9 +413,10 @@ pub async fn a_credentials_change_defeats_a_login_in_flight(store: Arc<dyn Sessi
 /// the changing session itself is revoked while the change runs (an attacker who
 /// knew the old password, and saw the session list, is logged out all the same).
 pub async fn credentials_change_ends_others_even_if_revoked_meanwhile(
+    framework: Framework,
     store: Arc<dyn SessionStore>,
 ) {
-    let app = TestApp::new(store);
+    let app = TestApp::on(framework, store, |c| c);
     let (mut owner, mut attacker) = (app.browser(), app.browser());
     assert_eq!(owner.post("/login?user=heidi").await.status, 200);
     assert_eq!(attacker.post("/login?user=heidi").await.status, 200);

@@ -6,7 +6,8 @@ use crate::store::{StoreError, StoreErrorKind};
 
 /// A session operation failed.
 ///
-/// With the `axum` feature it is also a response: 503 when the store is unavailable
+/// [`SessionError::answer`] gives the response every adapter sends (with the `axum`
+/// feature it is also an axum response): 503 when the store is unavailable
 /// or timed out, 401 for [`NotAuthenticated`](Self::NotAuthenticated), 409 for
 /// [`TooManySessions`](Self::TooManySessions) and [`Ended`](Self::Ended), 500
 /// otherwise. The body never reveals the cause; the cause is logged.
@@ -112,10 +113,22 @@ impl SessionError {
     }
 }
 
-#[cfg(feature = "axum")]
-#[cfg_attr(docsrs, doc(cfg(feature = "axum")))]
-impl axum_core::response::IntoResponse for SessionError {
-    fn into_response(self) -> axum_core::response::Response {
+impl SessionError {
+    /// What a framework adapter answers for this error: [`SessionError::status`] and
+    /// a short body that names the class of failure and nothing else (the cause stays
+    /// in the log). Logs the error (target `hallpass::rejection`), so every adapter
+    /// reports it the same way.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use hallpass::SessionError;
+    ///
+    /// let (status, body) = SessionError::NotAuthenticated.answer();
+    /// assert_eq!((status.as_u16(), body), (401, "not logged in"));
+    /// ```
+    #[must_use]
+    pub fn answer(&self) -> (StatusCode, &'static str) {
         let status = self.status();
         tracing::warn!(target: "hallpass::rejection", status = status.as_u16(), error = %self, "session operation failed");
         let body = match status {
@@ -124,6 +137,14 @@ impl axum_core::response::IntoResponse for SessionError {
             StatusCode::CONFLICT => "session conflict",
             _ => "session error",
         };
-        (status, body).into_response()
+        (status, body)
+    }
+}
+
+#[cfg(feature = "axum")]
+#[cfg_attr(docsrs, doc(cfg(feature = "axum")))]
+impl axum_core::response::IntoResponse for SessionError {
+    fn into_response(self) -> axum_core::response::Response {
+        self.answer().into_response()
     }
 }

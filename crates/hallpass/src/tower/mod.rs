@@ -66,6 +66,24 @@ impl SessionLayer {
         })
     }
 
+    /// The layer over an engine built elsewhere (one engine can serve this layer and
+    /// another framework's adapter at once).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use hallpass::engine::SessionEngine;
+    /// use hallpass::{Key, MemoryStore, SessionConfig, SessionLayer};
+    ///
+    /// let engine = SessionEngine::new(MemoryStore::new(), SessionConfig::new(Key::generate()))?;
+    /// let layer = SessionLayer::from_engine(engine.clone());
+    /// # let _ = layer;
+    /// # Ok::<(), hallpass::ConfigError>(())
+    /// ```
+    pub fn from_engine(engine: SessionEngine) -> Self {
+        Self { engine }
+    }
+
     /// The engine behind the layer (shares the store and configuration).
     #[must_use]
     pub fn engine(&self) -> &SessionEngine {

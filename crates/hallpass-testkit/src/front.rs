@@ -1,0 +1,263 @@
+//! The frameworks a [`TestApp`](crate::TestApp) runs on: "send this request, give me
+//! the response", once per framework. axum is driven in-process (`oneshot`);
+//! actix-web runs a real server on a loopback port in its own thread (its services
+//! are not `Send`) and is driven over HTTP.
+
+use std::net::{Ipv4Addr, SocketAddr, TcpListener};
+use std::sync::Arc;
+
+use axum::Router;
+use axum::extract::State;
+use axum::response::IntoResponse as _;
+use http::header::{CONTENT_TYPE, SET_COOKIE};
+use http::{HeaderMap, HeaderValue, Method, Request, StatusCode, Uri};
+use http_body_util::BodyExt;
+use tower::ServiceExt;
+
+use hallpass::engine::SessionEngine;
+use hallpass::{Session, SessionLayer};
+
+use crate::routes::{Answer, Ctx, route};
+
+/// The web framework of a [`TestApp`](crate::TestApp).
+#[expect(
+    clippy::exhaustive_enums,
+    reason = "the conformance macros name each framework"
+)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Framework {
+    /// `hallpass::SessionLayer` and the axum extractor, in-process.
+    Axum,
+    /// `hallpass_actix::SessionMiddleware` and its extractor, over a loopback socket.
+    Actix,
+}
+
+/// A running test application on one framework.
+#[derive(Clone, Debug)]
+pub(crate) enum Served {
+    Axum(Router),
+    Actix(Arc<ActixServer>),
+}
+
+const JSON: HeaderValue = HeaderValue::from_static("application/json");
+
+impl Served {
+    pub(crate) fn start(framework: Framework, engine: SessionEngine, ctx: Ctx) -> Self {
+        match framework {
+            Framework::Axum => Self::Axum(axum_router(engine, ctx)),
+            Framework::Actix => Self::Actix(Arc::new(ActixServer::start(engine, ctx))),
+        }
+    }
+
+    /// Sends `request` (its method, URI and every header field, as they are).
+    pub(crate) async fn send(&self, request: Request<()>) -> Reply {
+        match self {
+            Self::Axum(router) => {
+                let request = request.map(|()| axum::body::Body::empty());
+                let response = router
+                    .clone()
+                    .oneshot(request)
+                    .await
+                    .unwrap_or_else(|e| match e {});
+                let (parts, body) = response.into_parts();
+                let bytes = body
+                    .collect()
+                    .await
+                    .map(|b| b.to_bytes())
+                    .unwrap_or_default();
+                Reply {
+                    status: parts.status,
+                    headers: parts.headers,
+                    body: String::from_utf8_lossy(&bytes).into_owned(),
+                }
+            }
+            Self::Actix(server) => server.send(request).await,
+        }
+    }
+}
+
+fn axum_router(engine: SessionEngine, ctx: Ctx) -> Router {
+    async fn dispatch(
+        State(ctx): State<Ctx>,
+        session: Session,
+        method: Method,
+        uri: Uri,
+    ) -> axum::response::Response {
+        match route(
+            &ctx,
+            &method,
+            uri.path(),
+            uri.query().unwrap_or(""),
+            &session,
+        )
+        .await
+        {
+            Ok(Answer { status, json, body }) => {
+                let mut response = (status, body).into_response();
+                if json {
+                    response.headers_mut().insert(CONTENT_TYPE, JSON);
+                }
+                response
+            }
+            Err(err) => err.into_response(),
+        }
+    }
+    Router::new()
+        .fallback(dispatch)
+        .with_state(ctx)
+        .layer(SessionLayer::from_engine(engine))
+}
+
+/// An actix-web server on `127.0.0.1:<any>` in a thread of its own, stopped when
+/// the last [`TestApp`](crate::TestApp) clone is dropped.
+#[derive(Debug)]
+pub(crate) struct ActixServer {
+    base: String,
+    client: reqwest::Client,
+    system: actix_rt::System,
+}
+
+async fn actix_dispatch(
+    ctx: actix_web::web::Data<Ctx>,
+    session: hallpass_actix::Session,
+    request: actix_web::HttpRequest,
+) -> Result<actix_web::HttpResponse, hallpass_actix::Error> {
+    let method = Method::from_bytes(request.method().as_str().as_bytes()).unwrap_or(Method::GET);
+    let Answer { status, json, body } = route(
+        &ctx,
+        &method,
+        request.path(),
+        request.query_string(),
+        &session,
+    )
+    .await?;
+    let status = actix_web::http::StatusCode::from_u16(status.as_u16())
+        .unwrap_or(actix_web::http::StatusCode::INTERNAL_SERVER_ERROR);
+    let mut response = actix_web::HttpResponse::build(status);
+    response.content_type(if json {
+        "application/json"
+    } else {
+        "text/plain; charset=utf-8"
+    });
+    Ok(response.body(body))
+}
+
+impl ActixServer {
+    fn start(engine: SessionEngine, ctx: Ctx) -> Self {
+        let listener = TcpListener::bind(SocketAddr::from((Ipv4Addr::LOCALHOST, 0)))
+            .unwrap_or_else(|e| panic!("cannot bind a loopback port: {e}"));
+        let addr = listener
+            .local_addr()
+            .unwrap_or_else(|e| panic!("no local address: {e}"));
+        let (started, ready) = std::sync::mpsc::channel();
+        std::thread::Builder::new()
+            .name(format!("actix-test-{}", addr.port()))
+            .spawn(move || {
+                let system = actix_rt::System::new();
+                let middleware = hallpass_actix::SessionMiddleware::from_engine(engine);
+                let ctx = actix_web::web::Data::new(ctx);
+                let server = actix_web::HttpServer::new(move || {
+                    actix_web::App::new()
+                        .app_data(ctx.clone())
+                        .wrap(middleware.clone())
+                        .default_service(actix_web::web::to(actix_dispatch))
+                })
+                .workers(1)
+                .disable_signals()
+                .shutdown_timeout(0)
+                .listen(listener)
+                .unwrap_or_else(|e| panic!("actix cannot listen: {e}"))
+                .run();
+                system.block_on(async {
+                    actix_rt::spawn(server);
+                });
+                let _ = started.send(actix_rt::System::current());
+                let _ = system.run();
+            })
+            .unwrap_or_else(|e| panic!("cannot start the actix thread: {e}"));
+        let system = ready
+            .recv()
+            .unwrap_or_else(|e| panic!("the actix server did not start: {e}"));
+        let client = reqwest::Client::builder()
+            .no_proxy()
+            .build()
+            .unwrap_or_else(|e| panic!("no HTTP client: {e}"));
+        Self {
+            base: format!("http://{addr}"),
+            client,
+            system,
+        }
+    }
+
+    async fn send(&self, request: Request<()>) -> Reply {
+        let (parts, ()) = request.into_parts();
+        let path = parts.uri.path_and_query().map_or("/", |p| p.as_str());
+        let url = format!("{}{path}", self.base);
+        let mut outgoing = self
+            .client
+            .request(parts.method, &url)
+            .build()
+            .unwrap_or_else(|e| panic!("bad request {url}: {e}"));
+        *outgoing.headers_mut() = parts.headers;
+        let response = self
+            .client
+            .execute(outgoing)
+            .await
+            .unwrap_or_else(|e| panic!("actix server unreachable at {url}: {e}"));
+        let status = response.status();
+        let headers = response.headers().clone();
+        let body = response
+            .text()
+            .await
+            .unwrap_or_else(|e| panic!("no body from {url}: {e}"));
+        Reply {
+            status,
+            headers,
+            body,
+        }
+    }
+}
+
+impl Drop for ActixServer {
+    fn drop(&mut self) {
+        self.system.stop();
+    }
+}
+
+/// A response, read to the end.
+#[derive(Debug)]
+pub struct Reply {
+    /// The status.
+    pub status: StatusCode,
+    /// The headers.
+    pub headers: HeaderMap,
+    /// The body as text.
+    pub body: String,
+}
+
+impl Reply {
+    /// The `Set-Cookie` headers, as text.
+    pub fn set_cookies(&self) -> Vec<String> {
+        self.headers
+            .get_all(SET_COOKIE)
+            .iter()
+            .map(|v| v.to_str().unwrap_or_default().to_owned())
+            .collect()
+    }
+
+    /// The single `Set-Cookie` header, if exactly one.
+    pub fn set_cookie(&self) -> Option<String> {
+        match self.set_cookies().as_slice() {
+            [one] => Some(one.clone()),
+            [] => None,
+            many => panic!("more than one Set-Cookie: {many:?}"),
+        }
+    }
+
+    /// A header as text.
+    pub fn header(&self, name: &str) -> Option<String> {
+        self.headers
+            .get(name)
+            .map(|v| v.to_str().unwrap_or_default().to_owned())
+    }
+}
