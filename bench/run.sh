@@ -1,21 +1,23 @@
 #!/usr/bin/env bash
-# The HTTP load benchmarks, in one run: hallpass (memory, Redis, SQLite, PostgreSQL)
-# beside tower-sessions (memory, Redis, and its sqlx store on SQLite and PostgreSQL),
-# actix-session (cookie, Redis) and bare axum, on GET /read, /count and /login. Writes
+# The HTTP load benchmarks, in one run: hallpass on axum (memory, Redis, SQLite,
+# PostgreSQL) beside tower-sessions (memory, Redis, and its sqlx store on SQLite and
+# PostgreSQL) and bare axum; hallpass on actix-web (memory, Redis) beside actix-session
+# (cookie, Redis) and bare actix-web; on GET /read, /count and /login. Writes
 # docs/BENCHMARKS.md and docs/bench.svg.
 #
 #   bash bench/run.sh                  # the whole run (about 25 minutes on 2 cores)
 #   ROUNDS=5 DURATION=15 bash bench/run.sh
 #   SCALE=0 bash bench/run.sh          # skip the 1,000,000-session scale run
 #   ONLY='bare|redis' OUT=/tmp/b SCALE=0 bash bench/run.sh   # some servers (a regex on
-#                                      # their names; bare axum is always kept), report in /tmp/b
+#                                      # their names; the bare servers are always kept), report in /tmp/b
 #   EXTRA='old|/tmp/old-server --store redis' ONLY='bare|hallpass-redis|old' bash bench/run.sh
 #                                      # A/B: more servers ("name|command", ';' between
 #                                      # them), e.g. a copy of an earlier build
 #
 # The server runs pinned to CPU $SERVER_CPU and wrk (1 thread, 32 connections) to CPU
 # $WRK_CPU; peers are interleaved within each round and every ratio is taken against
-# bare axum in the same round (the report takes the median over rounds). Redis
+# the bare server of the same framework (axum or actix-web) in the same round (the
+# report takes the median over rounds). Redis
 # database 15 of the local server is flushed, and the bench tables in PostgreSQL's
 # `test` database dropped, before each server starts. Loopback only.
 set -euo pipefail
@@ -62,6 +64,9 @@ SERVERS=(
   "tower-sessions-postgres|$PEER/tower-sessions-sqlx-server --store $PG_URL"
   "actix-session-cookie|$BIN/actix-session-server --store cookie"
   "actix-session-redis|$BIN/actix-session-server --store redis"
+  "bare-actix|$BIN/bare-actix-server"
+  "hallpass-actix-memory|$BIN/hallpass-actix-bench-server --store memory"
+  "hallpass-actix-redis|$BIN/hallpass-actix-bench-server --store redis"
 )
 
 if [ -n "${EXTRA:-}" ]; then
@@ -103,7 +108,7 @@ run_wrk() { # run_wrk ROUTE -> requests per second (non-2xx counted as failures)
 for round in $(seq 1 "$ROUNDS"); do
   for entry in "${SERVERS[@]}"; do
     name=${entry%%|*}; command=${entry#*|}
-    if [ "$name" != bare-axum ] && ! grep -Eq "$ONLY" <<<"$name"; then continue; fi
+    case $name in bare-*) ;; *) if ! grep -Eq "$ONLY" <<<"$name"; then continue; fi ;; esac
     log "round $round/$ROUNDS: $name"
     start_server "$command"
     $BIN/bench-tool cookies "$URL" 1000 "$WORK/cookies.txt"
@@ -118,7 +123,7 @@ for round in $(seq 1 "$ROUNDS"); do
     done
     if [ "$round" = 1 ]; then
       record "{\"kind\":\"rss\",\"server\":\"$name\",\"kib\":$(peak_kib)}"
-      if [ "$name" != bare-axum ]; then
+      if [ "${name#bare-}" = "$name" ]; then
         # Bounded: tower-sessions' PostgreSQL store once deadlocked its own pool here
         # (a connection idle in a transaction, the rest waiting on its lock).
         if lost=$(timeout 120 $BIN/bench-tool lost "$URL"); then

@@ -88,8 +88,7 @@ impl Browser {
 #[tokio::test]
 async fn the_counter_counts_and_login_and_logout_work() {
     let (_example, url, password) = start();
-    let client = reqwest::Client::builder()
-        .no_proxy()
+    let client = hallpass_testkit::http_client()
         .redirect(Policy::none())
         .build()
         .unwrap();

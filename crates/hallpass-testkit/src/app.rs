@@ -162,6 +162,27 @@ impl TestApp {
             .await
     }
 
+    /// [`TestApp::raw`], where a server that closes the connection instead of
+    /// answering is `None` (actix-web, for a request head over its own limit). Sent
+    /// with `Connection: close`, so a connection the server gave up on is never
+    /// reused for a later request.
+    pub async fn try_raw(&self, method: Method, uri: &str, cookies: &[&[u8]]) -> Option<Reply> {
+        let mut request = Request::builder()
+            .method(method)
+            .uri(uri)
+            .header(http::header::CONNECTION, "close");
+        for cookie in cookies {
+            request = request.header(
+                COOKIE,
+                HeaderValue::from_bytes(cookie).unwrap_or_else(|e| panic!("{e}")),
+            );
+        }
+        self.served
+            .try_send(request.body(()).unwrap_or_else(|e| panic!("{e}")))
+            .await
+            .ok()
+    }
+
     /// Sends `request` as it is (every header field) to the app.
     pub async fn send(&self, request: Request<()>) -> Reply {
         self.served.send(request).await

@@ -638,9 +638,23 @@ pub async fn oversized_cookie_header_gets_431(framework: Framework, store: Arc<d
     let app = TestApp::on(framework, store, |c| c);
     for size in [16 * 1024, 64 * 1024, 1024 * 1024] {
         let header = format!("x={}", "a".repeat(size));
-        let reply = app.raw(Method::GET, "/views", &[header.as_bytes()]).await;
-        assert_eq!(reply.status, 431);
-        assert!(reply.set_cookies().is_empty());
+        match app
+            .try_raw(Method::GET, "/views", &[header.as_bytes()])
+            .await
+        {
+            Some(reply) => {
+                assert_eq!(reply.status, 431);
+                assert!(reply.set_cookies().is_empty());
+            }
+            // actix-web answers a request head over its own 32 KiB buffer itself
+            // (431) and closes the connection, often before the client has read the
+            // answer; the engine never sees such a request. Below that limit the
+            // engine's 431 is asserted on both frameworks.
+            None => assert!(
+                framework == Framework::Actix && size > 32 * 1024,
+                "{framework:?} closed the connection on a {size}-byte Cookie header"
+            ),
+        }
     }
     let half = format!("x={}", "a".repeat(5000));
     assert_eq!(
