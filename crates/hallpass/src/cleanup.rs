@@ -113,6 +113,7 @@ pub fn spawn_cleanup(
     clock: Arc<dyn Clock>,
     config: CleanupConfig,
 ) -> tokio::task::JoinHandle<()> {
+    let store = crate::telemetry::metered(store);
     tokio::spawn(async move {
         let mut wait = config.every;
         loop {
@@ -121,6 +122,13 @@ pub fn spawn_cleanup(
                 Ok(purged) => {
                     if purged > 0 {
                         tracing::debug!(target: "hallpass::event", event = "purged", purged, "expired sessions purged");
+                    }
+                    if crate::telemetry::ON {
+                        // The gauge of live sessions: one count per purge round (a
+                        // SCAN on Redis, an indexed COUNT in SQL).
+                        if let Ok(live) = store.count(clock.now()).await {
+                            crate::telemetry::live_sessions(live);
+                        }
                     }
                     wait = config.every;
                 }

@@ -40,7 +40,7 @@ impl Context {
             SameSite::None => "; SameSite=None",
         });
         Self {
-            store,
+            store: crate::telemetry::metered(store),
             config,
             attributes,
         }

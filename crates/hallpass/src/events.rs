@@ -189,25 +189,3 @@ impl Event {
 
 /// The application's event hook.
 pub(crate) type EventHook = Arc<dyn Fn(&Event) + Send + Sync>;
-
-/// Whether a `tracing` subscriber listens to session events at all.
-pub(crate) fn enabled() -> bool {
-    tracing::enabled!(target: "hallpass::event", tracing::Level::WARN)
-}
-
-/// Emits `event` to `tracing` and to the hook.
-pub(crate) fn emit(hook: Option<&EventHook>, event: &Event) {
-    match event {
-        Event::InvalidToken { .. }
-        | Event::DuplicateCookie { .. }
-        | Event::BindingMismatch { .. } => {
-            tracing::warn!(target: "hallpass::event", event = event.name(), details = ?event, "session event");
-        }
-        _ => {
-            tracing::info!(target: "hallpass::event", event = event.name(), details = ?event, "session event");
-        }
-    }
-    if let Some(hook) = hook {
-        hook(event);
-    }
-}

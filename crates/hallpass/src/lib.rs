@@ -27,6 +27,7 @@ mod extract;
 mod keyring;
 mod record;
 mod session;
+mod telemetry;
 mod token;
 
 #[doc(hidden)]

@@ -48,6 +48,7 @@ impl Commit {
                     source,
                 };
                 tracing::error!(target: "hallpass::rejection", status = err.status.as_u16(), error = %err, "session commit failed; replacing the response");
+                crate::telemetry::rejected(err.status);
                 Err(err)
             }
         }

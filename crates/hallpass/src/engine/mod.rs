@@ -32,9 +32,10 @@ use crate::codec;
 use crate::config::{ConfigError, SessionConfig};
 use crate::context::Context;
 use crate::cookie::{self, Found};
-use crate::events::{self, Event, InvalidReason};
+use crate::events::{Event, InvalidReason};
 use crate::session::{Candidate, Session};
 use crate::store::{IntoStore, SessionStore};
+use crate::telemetry;
 
 /// The validated configuration plus the store: starts a [`Session`] per request.
 ///
@@ -96,7 +97,9 @@ impl SessionEngine {
         let found = cookie::find(headers, &config.cookie_name, config.max_cookie_header_bytes)
             .map_err(|too_large| {
                 tracing::warn!(target: "hallpass::rejection", len = too_large.len, max = too_large.max, "Cookie header too large");
-                Rejection::from(too_large)
+                let rejection = Rejection::from(too_large);
+                telemetry::rejected(rejection.status());
+                rejection
             })?;
         let ip = crate::client_ip::resolve(headers, head.peer(), &config.trusted_proxies);
         let user_agent = headers.get(USER_AGENT).cloned();
@@ -104,7 +107,7 @@ impl SessionEngine {
         let (candidates, duplicated, presented) = match found {
             Found::None => (Vec::new(), false, false),
             Found::TooMany => {
-                events::emit(
+                telemetry::emit(
                     hook,
                     &Event::DuplicateCookie {
                         values: cookie::MAX_CANDIDATES + 1,
@@ -126,14 +129,14 @@ impl SessionEngine {
                                 codec::Rejected::UnknownVersion => InvalidReason::UnknownVersion,
                                 codec::Rejected::BadTag => InvalidReason::BadSignature,
                             };
-                            events::emit(hook, &Event::InvalidToken { reason, ip });
+                            telemetry::emit(hook, &Event::InvalidToken { reason, ip });
                         }
                     }
                 }
                 if values.len() > 1 && candidates.len() <= 1 {
                     // With two or more verified values the count of live ones is
                     // reported once they are loaded.
-                    events::emit(
+                    telemetry::emit(
                         hook,
                         &Event::DuplicateCookie {
                             values: values.len(),

@@ -16,8 +16,9 @@ use tokio::sync::Mutex;
 use crate::codec::Verified;
 use crate::context::Context;
 use crate::delta::{Delta, Touch};
-use crate::events::{self, Event, SessionRef};
+use crate::events::{Event, SessionRef};
 use crate::record::{ClientMeta, Record};
+use crate::telemetry;
 use crate::time::Timestamp;
 use crate::token::{Handle, StoreKey, Token};
 
@@ -202,12 +203,12 @@ impl Session {
         self.config().clock.now()
     }
 
-    /// Emits the event `build` makes, building it only if a hook or a `tracing`
-    /// subscriber will see it (a `SessionRef` costs a SHA-256).
+    /// Emits the event `build` makes, building it only if a hook, a `tracing`
+    /// subscriber or the metrics will see it (a `SessionRef` costs a SHA-256).
     fn emit(&self, build: impl FnOnce() -> Event) {
         let hook = self.config().hook.as_ref();
-        if hook.is_some() || events::enabled() {
-            events::emit(hook, &build());
+        if hook.is_some() || telemetry::ON || telemetry::tracing_enabled() {
+            telemetry::emit(hook, &build());
         }
     }
 
