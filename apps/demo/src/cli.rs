@@ -20,6 +20,8 @@ Examples:
       and a session started on one is valid on the other.
   hallpass-demo --listen 0.0.0.0:8443 --tls-cert cert.pem --tls-key key.pem
   hallpass-demo --tls-self-signed --listen 127.0.0.1:8443
+  hallpass-demo --metrics-listen 127.0.0.1:9100
+      Also serve Prometheus metrics at http://127.0.0.1:9100/metrics (loopback only).
 
 Keys: HALLPASS_KEYS (comma-separated base64url keys, the first signs) or the keys file
 (one key per line, the first signs). Without either, a key is generated and saved to
@@ -99,6 +101,11 @@ pub struct Cli {
     #[arg(long, value_name = "N", value_parser = clap::value_parser!(u32).range(1..))]
     pub max_sessions_per_user: Option<u32>,
 
+    /// Serve hallpass's metrics in Prometheus text format at http://ADDR/metrics, on a
+    /// listener of their own. Loopback addresses only: metrics are for operators.
+    #[arg(long, value_name = "ADDR")]
+    pub metrics_listen: Option<SocketAddr>,
+
     /// Allow plain HTTP on a non-loopback address. Anyone on the network can then
     /// read and replay session cookies, which also lose their Secure flag.
     #[arg(long)]
@@ -152,6 +159,19 @@ impl Cli {
                  address such as 127.0.0.1, or pass --dangerous-plain-http",
                 self.listen
             ));
+        }
+        if let Some(metrics) = self.metrics_listen {
+            if !metrics.ip().is_loopback() {
+                return Err(format!(
+                    "refusing --metrics-listen on {metrics}: metrics are for operators, not the \
+                     network; give a loopback address such as 127.0.0.1:9100"
+                ));
+            }
+            if metrics == self.listen && metrics.port() != 0 {
+                return Err(format!(
+                    "--metrics-listen {metrics} is the public --listen address; give it a port of its own"
+                ));
+            }
         }
         if self.idle_timeout > self.absolute_timeout {
             return Err(format!(

@@ -25,6 +25,7 @@ mod device;
 mod error;
 mod guard;
 pub mod keys;
+pub mod metrics;
 mod page;
 mod pages;
 mod security;

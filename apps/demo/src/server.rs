@@ -63,6 +63,9 @@ pub enum StartError {
     /// Serving failed.
     #[error("server error: {0}")]
     Serve(#[source] std::io::Error),
+    /// The metrics endpoint could not be set up.
+    #[error("metrics: {0}")]
+    Metrics(#[from] crate::metrics::MetricsError),
 }
 
 impl StartError {
@@ -76,7 +79,11 @@ impl StartError {
                 _ => 2,
             },
             Self::Store { source, .. } if source.is_bad_url() => 2,
-            Self::Store { .. } | Self::Users(_) | Self::Listen { .. } | Self::Serve(_) => 1,
+            Self::Store { .. }
+            | Self::Users(_)
+            | Self::Listen { .. }
+            | Self::Serve(_)
+            | Self::Metrics(_) => 1,
         }
     }
 }
@@ -160,6 +167,7 @@ pub struct Prepared {
     app: axum::Router,
     tls: Option<rustls::ServerConfig>,
     store: Arc<dyn hallpass::store::SessionStore>,
+    metrics: Option<crate::metrics::Metrics>,
     banner: String,
 }
 
@@ -171,6 +179,18 @@ impl Prepared {
     /// The socket's own error.
     pub fn local_addr(&self) -> std::io::Result<SocketAddr> {
         self.listener.local_addr()
+    }
+
+    /// The address of the metrics listener, if `--metrics-listen` was given.
+    ///
+    /// # Errors
+    ///
+    /// The socket's own error.
+    pub fn metrics_addr(&self) -> std::io::Result<Option<SocketAddr>> {
+        self.metrics
+            .as_ref()
+            .map(crate::metrics::Metrics::local_addr)
+            .transpose()
     }
 
     /// The start-up banner: URL, store, timeouts, keys, and the demo credentials.
@@ -187,6 +207,11 @@ impl Prepared {
 /// [`StartError`], with a message fit for one line on stderr.
 pub async fn prepare(cli: &Cli) -> Result<Prepared, StartError> {
     cli.check().map_err(StartError::Usage)?;
+    // Before anything records: the recorder must be in place for the first metric.
+    let metrics = cli
+        .metrics_listen
+        .map(crate::metrics::Metrics::prepare)
+        .transpose()?;
     let (keyring, key_source) = keys::load(cli.keys_file.as_deref())?;
     let tls = tls_config(&cli.tls())?;
     let url = hallpass_stores::redact(&cli.store);
@@ -267,6 +292,16 @@ pub async fn prepare(cli: &Cli) -> Result<Prepared, StartError> {
             "tls:      self-signed certificate for localhost (your browser will warn)".to_owned(),
         ),
     }
+    if let Some(metrics) = &metrics {
+        let addr = metrics.local_addr().map_err(|source| StartError::Listen {
+            addr: cli.metrics_listen.unwrap_or(addr),
+            source,
+        })?;
+        line(
+            &mut banner,
+            format!("metrics:  http://{addr}/metrics (loopback only)"),
+        );
+    }
     match &generated {
         Some(password) => line(
             &mut banner,
@@ -285,6 +320,7 @@ pub async fn prepare(cli: &Cli) -> Result<Prepared, StartError> {
         app,
         tls,
         store,
+        metrics,
         banner,
     })
 }
@@ -325,9 +361,14 @@ pub async fn serve(
         app,
         tls,
         store,
+        metrics,
         ..
     } = prepared;
     let cleanup = hallpass::spawn_cleanup(store, Arc::new(SystemClock), CleanupConfig::default());
+    let metrics = metrics
+        .map(crate::metrics::Metrics::spawn)
+        .transpose()
+        .map_err(StartError::Serve)?;
     let handle = axum_server::Handle::new();
     let stopper = handle.clone();
     tokio::spawn(async move {
@@ -354,8 +395,11 @@ pub async fn serve(
         }
     }
     .await;
-    // The purge task ends with the server, however the server ended.
+    // The purge task and the metrics listener end with the server, however it ended.
     cleanup.abort();
+    if let Some(metrics) = metrics {
+        metrics.abort();
+    }
     served.map_err(StartError::Serve)
 }
 

@@ -44,6 +44,7 @@ fn help_explains_every_flag_with_examples() {
         "--trust-proxy",
         "--max-sessions-per-user",
         "--dangerous-plain-http",
+        "--metrics-listen",
         "Examples:",
         "HALLPASS_KEYS",
         "Exit status",
@@ -59,8 +60,13 @@ fn usage_errors_exit_2_with_one_line() {
     let dir = tempfile::tempdir().unwrap();
     let key = common::keys();
     type Case<'a> = (&'a [&'a str], &'a [(&'a str, &'a str)], &'a str);
-    let cases: [Case<'_>; 7] = [
+    let cases: [Case<'_>; 8] = [
         (&["--idle-timeout", "soon"], &[], "--idle-timeout"),
+        (
+            &["--store", "memory:", "--metrics-listen", "0.0.0.0:9100"],
+            &[],
+            "loopback address",
+        ),
         (&["--frobnicate"], &[], "--frobnicate"),
         (&["--listen", "0.0.0.0:0"], &[], "--dangerous-plain-http"),
         (&["--store", "ftp://example"], &[], "unknown store URL"),
@@ -272,4 +278,89 @@ async fn absolute_expiry_in_real_time() {
         401,
         "3.3 s after login, however active"
     );
+}
+
+/// Issue 15: `--metrics-listen` serves hallpass's metrics in Prometheus text format on
+/// a loopback listener of its own, scraped here over a real socket and parsed; the
+/// public port has no `/metrics`.
+#[tokio::test]
+async fn metrics_are_scraped_from_their_own_loopback_listener() {
+    let dir = tempfile::tempdir().unwrap();
+    let demo = spawn(
+        dir.path(),
+        &[
+            "--store",
+            "memory:",
+            "--user",
+            "alice:alice-password",
+            "--metrics-listen",
+            "127.0.0.1:0",
+        ],
+        &[],
+    );
+    let line = demo
+        .banner
+        .iter()
+        .find(|l| l.trim_start().starts_with("metrics:"))
+        .unwrap_or_else(|| panic!("no metrics line in {:?}", demo.banner));
+    let url = line
+        .split_whitespace()
+        .find(|w| w.starts_with("http://127.0.0.1:"))
+        .unwrap()
+        .to_owned();
+    let mut agent = Agent::new(&demo.base);
+    agent.login(common::ALICE).await;
+    assert_eq!(agent.get("/api/views").await.status, 200);
+    agent.post_empty("/api/logout").await;
+    assert_eq!(
+        agent.get("/metrics").await.status,
+        404,
+        "not on the public port"
+    );
+
+    let scrape = common::http_client().get(&url).send().await.unwrap();
+    assert_eq!(scrape.status(), 200);
+    assert!(
+        scrape.headers()["content-type"]
+            .to_str()
+            .unwrap()
+            .starts_with("text/plain; version=0.0.4")
+    );
+    let text = scrape.text().await.unwrap();
+    // `name{labels} value` lines; `#` lines are HELP/TYPE.
+    let samples: Vec<(&str, f64)> = text
+        .lines()
+        .filter(|l| !l.starts_with('#') && !l.trim().is_empty())
+        .map(|l| {
+            let (series, value) = l.rsplit_once(' ').unwrap();
+            (
+                series,
+                value.parse::<f64>().unwrap_or_else(|e| panic!("{l}: {e}")),
+            )
+        })
+        .collect();
+    let value = |prefix: &str| -> f64 {
+        samples
+            .iter()
+            .filter(|(series, _)| {
+                series.split('{').next().unwrap().trim_end_matches("_total") == prefix
+            })
+            .map(|(_, v)| v)
+            .sum()
+    };
+    assert_eq!(value("hallpass_session_authenticated"), 1.0, "{text}");
+    assert_eq!(value("hallpass_session_logged_out"), 1.0, "{text}");
+    assert!(
+        samples
+            .iter()
+            .any(|(series, _)| series.starts_with("hallpass_store_duration")
+                && series.contains("operation=\"create\"")),
+        "{text}"
+    );
+    for (series, _) in &samples {
+        assert!(
+            series.starts_with("hallpass_"),
+            "a foreign metric: {series}"
+        );
+    }
 }
