@@ -44,6 +44,9 @@ ensure_postgres
 
 log "building the bench servers (release)"
 (cd bench && cargo build --release --quiet)
+# The hallpass axum server again with hallpass's metrics on (and a Prometheus
+# recorder), to publish what the feature costs; its own target directory.
+(cd bench && cargo build --release --quiet --features metrics --bin hallpass-bench-server --target-dir target/metrics)
 (cd bench/peer-sqlx && cargo build --release --quiet)
 BIN=bench/target/release
 PEER=bench/peer-sqlx/target/release
@@ -55,6 +58,7 @@ RESULTS="$WORK/results.jsonl"
 SERVERS=(
   "bare-axum|$BIN/bare-axum-server"
   "hallpass-memory|$BIN/hallpass-bench-server --store memory"
+  "hallpass-memory-metrics|bench/target/metrics/release/hallpass-bench-server --store memory"
   "hallpass-redis|$BIN/hallpass-bench-server --store redis"
   "hallpass-sqlite|$BIN/hallpass-bench-server --store sqlite://$WORK/bench.db"
   "hallpass-postgres|$BIN/hallpass-bench-server --store $PG_URL"

@@ -218,6 +218,28 @@ pub(crate) fn write(results: &str, markdown: &str, svg: &str) {
             }
         }
     }
+    if let (Some(_), Some(_)) = (
+        means.get(&("hallpass-memory".to_owned(), "/read".to_owned())),
+        means.get(&("hallpass-memory-metrics".to_owned(), "/read".to_owned())),
+    ) {
+        let _ = writeln!(
+            md,
+            "\n## What the `metrics` feature costs (memory store, a Prometheus recorder installed)\n\nWithout the feature the metric call sites are compiled out; `hallpass-memory` is that build. The same server built with `--features metrics`:\n\n| route | without | with | with / without |\n|---|---:|---:|---:|"
+        );
+        for route in ROUTES {
+            let key = |s: &str| (s.to_owned(), route.to_owned());
+            if let (Some((off, _)), Some((on, _))) = (
+                means.get(&key("hallpass-memory")),
+                means.get(&key("hallpass-memory-metrics")),
+            ) {
+                let _ = writeln!(
+                    md,
+                    "| `GET {route}` | {off:.2} | {on:.2} | {:.3} |",
+                    on / off
+                );
+            }
+        }
+    }
     let _ = writeln!(
         md,
         "\n## Lost increments (1,000 `/count` on one session over 32 connections)\n\n| server | counted | lost |\n|---|---:|---:|"

@@ -29,6 +29,9 @@ async fn read(session: Session) -> Result<axum::response::Response, SessionError
 
 #[tokio::main]
 async fn main() -> Result<(), Box<dyn std::error::Error>> {
+    // With the `metrics` feature, a real recorder: what an operator's build pays.
+    #[cfg(feature = "metrics")]
+    let _metrics = metrics_exporter_prometheus::PrometheusBuilder::new().install_recorder()?;
     let url = bench_servers::store_arg("memory");
     let store: Arc<dyn SessionStore> = if url == "memory" || url == "memory:" {
         // Room for the scale run's million sessions.
