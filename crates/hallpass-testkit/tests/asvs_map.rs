@@ -42,8 +42,10 @@ fn references(line: &str) -> Vec<(String, Option<String>)> {
 /// Whether `source` (the file at `path`) defines `name` as a test.
 fn is_test(source: &str, path: &str, name: &str) -> bool {
     let lines: Vec<&str> = source.lines().collect();
-    let conformance_case =
-        path.starts_with("crates/hallpass-testkit/src/") && path.ends_with("_cases.rs");
+    // A conformance case is a `pub async fn` in a `*_cases.rs` file or a
+    // `*_cases/` directory of the testkit.
+    let conformance_case = path.starts_with("crates/hallpass-testkit/src/")
+        && (path.ends_with("_cases.rs") || path.contains("_cases/"));
     let declaration = format!("fn {name}(");
     lines.iter().enumerate().any(|(i, line)| {
         let decl = line.trim_start();
