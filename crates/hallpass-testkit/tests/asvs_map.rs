@@ -142,4 +142,9 @@ fn the_reference_reader_finds_paths_and_names_only() {
         "crates/hallpass-testkit/src/http_cases.rs",
         "assert_helper"
     ));
+    assert!(is_test(
+        "pub async fn case(framework: F, store: S) {}",
+        "crates/hallpass-testkit/src/http_cases/cookies.rs",
+        "case"
+    ));
 }
