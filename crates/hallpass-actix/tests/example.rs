@@ -88,7 +88,11 @@ impl Browser {
 #[tokio::test]
 async fn the_counter_counts_and_login_and_logout_work() {
     let (_example, url, password) = start();
-    let client = hallpass_testkit::http_client()
+    // reqwest needs a crypto provider once the workspace build enables its
+    // rustls-no-provider feature (the demo and the CLI do), even for plain HTTP.
+    let _ = rustls::crypto::ring::default_provider().install_default();
+    let client = reqwest::Client::builder()
+        .no_proxy()
         .redirect(Policy::none())
         .build()
         .unwrap();

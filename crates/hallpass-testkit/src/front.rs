@@ -19,13 +19,12 @@ use hallpass::{Session, SessionLayer};
 
 use crate::routes::{Answer, Ctx, route};
 
-/// An HTTP client for loopback tests: no proxy, whatever the environment says, and a
-/// TLS crypto provider installed (reqwest needs one as soon as any crate of the build
-/// enables its `rustls-no-provider` feature, even for plain HTTP).
-pub fn http_client() -> reqwest::ClientBuilder {
-    let _ = rustls::crypto::ring::default_provider().install_default();
-    reqwest::Client::builder().no_proxy()
-}
+/// The plain-HTTP/1.1 client the actix front sends with: hyper's pooling client,
+/// no TLS and no proxy (a loopback test never needs either).
+type Client = hyper_util::client::legacy::Client<
+    hyper_util::client::legacy::connect::HttpConnector,
+    http_body_util::Empty<bytes::Bytes>,
+>;
 
 /// The web framework of a [`TestApp`](crate::TestApp).
 #[expect(
@@ -131,7 +130,7 @@ fn axum_router(engine: SessionEngine, ctx: Ctx) -> Router {
 #[derive(Debug)]
 pub(crate) struct ActixServer {
     base: String,
-    client: reqwest::Client,
+    client: Client,
     system: actix_rt::System,
 }
 
@@ -196,9 +195,9 @@ impl ActixServer {
         let system = ready
             .recv()
             .unwrap_or_else(|e| panic!("the actix server did not start: {e}"));
-        let client = http_client()
-            .build()
-            .unwrap_or_else(|e| panic!("no HTTP client: {e}"));
+        let client =
+            hyper_util::client::legacy::Client::builder(hyper_util::rt::TokioExecutor::new())
+                .build_http();
         Self {
             base: format!("http://{addr}"),
             client,
@@ -210,24 +209,28 @@ impl ActixServer {
         let (parts, ()) = request.into_parts();
         let path = parts.uri.path_and_query().map_or("/", |p| p.as_str());
         let url = format!("{}{path}", self.base);
-        let mut outgoing = self
-            .client
-            .request(parts.method, &url)
-            .build()
+        let mut outgoing = Request::builder()
+            .method(parts.method)
+            .uri(&url)
+            .body(http_body_util::Empty::new())
             .unwrap_or_else(|e| panic!("bad request {url}: {e}"));
+        // Every field as the case gave it (several Cookie fields stay several).
         *outgoing.headers_mut() = parts.headers;
         let response = self
             .client
-            .execute(outgoing)
+            .request(outgoing)
             .await
             .map_err(|e| format!("{url}: {e}"))?;
-        let status = response.status();
-        let headers = response.headers().clone();
-        let body = response.text().await.map_err(|e| format!("{url}: {e}"))?;
+        let (parts, body) = response.into_parts();
+        let bytes = body
+            .collect()
+            .await
+            .map_err(|e| format!("{url}: {e}"))?
+            .to_bytes();
         Ok(Reply {
-            status,
-            headers,
-            body,
+            status: parts.status,
+            headers: parts.headers,
+            body: String::from_utf8_lossy(&bytes).into_owned(),
         })
     }
 }

@@ -46,7 +46,7 @@ mod routes;
 pub mod store_cases;
 
 pub use app::{Browser, TestApp};
-pub use front::{Framework, Reply, http_client};
+pub use front::{Framework, Reply};
 pub use instrumented::InstrumentedStore;
 pub use routes::Gate;
 
