@@ -62,6 +62,17 @@ pub fn test_keyring() -> Keyring {
     Keyring::new(Key::from_bytes(&[7u8; 32]).unwrap_or_else(|_| unreachable!()))
 }
 
+/// `request` with one `Cookie` field per entry of `cookies`, as given.
+fn with_cookies(mut request: http::request::Builder, cookies: &[&[u8]]) -> Request<()> {
+    for cookie in cookies {
+        request = request.header(
+            COOKIE,
+            HeaderValue::from_bytes(cookie).unwrap_or_else(|e| panic!("{e}")),
+        );
+    }
+    request.body(()).unwrap_or_else(|e| panic!("{e}"))
+}
+
 impl TestApp {
     /// The app on axum with the default configuration (plus a manual clock and event
     /// capture).
@@ -151,15 +162,8 @@ impl TestApp {
 
     /// Sends a raw request with the given `Cookie` header fields.
     pub async fn raw(&self, method: Method, uri: &str, cookies: &[&[u8]]) -> Reply {
-        let mut request = Request::builder().method(method).uri(uri);
-        for cookie in cookies {
-            request = request.header(
-                COOKIE,
-                HeaderValue::from_bytes(cookie).unwrap_or_else(|e| panic!("{e}")),
-            );
-        }
-        self.send(request.body(()).unwrap_or_else(|e| panic!("{e}")))
-            .await
+        let request = Request::builder().method(method).uri(uri);
+        self.send(with_cookies(request, cookies)).await
     }
 
     /// [`TestApp::raw`], where a server that closes the connection instead of
@@ -167,18 +171,12 @@ impl TestApp {
     /// with `Connection: close`, so a connection the server gave up on is never
     /// reused for a later request.
     pub async fn try_raw(&self, method: Method, uri: &str, cookies: &[&[u8]]) -> Option<Reply> {
-        let mut request = Request::builder()
+        let request = Request::builder()
             .method(method)
             .uri(uri)
             .header(http::header::CONNECTION, "close");
-        for cookie in cookies {
-            request = request.header(
-                COOKIE,
-                HeaderValue::from_bytes(cookie).unwrap_or_else(|e| panic!("{e}")),
-            );
-        }
         self.served
-            .try_send(request.body(()).unwrap_or_else(|e| panic!("{e}")))
+            .try_send(with_cookies(request, cookies))
             .await
             .ok()
     }

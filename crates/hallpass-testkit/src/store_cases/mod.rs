@@ -81,27 +81,12 @@ pub(crate) fn assert_not_live(outcome: &Loaded) {
 /// }
 /// ```
 ///
-/// A store whose admission (cap and generation) is not yet one atomic step says so,
-/// with its reason, and runs every case but those two:
-///
-/// ```
-/// mod memory {
-///     hallpass_testkit::store_conformance!(
-///         async { hallpass::MemoryStore::new() },
-///         admission_not_atomic = "an example: every store here is atomic"
-///     );
-/// }
-/// ```
+/// There is no opt-out: every store runs every case, the concurrent-cap one included
+/// (the `admission_not_atomic` escape hatch is gone since every store admits a login
+/// in one atomic step).
 #[macro_export]
 macro_rules! store_conformance {
     ($make:expr) => {
-        $crate::store_conformance!($make, admission_not_atomic = "");
-        $crate::store_conformance!(@cases $make; contract_cases;
-            the_cap_holds_under_concurrent_logins
-        );
-    };
-    ($make:expr, admission_not_atomic = $reason:literal) => {
-        const _: &str = $reason;
         $crate::store_conformance!(@cases $make;
             create_then_load, create_collision_is_reported, load_after_expiry_by_either_clock,
             apply_updates_and_bumps_version, apply_refuses_a_login, failed_delta_changes_nothing,
@@ -116,7 +101,8 @@ macro_rules! store_conformance {
         $crate::store_conformance!(@cases $make; contract_cases;
             data_bound_holds_against_the_stored_record, a_stale_generation_is_refused,
             revoke_all_catches_a_session_rotated_meanwhile,
-            revoke_by_handle_follows_a_rotation, principals_compare_exactly
+            revoke_by_handle_follows_a_rotation, principals_compare_exactly,
+            the_cap_holds_under_concurrent_logins
         );
     };
     (@cases $make:expr; $($case:ident),* $(,)?) => {
