@@ -7,7 +7,21 @@
 use std::net::IpAddr;
 
 use http::HeaderMap;
-use ipnet::IpNet;
+use ipnet::{IpNet, Ipv4Net};
+
+/// A trusted range as the peers it is compared with: peers are canonical (an
+/// IPv4-mapped `::ffff:a.b.c.d` is `a.b.c.d`), so an IPv4-mapped range
+/// (`::ffff:10.0.0.0/104`) becomes the IPv4 range it names (`10.0.0.0/8`); without
+/// this it would never match anything.
+pub(crate) fn canonical_net(net: IpNet) -> IpNet {
+    let IpNet::V6(v6) = net else { return net };
+    let mapped = v6
+        .prefix_len()
+        .checked_sub(96)
+        .zip(v6.network().to_ipv4_mapped())
+        .and_then(|(prefix, v4)| Ipv4Net::new(v4, prefix).ok());
+    mapped.map_or(net, IpNet::V4)
+}
 
 pub(crate) fn resolve(
     headers: &HeaderMap,
@@ -51,6 +65,20 @@ mod tests {
 
     fn ip(text: &str) -> IpAddr {
         text.parse().unwrap()
+    }
+
+    #[test]
+    fn ipv4_mapped_ranges_become_the_ipv4_ranges_they_name() {
+        let net = |text: &str| text.parse::<IpNet>().unwrap();
+        assert_eq!(canonical_net(net("::ffff:10.0.0.0/104")), net("10.0.0.0/8"));
+        assert_eq!(
+            canonical_net(net("::ffff:127.0.0.1/128")),
+            net("127.0.0.1/32")
+        );
+        // Other IPv6 ranges, and ranges wider than the mapped block, stay as they are.
+        assert_eq!(canonical_net(net("2001:db8::/32")), net("2001:db8::/32"));
+        assert_eq!(canonical_net(net("::/0")), net("::/0"));
+        assert_eq!(canonical_net(net("10.0.0.0/8")), net("10.0.0.0/8"));
     }
 
     #[test]

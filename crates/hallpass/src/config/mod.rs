@@ -297,7 +297,10 @@ impl SessionConfig {
     }
 
     /// Proxies whose `X-Forwarded-For` header is believed (CIDR ranges). Without any,
-    /// the client IP is the peer address.
+    /// the client IP is the peer address. Peers and hops are compared as canonical
+    /// addresses (an IPv4 client of a dual-stack socket, `::ffff:a.b.c.d`, is
+    /// `a.b.c.d`), and an IPv4-mapped range such as `::ffff:10.0.0.0/104` is taken as
+    /// the IPv4 range it names (`10.0.0.0/8`).
     ///
     /// # Examples
     ///
@@ -311,7 +314,10 @@ impl SessionConfig {
     /// ```
     #[must_use]
     pub fn with_trusted_proxies(mut self, proxies: impl IntoIterator<Item = IpNet>) -> Self {
-        self.trusted_proxies = proxies.into_iter().collect();
+        self.trusted_proxies = proxies
+            .into_iter()
+            .map(crate::client_ip::canonical_net)
+            .collect();
         self
     }
 

@@ -190,6 +190,32 @@ async fn every_forwarded_for_field_is_read_behind_a_trusted_proxy() {
     );
 }
 
+/// A trusted range written IPv4-mapped (`::ffff:10.0.0.0/104`) matches the IPv4
+/// peers of a dual-stack socket, which the engine compares as IPv4 addresses.
+#[tokio::test]
+async fn an_ipv4_mapped_trusted_range_matches_ipv4_mapped_peers() {
+    let seen = Arc::new(std::sync::Mutex::new(Vec::new()));
+    let hook_seen = Arc::clone(&seen);
+    let config = SessionConfig::new(keyring())
+        .with_trusted_proxies(["::ffff:10.0.0.0/104".parse().unwrap()])
+        .with_event_hook(move |event| {
+            if let crate::events::Event::InvalidToken { ip, .. } = event {
+                hook_seen.lock().unwrap().push(*ip);
+            }
+        });
+    let engine = SessionEngine::new(MemoryStore::new(), config).unwrap();
+    let mut head = RequestHead::new();
+    head.push_cookie(b"__Host-id=not-a-cookie-value").unwrap();
+    head.push_forwarded_for(b"203.0.113.9").unwrap();
+    head.set_peer(Some("::ffff:10.1.2.3".parse().unwrap()));
+    let _started = engine.begin(&head).unwrap();
+    assert_eq!(
+        *seen.lock().unwrap(),
+        [Some("203.0.113.9".parse().unwrap())],
+        "the proxy is trusted, so the forwarded client is the client"
+    );
+}
+
 #[tokio::test]
 async fn an_oversized_cookie_header_is_a_rejection_with_431() {
     let engine = engine(&MemoryStore::new());
