@@ -133,18 +133,11 @@ pub async fn connect(url: &str, options: SqlOptions) -> Result<MySqlStore, Conne
         let collation = no_pad_collation(&store).await?;
         let files = MIGRATIONS
             .iter()
-            .map(|(version, text)| (*version, text.replace(MARIADB_NO_PAD, collation)))
-            .collect();
+            .map(|(version, text)| (*version, text.replace(MARIADB_NO_PAD, collation)));
         let migrations = Migrations::new(&options, ["?", "?"], files)
             .with_lock(lock)
             .with_unlock(unlock);
-        store
-            .migrate(&migrations)
-            .await
-            .map_err(|source| ConnectError::Migrate {
-                database: DATABASE,
-                source,
-            })?;
+        store.migrate(&migrations, DATABASE).await?;
     }
     Ok(store)
 }

@@ -80,22 +80,9 @@ pub async fn connect(url: &str, options: SqlOptions) -> Result<PostgresStore, Co
             "SELECT pg_advisory_xact_lock(hashtext('{}'))",
             options.table("migrate")
         );
-        let migrations = Migrations::new(
-            &options,
-            ["$1", "$2"],
-            MIGRATIONS
-                .iter()
-                .map(|(v, t)| (*v, (*t).to_owned()))
-                .collect(),
-        )
-        .with_lock(lock);
-        store
-            .migrate(&migrations)
-            .await
-            .map_err(|source| ConnectError::Migrate {
-                database: DATABASE,
-                source,
-            })?;
+        let migrations =
+            Migrations::new(&options, ["$1", "$2"], MIGRATIONS.iter().copied()).with_lock(lock);
+        store.migrate(&migrations, DATABASE).await?;
     }
     Ok(store)
 }

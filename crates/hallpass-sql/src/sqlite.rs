@@ -116,21 +116,8 @@ pub async fn connect(url: &str, options: SqlOptions) -> Result<SqliteStore, Conn
         })?;
     let store = SqlStore::new(pool, dialect(&options), options.clone(), "sqlite");
     if options.migrate() {
-        let migrations = Migrations::new(
-            &options,
-            ["?", "?"],
-            MIGRATIONS
-                .iter()
-                .map(|(v, t)| (*v, (*t).to_owned()))
-                .collect(),
-        );
-        store
-            .migrate(&migrations)
-            .await
-            .map_err(|source| ConnectError::Migrate {
-                database: DATABASE,
-                source,
-            })?;
+        let migrations = Migrations::new(&options, ["?", "?"], MIGRATIONS.iter().copied());
+        store.migrate(&migrations, DATABASE).await?;
     }
     Ok(store)
 }

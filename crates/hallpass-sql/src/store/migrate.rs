@@ -8,9 +8,9 @@ use sqlx::{
 };
 
 use super::{SqlStore, sql};
-use crate::SqlOptions;
 use crate::error::store_error;
 use crate::row::millis;
+use crate::{ConnectError, SqlOptions};
 
 /// The versioned migrations of one database, prefix already spliced in.
 #[non_exhaustive]
@@ -39,7 +39,7 @@ impl Migrations {
     pub(crate) fn new(
         options: &SqlOptions,
         placeholders: [&str; 2],
-        files: Vec<(i64, String)>,
+        files: impl IntoIterator<Item = (i64, impl Into<String>)>,
     ) -> Self {
         let table = options.table("schema_migrations");
         let [a, b] = placeholders;
@@ -49,7 +49,7 @@ impl Migrations {
             create_table: format!("CREATE TABLE IF NOT EXISTS {table} (version BIGINT PRIMARY KEY, applied_at BIGINT NOT NULL)").into(),
             select_versions: format!("SELECT version FROM {table}").into(),
             insert_version: format!("INSERT INTO {table} (version, applied_at) VALUES ({a}, {b})").into(),
-            files,
+            files: files.into_iter().map(|(v, text)| (v, text.into())).collect(),
         }
     }
 
@@ -90,8 +90,18 @@ where
     ///
     /// # Errors
     ///
-    /// The first failing statement.
-    pub(crate) async fn migrate(&self, migrations: &Migrations) -> Result<(), StoreError> {
+    /// [`ConnectError::Migrate`] for `database`, with the first failing statement.
+    pub(crate) async fn migrate(
+        &self,
+        migrations: &Migrations,
+        database: &'static str,
+    ) -> Result<(), ConnectError> {
+        self.migrate_all(migrations)
+            .await
+            .map_err(|source| ConnectError::Migrate { database, source })
+    }
+
+    async fn migrate_all(&self, migrations: &Migrations) -> Result<(), StoreError> {
         let mut conn = self.pool.acquire().await.map_err(store_error)?;
         let outcome = self.migrate_on(&mut conn, migrations).await;
         if let Some(unlock) = &migrations.unlock {
