@@ -168,8 +168,14 @@ pub(crate) fn write(results: &str, markdown: &str, svg: &str) {
         meta.get("duration").map_or("?", String::as_str),
     );
     let _ = writeln!(md, "![Throughput relative to the bare server](bench.svg)\n");
-    let axum: Vec<&String> = servers.iter().filter(|s| baseline_of(s) == BASELINE).collect();
-    let actix: Vec<&String> = servers.iter().filter(|s| baseline_of(s) == ACTIX_BASELINE).collect();
+    let axum: Vec<&String> = servers
+        .iter()
+        .filter(|s| baseline_of(s) == BASELINE)
+        .collect();
+    let actix: Vec<&String> = servers
+        .iter()
+        .filter(|s| baseline_of(s) == ACTIX_BASELINE)
+        .collect();
     ratio_table(&mut md, "bare axum", BASELINE, &axum, &means);
     if actix.len() > 1 {
         ratio_table(&mut md, "bare actix-web", ACTIX_BASELINE, &actix, &means);

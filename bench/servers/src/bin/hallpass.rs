@@ -1,14 +1,12 @@
 //! hallpass on axum: `--store memory|sqlite://…|postgres://…|redis://…`.
 
 use std::net::SocketAddr;
-use std::sync::Arc;
 
 use axum::Router;
 use axum::http::StatusCode;
 use axum::response::IntoResponse;
 use axum::routing::get;
-use hallpass::{Key, Keyring, MemoryStore, Session, SessionConfig, SessionError, SessionLayer};
-use hallpass::store::{MemoryStoreConfig, SessionStore};
+use hallpass::{Key, Keyring, Session, SessionConfig, SessionError, SessionLayer};
 
 async fn login(session: Session) -> Result<&'static str, SessionError> {
     session.login("alice").await?;
@@ -32,20 +30,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     // With the `metrics` feature, a real recorder: what an operator's build pays.
     #[cfg(feature = "metrics")]
     let _metrics = metrics_exporter_prometheus::PrometheusBuilder::new().install_recorder()?;
-    let url = bench_servers::store_arg("memory");
-    let store: Arc<dyn SessionStore> = if url == "memory" || url == "memory:" {
-        // Room for the scale run's million sessions.
-        Arc::new(MemoryStore::with_config(
-            MemoryStoreConfig::default().with_capacity(2_000_000),
-        ))
-    } else {
-        let url = if url.starts_with("redis") {
-            bench_servers::redis_url()
-        } else {
-            url
-        };
-        hallpass_stores::open_in(&url, "hallpass_bench").await?
-    };
+    let store = bench_servers::hallpass_store().await?;
     let layer = SessionLayer::new(store, SessionConfig::new(Keyring::new(Key::generate())))?;
     let app = Router::new()
         .route("/login", get(login))

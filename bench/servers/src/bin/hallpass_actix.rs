@@ -1,11 +1,8 @@
 //! hallpass on actix-web (`hallpass-actix`): `--store memory|redis://…`, the same three
 //! routes as the axum server.
 
-use std::sync::Arc;
-
 use actix_web::{App, HttpResponse, HttpServer, web};
-use hallpass::store::{MemoryStoreConfig, SessionStore};
-use hallpass::{Key, Keyring, MemoryStore, SessionConfig};
+use hallpass::{Key, Keyring, SessionConfig};
 use hallpass_actix::{Error, Session, SessionMiddleware};
 
 async fn login(session: Session) -> Result<HttpResponse, Error> {
@@ -27,21 +24,10 @@ async fn read(session: Session) -> Result<HttpResponse, Error> {
 
 #[actix_web::main]
 async fn main() -> Result<(), Box<dyn std::error::Error>> {
-    let url = bench_servers::store_arg("memory");
-    let store: Arc<dyn SessionStore> = if url == "memory" || url == "memory:" {
-        Arc::new(MemoryStore::with_config(
-            MemoryStoreConfig::default().with_capacity(2_000_000),
-        ))
-    } else {
-        let url = if url.starts_with("redis") {
-            bench_servers::redis_url()
-        } else {
-            url
-        };
-        hallpass_stores::open_in(&url, "hallpass_bench").await?
-    };
+    let store = bench_servers::hallpass_store().await?;
     // One engine (one store, one keyring) for every worker.
-    let sessions = SessionMiddleware::new(store, SessionConfig::new(Keyring::new(Key::generate())))?;
+    let sessions =
+        SessionMiddleware::new(store, SessionConfig::new(Keyring::new(Key::generate())))?;
     HttpServer::new(move || {
         App::new()
             .wrap(sessions.clone())
