@@ -1,12 +1,10 @@
 //! `MemoryStore`: sharded, bounded, exact; for tests and single-process apps.
 
-use std::collections::HashMap;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 
-use crate::delta::{Admission, Delta};
-use crate::record::Record;
-use crate::store::{Refusal, Rotated, StoreError, StoreErrorKind};
+use crate::delta::Admission;
+use crate::store::Refusal;
 use crate::time::Timestamp;
 use crate::token::{Handle, StoreKey};
 
@@ -70,12 +68,16 @@ impl MemoryStoreConfig {
 ///
 /// # Locking
 ///
-/// Reads, writes and touches lock one shard. Everything that changes which sessions a
-/// principal has — a create or rotation that logs in, a rotation, a revoke — first
-/// takes the principal gate, which also holds the per-principal index and
-/// generations; so admission, the cap and "log out everywhere" see no interleaving.
-/// The order is always gate, then shards (in index order), then a handle map; no path
-/// takes the gate while it holds a shard.
+/// A session lives in the shard its handle picks, under that handle, beside the hash
+/// of the token that opens it; a rotation swaps the hash in place, so a session never
+/// moves between shards or keys.
+///
+/// Reads, writes, touches and rotations that keep the principal lock one shard.
+/// Everything that changes which sessions a principal has — a create or rotation that
+/// logs in, a write that logs out, a revoke — first takes the principal gate, which
+/// also holds the per-principal index (of handles) and generations; so admission,
+/// the cap and "log out everywhere" see no interleaving. The order is always gate,
+/// then one shard at a time; no path takes the gate while it holds a shard.
 ///
 /// # Examples
 ///
@@ -107,16 +109,8 @@ pub struct MemoryStore {
 struct Inner {
     shards: Box<[Mutex<Shard>]>,
     per_shard_capacity: usize,
-    handles: Box<[Mutex<HashMap<Handle, StoreKey>>]>,
     gate: Mutex<Principals>,
     tick: AtomicU64,
-}
-
-/// What a rotation did inside its shards, for [`MemoryStore::finish_rotation`].
-struct Moved {
-    before: Option<String>,
-    record: Arc<Record>,
-    removed: Removed,
 }
 
 impl MemoryStore {
@@ -134,7 +128,6 @@ impl MemoryStore {
             inner: Arc::new(Inner {
                 shards: (0..shards).map(|_| Mutex::default()).collect(),
                 per_shard_capacity: config.capacity.div_ceil(shards).max(1),
-                handles: (0..shards).map(|_| Mutex::default()).collect(),
                 gate: Mutex::default(),
                 tick: AtomicU64::new(0),
             }),
@@ -145,39 +138,17 @@ impl MemoryStore {
         self.inner.tick.fetch_add(1, Ordering::Relaxed)
     }
 
-    fn shard_of(&self, key: &StoreKey) -> usize {
-        usize::from(key.hash()[0]) % self.inner.shards.len()
+    /// The shard of a session is chosen by its handle, which a rotation keeps.
+    fn shard_of(&self, handle: &Handle) -> MutexGuard<'_, Shard> {
+        lock(&self.inner.shards[usize::from(handle.as_bytes()[0]) % self.inner.shards.len()])
     }
 
     fn shard(&self, key: &StoreKey) -> MutexGuard<'_, Shard> {
-        lock(&self.inner.shards[self.shard_of(key)])
+        self.shard_of(key.handle())
     }
 
     fn gate(&self) -> MutexGuard<'_, Principals> {
         lock(&self.inner.gate)
-    }
-
-    fn handle_map(&self, handle: &Handle) -> MutexGuard<'_, HashMap<Handle, StoreKey>> {
-        lock(&self.inner.handles[usize::from(handle.as_bytes()[0]) % self.inner.handles.len()])
-    }
-
-    fn point_handle(&self, handle: Handle, key: StoreKey) {
-        self.handle_map(&handle).insert(handle, key);
-    }
-
-    fn unpoint_handle(&self, handle: &Handle, key: &StoreKey) {
-        let mut handles = self.handle_map(handle);
-        if handles.get(handle) == Some(key) {
-            handles.remove(handle);
-        }
-    }
-
-    /// Removes `key` from its shard (and the handle map); the principal is returned
-    /// for the caller to unindex under the gate.
-    fn take(&self, shard: &mut Shard, key: &StoreKey) -> Option<Arc<Record>> {
-        let record = shard.remove(key)?;
-        self.unpoint_handle(&record.handle, key);
-        Some(record)
     }
 
     /// Unindexes removed sessions; takes the gate, so call it with no shard held.
@@ -185,12 +156,7 @@ impl MemoryStore {
         if removed.iter().all(|(_, principal)| principal.is_none()) {
             return;
         }
-        let mut gate = self.gate();
-        for (key, principal) in removed {
-            if let Some(principal) = principal {
-                gate.remove(&principal, &key);
-            }
-        }
+        session_store::unindex(&mut self.gate(), removed);
     }
 
     /// Makes room in a full shard: expired first, then the least recently used
@@ -199,17 +165,17 @@ impl MemoryStore {
         if shard.entries.len() < self.inner.per_shard_capacity {
             return true;
         }
-        if let Some(&(deadline, key)) = shard.by_expiry.first() {
+        if let Some(&(deadline, handle)) = shard.by_expiry.first() {
             if deadline <= now {
-                if let Some(record) = self.take(shard, &key) {
-                    removed.push((key, record.principal.clone()));
+                if let Some(record) = shard.remove_handle(&handle) {
+                    removed.push((handle, record.principal.clone()));
                 }
                 return true;
             }
         }
-        if let Some((_, key)) = shard.anonymous_lru.pop_first() {
-            if let Some(record) = self.take(shard, &key) {
-                tracing::debug!(target: "hallpass::store", handle = %record.handle, "memory store evicted the least recently used anonymous session");
+        if let Some((_, handle)) = shard.anonymous_lru.pop_first() {
+            if shard.remove_handle(&handle).is_some() {
+                tracing::debug!(target: "hallpass::store", handle = %handle, "memory store evicted the least recently used anonymous session");
             }
             return true;
         }
@@ -222,14 +188,14 @@ impl MemoryStore {
         for shard in &*self.inner.shards {
             let mut shard = lock(shard);
             while usize::try_from(purged).unwrap_or(usize::MAX) < batch {
-                let Some(&(deadline, key)) = shard.by_expiry.first() else {
+                let Some(&(deadline, handle)) = shard.by_expiry.first() else {
                     break;
                 };
                 if deadline > now {
                     break;
                 }
-                if let Some(record) = self.take(&mut shard, &key) {
-                    removed.push((key, record.principal.clone()));
+                if let Some(record) = shard.remove_handle(&handle) {
+                    removed.push((handle, record.principal.clone()));
                 }
                 purged += 1;
             }
@@ -238,26 +204,25 @@ impl MemoryStore {
         purged
     }
 
-    /// The principal's live sessions other than `own`, as (last seen, created, key),
-    /// read under the gate.
+    /// The principal's live sessions other than `own`, as (last seen, created,
+    /// handle), read under the gate.
     fn live_sessions_of(
         &self,
         gate: &Principals,
         principal: &str,
         own: Option<&Handle>,
         now: Timestamp,
-    ) -> Vec<(Timestamp, Timestamp, StoreKey)> {
+    ) -> Vec<(Timestamp, Timestamp, Handle)> {
         gate.keys(principal)
             .into_iter()
-            .filter_map(|key| {
-                let shard = self.shard(&key);
+            .filter(|handle| Some(handle) != own)
+            .filter_map(|handle| {
+                let shard = self.shard_of(&handle);
                 shard
-                    .live(&key, now)
-                    .filter(|record| {
-                        record.principal.as_deref() == Some(principal)
-                            && Some(&record.handle) != own
-                    })
-                    .map(|record| (record.last_seen_at, record.created_at, key))
+                    .live_handle(&handle, now)
+                    .map(|entry| &entry.record)
+                    .filter(|record| record.principal.as_deref() == Some(principal))
+                    .map(|record| (record.last_seen_at, record.created_at, handle))
             })
             .collect()
     }
@@ -271,7 +236,7 @@ impl MemoryStore {
         admission: &Admission,
         own: Option<&Handle>,
         now: Timestamp,
-    ) -> Result<Vec<StoreKey>, Refusal> {
+    ) -> Result<Vec<Handle>, Refusal> {
         if admission
             .generation
             .is_some_and(|expected| expected != gate.generation(principal))
@@ -285,102 +250,15 @@ impl MemoryStore {
     }
 
     /// Ends the sessions `admit` chose (under the gate); their handles.
-    fn evict(&self, gate: &mut Principals, principal: &str, victims: Vec<StoreKey>) -> Vec<Handle> {
+    fn evict(&self, gate: &mut Principals, principal: &str, victims: Vec<Handle>) -> Vec<Handle> {
         let mut evicted = Vec::with_capacity(victims.len());
-        for key in victims {
-            let record = {
-                let mut shard = self.shard(&key);
-                self.take(&mut shard, &key)
-            };
-            if let Some(record) = record {
-                gate.remove(principal, &key);
-                evicted.push(record.handle);
+        for handle in victims {
+            if self.shard_of(&handle).remove_handle(&handle).is_some() {
+                gate.remove(principal, &handle);
+                evicted.push(handle);
             }
         }
         evicted
-    }
-
-    /// The rotation itself, with the shard(s) locked: `new_shard` is `None` when both
-    /// keys live in `old_shard`. `Err` inside `Ok` is an outcome that wrote nothing.
-    fn rotate_locked(
-        &self,
-        old_shard: &mut Shard,
-        mut new_shard: Option<&mut Shard>,
-        (old, new): (&StoreKey, &StoreKey),
-        delta: &Delta,
-        now: Timestamp,
-    ) -> Result<Result<Moved, Rotated>, StoreError> {
-        let taken = match new_shard.as_deref() {
-            Some(shard) => shard.entries.contains_key(new),
-            None => old_shard.entries.contains_key(new),
-        };
-        if taken {
-            return Ok(Err(Rotated::KeyTaken));
-        }
-        let mut removed = Removed::new();
-        // In one shard the old entry's slot is reused; another shard may be full.
-        if let Some(shard) = new_shard.as_deref_mut() {
-            if !self.make_room(shard, now, &mut removed) {
-                return Err(StoreError::msg(
-                    StoreErrorKind::CapacityExceeded,
-                    "no room for the rotated session",
-                ));
-            }
-        }
-        if old_shard.live(old, now).is_none() {
-            return Ok(Err(Rotated::Gone));
-        }
-        let Some(mut record) = old_shard.remove(old) else {
-            return Ok(Err(Rotated::Gone));
-        };
-        let before = record.principal.clone();
-        if let Err(err) = delta.apply_to(Arc::make_mut(&mut record)) {
-            // `apply_to` changed nothing: the session goes back as it was.
-            let tick = self.next_tick();
-            old_shard.insert(*old, record, tick);
-            return Err(err.into());
-        }
-        let tick = self.next_tick();
-        new_shard
-            .unwrap_or(old_shard)
-            .insert(*new, Arc::clone(&record), tick);
-        Ok(Ok(Moved {
-            before,
-            record,
-            removed,
-        }))
-    }
-
-    /// The index work of a rotation, under the gate, after the shards are unlocked.
-    fn finish_rotation(
-        &self,
-        gate: &mut Principals,
-        (old, new): (&StoreKey, &StoreKey),
-        moved: Moved,
-        victims: Vec<StoreKey>,
-    ) -> Rotated {
-        let Moved {
-            before,
-            record,
-            removed,
-        } = moved;
-        self.point_handle(record.handle, *new);
-        if let Some(before) = &before {
-            gate.remove(before, old);
-        }
-        for (key, principal) in removed {
-            if let Some(principal) = principal {
-                gate.remove(&principal, &key);
-            }
-        }
-        let evicted = match &record.principal {
-            Some(principal) => {
-                gate.add(principal, *new);
-                self.evict(gate, principal, victims)
-            }
-            None => Vec::new(),
-        };
-        Rotated::Updated { record, evicted }
     }
 }
 

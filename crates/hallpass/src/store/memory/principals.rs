@@ -2,12 +2,13 @@
 
 use std::collections::{HashMap, HashSet};
 
-use crate::token::StoreKey;
+use super::shard::Hasher;
+use crate::token::Handle;
 
 /// The per-principal index and generations, behind the gate.
 #[derive(Debug, Default)]
 pub(super) struct Principals {
-    pub(super) map: HashMap<String, PrincipalEntry>,
+    pub(super) map: HashMap<String, PrincipalEntry, Hasher>,
 }
 
 #[derive(Debug, Default)]
@@ -16,20 +17,20 @@ pub(super) struct PrincipalEntry {
     pub(super) generation: u64,
 }
 
-/// A principal's session keys. One principal may have a million sessions (every
+/// A principal's sessions, by handle (which a rotation does not change). One principal may have a million sessions (every
 /// bench session is alice's), and an insert must never rehash them all while the
 /// gate is held: past [`KeySet::SPLIT_AT`] keys the set is split into
 /// [`KeySet::PARTS`] parts by key, so a growing part rehashes a 64th of them. (A
 /// B-tree never rehashes, but cost a tenth of the login rate.)
 #[derive(Debug)]
 pub(super) enum KeySet {
-    Small(HashSet<StoreKey>),
-    Split(Box<[HashSet<StoreKey>]>),
+    Small(HashSet<Handle, Hasher>),
+    Split(Box<[HashSet<Handle, Hasher>]>),
 }
 
 impl Default for KeySet {
     fn default() -> Self {
-        Self::Small(HashSet::new())
+        Self::Small(HashSet::default())
     }
 }
 
@@ -37,17 +38,17 @@ impl KeySet {
     pub(super) const SPLIT_AT: usize = 4096;
     pub(super) const PARTS: usize = 64;
 
-    pub(super) fn part(key: &StoreKey) -> usize {
-        usize::from(key.hash()[1]) % Self::PARTS
+    pub(super) fn part(handle: &Handle) -> usize {
+        usize::from(handle.as_bytes()[1]) % Self::PARTS
     }
 
-    pub(super) fn insert(&mut self, key: StoreKey) {
+    pub(super) fn insert(&mut self, key: Handle) {
         match self {
             Self::Small(keys) => {
                 keys.insert(key);
                 if keys.len() > Self::SPLIT_AT {
-                    let mut parts: Box<[HashSet<StoreKey>]> =
-                        (0..Self::PARTS).map(|_| HashSet::new()).collect();
+                    let mut parts: Box<[HashSet<Handle, Hasher>]> =
+                        (0..Self::PARTS).map(|_| HashSet::default()).collect();
                     for key in keys.drain() {
                         parts[Self::part(&key)].insert(key);
                     }
@@ -60,7 +61,7 @@ impl KeySet {
         }
     }
 
-    pub(super) fn remove(&mut self, key: &StoreKey) {
+    pub(super) fn remove(&mut self, key: &Handle) {
         match self {
             Self::Small(keys) => keys.remove(key),
             Self::Split(parts) => parts[Self::part(key)].remove(key),
@@ -74,7 +75,7 @@ impl KeySet {
         }
     }
 
-    pub(super) fn to_vec(&self) -> Vec<StoreKey> {
+    pub(super) fn to_vec(&self) -> Vec<Handle> {
         match self {
             Self::Small(keys) => keys.iter().copied().collect(),
             Self::Split(parts) => parts.iter().flatten().copied().collect(),
@@ -83,7 +84,7 @@ impl KeySet {
 }
 
 impl Principals {
-    pub(super) fn add(&mut self, principal: &str, key: StoreKey) {
+    pub(super) fn add(&mut self, principal: &str, key: Handle) {
         self.map
             .entry(principal.to_owned())
             .or_default()
@@ -91,7 +92,7 @@ impl Principals {
             .insert(key);
     }
 
-    pub(super) fn remove(&mut self, principal: &str, key: &StoreKey) {
+    pub(super) fn remove(&mut self, principal: &str, key: &Handle) {
         if let Some(entry) = self.map.get_mut(principal) {
             entry.keys.remove(key);
             if entry.keys.is_empty() && entry.generation == 0 {
@@ -100,7 +101,7 @@ impl Principals {
         }
     }
 
-    pub(super) fn keys(&self, principal: &str) -> Vec<StoreKey> {
+    pub(super) fn keys(&self, principal: &str) -> Vec<Handle> {
         self.map
             .get(principal)
             .map(|entry| entry.keys.to_vec())
@@ -115,14 +116,13 @@ impl Principals {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::token::{Handle, Token};
 
     /// Past the split every key is still found once, and removing them all empties it.
     #[test]
     fn a_key_set_splits_and_keeps_every_key() {
         let mut set = KeySet::default();
-        let keys: Vec<StoreKey> = (0..KeySet::SPLIT_AT * 3)
-            .map(|_| Token::generate().store_key(&Handle::generate()))
+        let keys: Vec<Handle> = (0..KeySet::SPLIT_AT * 3)
+            .map(|_| Handle::generate())
             .collect();
         for key in &keys {
             set.insert(*key);

@@ -14,7 +14,17 @@ use crate::time::Timestamp;
 use crate::token::{Handle, StoreKey};
 
 use super::MemoryStore;
+use super::principals::Principals;
 use super::shard::{Removed, lock};
+
+/// Unindexes removed sessions while the caller holds the gate.
+pub(super) fn unindex(gate: &mut Principals, removed: Removed) {
+    for (handle, principal) in removed {
+        if let Some(principal) = principal {
+            gate.remove(&principal, &handle);
+        }
+    }
+}
 
 impl SessionStore for MemoryStore {
     fn create<'a>(
@@ -37,30 +47,33 @@ impl SessionStore for MemoryStore {
                 _ => Vec::new(),
             };
             let mut removed = Removed::new();
-            {
+            let inserted = {
                 let mut shard = self.shard(key);
-                if shard.entries.contains_key(key) {
+                if shard.holds(key.handle(), now, &mut removed) {
                     return Ok(Created::KeyTaken);
                 }
-                if !self.make_room(&mut shard, now, &mut removed) {
-                    tracing::warn!(target: "hallpass::event", event = "store_full", "memory store is full of authenticated sessions; refusing a new session");
-                    return Err(StoreError::msg(
-                        StoreErrorKind::CapacityExceeded,
-                        "every slot holds a live authenticated session",
-                    ));
+                let room = self.make_room(&mut shard, now, &mut removed);
+                if room {
+                    let tick = self.next_tick();
+                    shard.insert(key, Arc::new(record.clone()), tick);
                 }
-                self.point_handle(record.handle, *key);
-                let tick = self.next_tick();
-                shard.insert(*key, Arc::new(record.clone()), tick);
+                room
+            };
+            if !inserted {
+                match &mut gate {
+                    Some(gate) => unindex(gate, removed),
+                    None => self.unindex_removed(removed),
+                }
+                tracing::warn!(target: "hallpass::event", event = "store_full", "memory store is full of authenticated sessions; refusing a new session");
+                return Err(StoreError::msg(
+                    StoreErrorKind::CapacityExceeded,
+                    "every slot holds a live authenticated session",
+                ));
             }
             let evicted = match (&mut gate, &record.principal) {
                 (Some(gate), Some(principal)) => {
-                    gate.add(principal, *key);
-                    for (key, principal) in removed.drain(..) {
-                        if let Some(principal) = principal {
-                            gate.remove(&principal, &key);
-                        }
-                    }
+                    gate.add(principal, *key.handle());
+                    unindex(gate, std::mem::take(&mut removed));
                     self.evict(gate, principal, victims)
                 }
                 _ => Vec::new(),
@@ -100,7 +113,7 @@ impl SessionStore for MemoryStore {
             let mut gate = clears.then(|| self.gate());
             let tick = self.next_tick();
             let mut old = None;
-            let updated = self.shard(key).modify(key, now, tick, |record| {
+            let updated = self.shard(key).modify(key, None, now, tick, |record| {
                 old.clone_from(&record.principal);
                 Ok(delta.apply_to(record)?)
             })?;
@@ -108,7 +121,7 @@ impl SessionStore for MemoryStore {
                 return Ok(Applied::Gone);
             };
             if let (Some(gate), Some(old)) = (&mut gate, &old) {
-                gate.remove(old, key);
+                gate.remove(old, key.handle());
             }
             Ok(Applied::Updated(record))
         })
@@ -122,7 +135,7 @@ impl SessionStore for MemoryStore {
     ) -> StoreFuture<'a, bool> {
         Box::pin(async move {
             let tick = self.next_tick();
-            let updated = self.shard(key).modify(key, now, tick, |record| {
+            let updated = self.shard(key).modify(key, None, now, tick, |record| {
                 touch.apply_to(record);
                 Ok(())
             })?;
@@ -144,52 +157,62 @@ impl SessionStore for MemoryStore {
                     "a rotation keeps the session's handle",
                 ));
             }
-            // Every rotation takes the gate: it moves a session that a revoke may be
-            // looking for, and a login changes the principal's sessions.
-            let mut gate = self.gate();
-            let victims = match &delta.principal {
-                Some(PrincipalChange::Login {
-                    principal,
-                    admission,
-                }) => match self.admit(&gate, principal, admission, Some(old.handle()), now) {
+            // A rotation that changes the principal takes the gate first (admission,
+            // the index); one that keeps it locks only the shard: the session keeps
+            // its handle, so a revoke looking for it finds it before or after.
+            let changes_principal = delta.principal.is_some();
+            let mut gate = changes_principal.then(|| self.gate());
+            let victims = match (&gate, &delta.principal) {
+                (
+                    Some(gate),
+                    Some(PrincipalChange::Login {
+                        principal,
+                        admission,
+                    }),
+                ) => match self.admit(gate, principal, admission, Some(old.handle()), now) {
                     Ok(victims) => victims,
                     Err(refusal) => return Ok(Rotated::Refused(refusal)),
                 },
                 _ => Vec::new(),
             };
-            let (a, b) = (self.shard_of(old), self.shard_of(new));
-            let moved = if a == b {
-                let mut shard = lock(&self.inner.shards[a]);
-                self.rotate_locked(&mut shard, None, (old, new), delta, now)?
-            } else {
-                // Lock both shards in index order so concurrent callers cannot deadlock.
-                let (low, high) = (a.min(b), a.max(b));
-                let mut low = lock(&self.inner.shards[low]);
-                let mut high = lock(&self.inner.shards[high]);
-                let (old_shard, new_shard) = if a < b {
-                    (&mut *low, &mut *high)
-                } else {
-                    (&mut *high, &mut *low)
-                };
-                self.rotate_locked(old_shard, Some(new_shard), (old, new), delta, now)?
+            let tick = self.next_tick();
+            let mut before = None;
+            let updated = self
+                .shard(old)
+                .modify(old, Some(new), now, tick, |record| {
+                    before.clone_from(&record.principal);
+                    Ok(delta.apply_to(record)?)
+                })?;
+            let Some(record) = updated else {
+                return Ok(Rotated::Gone);
             };
-            Ok(match moved {
-                Ok(moved) => self.finish_rotation(&mut gate, (old, new), moved, victims),
-                Err(outcome) => outcome,
-            })
+            let evicted = match &mut gate {
+                Some(gate) => {
+                    let handle = record.handle;
+                    if let Some(before) = &before {
+                        gate.remove(before, &handle);
+                    }
+                    match &record.principal {
+                        Some(principal) => {
+                            gate.add(principal, handle);
+                            self.evict(gate, principal, victims)
+                        }
+                        None => Vec::new(),
+                    }
+                }
+                None => Vec::new(),
+            };
+            Ok(Rotated::Updated { record, evicted })
         })
     }
 
     fn delete<'a>(&'a self, key: &'a StoreKey) -> StoreFuture<'a, Option<Deleted>> {
         Box::pin(async move {
-            let record = {
-                let mut shard = self.shard(key);
-                self.take(&mut shard, key)
-            };
+            let record = self.shard(key).remove(key);
             let Some(record) = record else {
                 return Ok(None);
             };
-            self.unindex_removed(vec![(*key, record.principal.clone())]);
+            self.unindex_removed(vec![(*key.handle(), record.principal.clone())]);
             Ok(Some(Deleted::new(record.principal.clone())))
         })
     }
@@ -200,44 +223,24 @@ impl SessionStore for MemoryStore {
         now: Timestamp,
     ) -> StoreFuture<'a, Option<(StoreKey, Record)>> {
         Box::pin(async move {
-            // Under the gate no rotation can move the session between the two looks.
-            let _gate = self.gate();
-            let Some(key) = self.handle_map(handle).get(handle).copied() else {
-                return Ok(None);
-            };
-            let shard = self.shard(&key);
-            Ok(shard
-                .live(&key, now)
-                .filter(|record| record.handle == *handle)
-                .map(|record| (key, record.clone())))
+            Ok(self
+                .shard_of(handle)
+                .live_handle(handle, now)
+                .map(|entry| (entry.key(), (*entry.record).clone())))
         })
     }
 
     fn revoke<'a>(&'a self, handle: &'a Handle) -> StoreFuture<'a, bool> {
         Box::pin(async move {
-            // Under the gate no rotation can move the session between the handle
-            // lookup and the delete: what is found is what is deleted.
+            // Under the gate, so that the index loses the session in the same step.
+            // The handle is the session's for its whole life: whatever token opens
+            // it now (a rotation may have just swapped it), this ends it.
             let mut gate = self.gate();
-            let Some(key) = self.handle_map(handle).get(handle).copied() else {
-                return Ok(false);
-            };
-            let record = {
-                let mut shard = self.shard(&key);
-                let owned = shard
-                    .entries
-                    .get(&key)
-                    .is_some_and(|entry| entry.record.handle == *handle);
-                if owned {
-                    self.take(&mut shard, &key)
-                } else {
-                    None
-                }
-            };
-            let Some(record) = record else {
+            let Some(record) = self.shard_of(handle).remove_handle(handle) else {
                 return Ok(false);
             };
             if let Some(principal) = &record.principal {
-                gate.remove(principal, &key);
+                gate.remove(principal, handle);
             }
             Ok(true)
         })
@@ -253,10 +256,11 @@ impl SessionStore for MemoryStore {
             let mut found: Vec<SessionSummary> = gate
                 .keys(principal)
                 .iter()
-                .filter_map(|key| {
-                    let shard = self.shard(key);
+                .filter_map(|handle| {
+                    let shard = self.shard_of(handle);
                     shard
-                        .live(key, now)
+                        .live_handle(handle, now)
+                        .map(|entry| &*entry.record)
                         .filter(|record| record.principal.as_deref() == Some(principal))
                         .map(SessionSummary::from)
                 })
@@ -279,21 +283,24 @@ impl SessionStore for MemoryStore {
             let entry = gate.map.entry(principal.to_owned()).or_default();
             entry.generation = entry.generation.saturating_add(1);
             let mut revoked = 0u64;
-            for key in gate.keys(principal) {
+            for handle in gate.keys(principal) {
+                if Some(&handle) == except {
+                    continue;
+                }
                 let record = {
-                    let mut shard = self.shard(&key);
-                    let spare = shard.entries.get(&key).is_none_or(|entry| {
-                        entry.record.principal.as_deref() != Some(principal)
-                            || Some(&entry.record.handle) == except
-                    });
-                    if spare {
-                        None
+                    let mut shard = self.shard_of(&handle);
+                    let theirs = shard
+                        .entries
+                        .get(&handle)
+                        .is_some_and(|entry| entry.record.principal.as_deref() == Some(principal));
+                    if theirs {
+                        shard.remove_handle(&handle)
                     } else {
-                        self.take(&mut shard, &key)
+                        None
                     }
                 };
                 if record.is_some() {
-                    gate.remove(principal, &key);
+                    gate.remove(principal, &handle);
                     revoked += 1;
                 }
             }
@@ -361,7 +368,7 @@ impl SessionStore for MemoryStore {
                     .range(
                         ..(
                             now.saturating_add(Duration::from_millis(1)),
-                            StoreKey::new(Handle::from_bytes([0; 16]), [0; 32]),
+                            Handle::from_bytes([0; 16]),
                         ),
                     )
                     .count();
