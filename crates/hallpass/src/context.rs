@@ -8,11 +8,11 @@ use std::time::Duration;
 
 use http::HeaderValue;
 
-use crate::config::{SameSite, SessionConfig};
+use crate::config::SessionConfig;
 use crate::store::SessionStore;
 
 /// Browsers cap cookie lifetimes at 400 days (RFC 6265bis §5.5).
-const MAX_COOKIE_AGE: Duration = Duration::from_secs(400 * 24 * 3600);
+pub(crate) const MAX_COOKIE_AGE: Duration = Duration::from_secs(400 * 24 * 3600);
 
 pub(crate) struct Context {
     pub(crate) store: Arc<dyn SessionStore>,
@@ -24,21 +24,7 @@ pub(crate) struct Context {
 impl Context {
     /// `config` must have been validated.
     pub(crate) fn new(store: Arc<dyn SessionStore>, config: SessionConfig) -> Self {
-        let mut attributes = String::new();
-        // Writing to a String cannot fail.
-        let _ = write!(attributes, "; Path={}", config.path);
-        if let Some(domain) = &config.domain {
-            let _ = write!(attributes, "; Domain={domain}");
-        }
-        if config.secure {
-            attributes.push_str("; Secure");
-        }
-        attributes.push_str("; HttpOnly");
-        attributes.push_str(match config.same_site {
-            SameSite::Strict => "; SameSite=Strict",
-            SameSite::Lax => "; SameSite=Lax",
-            SameSite::None => "; SameSite=None",
-        });
+        let attributes = config.cookie_attributes();
         Self {
             store: crate::telemetry::metered(store),
             config,

@@ -137,6 +137,59 @@ fn invalid_combinations_are_rejected_with_clear_messages() {
             Box::new(|c| c.with_max_cookie_header_bytes(64)),
             ConfigError::CookieHeaderBoundTooSmall,
         ),
+        // RFC 6265bis's __Http- and __Host-Http- prefixes.
+        (
+            Box::new(|c| c.with_cookie_name("__Http-id").dangerous_insecure_cookie()),
+            ConfigError::PrefixNeedsSecure("__Http-"),
+        ),
+        (
+            Box::new(|c| {
+                c.with_cookie_name("__host-http-id")
+                    .dangerous_cookie_domain("example.com")
+            }),
+            ConfigError::HostPrefixWithDomain,
+        ),
+        (
+            Box::new(|c| c.with_cookie_name("__Host-Http-id").with_cookie_path("/a")),
+            ConfigError::HostPrefixNeedsRootPath,
+        ),
+        // CHIPS is for cross-site use only.
+        (
+            Box::new(|c| c.dangerous_partitioned_cookie()),
+            ConfigError::PartitionedNeedsSameSiteNone,
+        ),
+        (
+            Box::new(|c| {
+                c.with_same_site(SameSite::Lax)
+                    .dangerous_partitioned_cookie()
+            }),
+            ConfigError::PartitionedNeedsSameSiteNone,
+        ),
+        // Browsers ignore attributes over 1,024 bytes and cookies over 4,096.
+        (
+            Box::new(|c| {
+                c.with_cookie_name("__Secure-id")
+                    .with_cookie_path(format!("/{}", "p".repeat(1024)))
+            }),
+            ConfigError::AttributeTooLong {
+                attribute: "Path",
+                len: 1025,
+            },
+        ),
+        (
+            Box::new(|c| {
+                c.with_cookie_name("__Secure-id")
+                    .dangerous_cookie_domain(format!("{}.com", "d".repeat(1021)))
+            }),
+            ConfigError::AttributeTooLong {
+                attribute: "Domain",
+                len: 1025,
+            },
+        ),
+        (
+            Box::new(|c| c.with_cookie_name(longest_name() + "x")),
+            ConfigError::CookieTooLarge { len: 4097 },
+        ),
     ];
     for (adjust, expected) in cases {
         let err = build(adjust).unwrap_err();
@@ -146,6 +199,30 @@ fn invalid_combinations_are_rejected_with_clear_messages() {
             "a message that says what to do: {err}"
         );
     }
+}
+
+/// The longest cookie name whose `Set-Cookie` fits in 4,096 bytes with the default
+/// attributes: name, `=`, the 108-byte value, `; Max-Age=34560000` (400 days) and
+/// `; Path=/; Secure; HttpOnly; SameSite=Strict`.
+fn longest_name() -> String {
+    "n".repeat(
+        4096 - 1
+            - 108
+            - "; Max-Age=34560000".len()
+            - "; Path=/; Secure; HttpOnly; SameSite=Strict".len(),
+    )
+}
+
+#[test]
+fn names_and_attributes_up_to_the_browser_limits_are_accepted() {
+    assert!(build(|c| c.with_cookie_name(longest_name())).is_ok());
+    assert!(build(|c| c.with_cookie_name("__Host-Http-id")).is_ok());
+    assert!(
+        build(|c| c
+            .with_cookie_name("__Secure-id")
+            .with_cookie_path(format!("/{}", "p".repeat(1023))))
+        .is_ok()
+    );
 }
 
 #[test]
@@ -158,4 +235,5 @@ fn dangerous_options_work_when_consistent() {
         .is_ok()
     );
     assert!(build(|c| c.dangerous_same_site_none()).is_ok());
+    assert!(build(|c| c.dangerous_same_site_none().dangerous_partitioned_cookie()).is_ok());
 }

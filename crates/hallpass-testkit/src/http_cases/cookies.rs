@@ -219,6 +219,66 @@ pub async fn same_site_lax_is_emitted(framework: Framework, store: Arc<dyn Sessi
     );
 }
 
+/// SR-32, AT-02: the opt-in `__Host-Http-` name (RFC 6265bis; browsers refuse it from
+/// script) carries the session like the default name, with the `__Host-` attributes,
+/// and a value moved to the plain `__Host-` name does not verify.
+pub async fn host_http_prefix_carries_the_session(
+    framework: Framework,
+    store: Arc<dyn SessionStore>,
+) {
+    let app = TestApp::on(framework, store, |c| c.with_cookie_name("__Host-Http-id"));
+    let mut browser = app.browser();
+    let reply = browser.post("/login?user=alice").await;
+    let set = reply.set_cookie().expect("a session cookie");
+    assert!(set.starts_with("__Host-Http-id="), "{set}");
+    assert!(
+        set.ends_with("; Path=/; Secure; HttpOnly; SameSite=Strict"),
+        "{set}"
+    );
+    let me = browser.get("/me").await;
+    assert_eq!((me.status.as_u16(), me.body.as_str()), (200, "alice"));
+    let value = browser.cookie_value().unwrap_or_default();
+    let moved = format!("__Host-id={value}");
+    assert_eq!(
+        app.raw(Method::GET, "/me", &[moved.as_bytes()])
+            .await
+            .status,
+        401
+    );
+    let cleared = browser.post("/logout").await;
+    let cleared = cleared.set_cookie().expect("a deletion cookie");
+    assert!(
+        cleared.starts_with("__Host-Http-id=; Max-Age=0"),
+        "{cleared}"
+    );
+}
+
+/// SR-08: a `Partitioned` (CHIPS) cookie is sent with `SameSite=None; Partitioned`,
+/// and so is its deletion: a deletion cookie without `Partitioned` names another
+/// cookie and would leave the partitioned one in the browser.
+pub async fn partitioned_cookies_are_set_and_deleted_partitioned(
+    framework: Framework,
+    store: Arc<dyn SessionStore>,
+) {
+    let app = TestApp::on(framework, store, |c| {
+        c.dangerous_same_site_none().dangerous_partitioned_cookie()
+    });
+    let mut browser = app.browser();
+    let reply = browser.post("/login?user=alice").await;
+    let set = reply.set_cookie().expect("a session cookie");
+    assert!(
+        set.ends_with("; Path=/; Secure; HttpOnly; SameSite=None; Partitioned"),
+        "{set}"
+    );
+    let cleared = browser.post("/logout").await;
+    assert_eq!(
+        cleared.set_cookie().as_deref(),
+        Some(
+            "__Host-id=; Max-Age=0; Expires=Thu, 01 Jan 1970 00:00:00 GMT; Path=/; Secure; HttpOnly; SameSite=None; Partitioned"
+        )
+    );
+}
+
 /// SR-36: an invalid, unknown, expired or revoked cookie gets the very same answer:
 /// same status, same body, the same deletion cookie and the same header names.
 pub async fn invalid_unknown_expired_and_revoked_look_alike(

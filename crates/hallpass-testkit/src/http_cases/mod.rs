@@ -74,6 +74,7 @@ macro_rules! http_conformance {
             remember_me_sets_max_age_from_the_absolute_deadline, remember_me_ends_with_a_switch_of_principal,
             a_stale_request_never_deletes_a_fresher_cookie, list_and_revoke_sessions,
             session_cap_rejects_or_evicts, client_binding_policies, same_site_lax_is_emitted,
+            host_http_prefix_carries_the_session, partitioned_cookies_are_set_and_deleted_partitioned,
             events_follow_the_lifecycle, invalid_unknown_expired_and_revoked_look_alike,
             oversized_data_is_refused_and_nothing_is_stored
         );

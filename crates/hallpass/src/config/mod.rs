@@ -16,7 +16,7 @@ mod policy;
 mod validate;
 
 pub use policy::{BindingPolicy, CapPolicy, ClientBinding, LoadFailure, SameSite};
-pub use validate::{ConfigError, MAX_TIMEOUT};
+pub use validate::{ConfigError, MAX_COOKIE_LEN, MAX_TIMEOUT};
 
 /// Everything the session layer needs to know.
 ///
@@ -48,6 +48,7 @@ pub struct SessionConfig {
     same_site_none_confirmed: bool,
     pub(crate) path: String,
     pub(crate) domain: Option<String>,
+    pub(crate) partitioned: bool,
     pub(crate) idle_timeout: Duration,
     pub(crate) absolute_timeout: Duration,
     pub(crate) touch_interval: Option<Duration>,
@@ -83,6 +84,7 @@ impl SessionConfig {
             same_site_none_confirmed: false,
             path: "/".to_owned(),
             domain: None,
+            partitioned: false,
             idle_timeout: Duration::from_secs(30 * 60),
             absolute_timeout: Duration::from_secs(12 * 3600),
             touch_interval: None,
@@ -116,15 +118,24 @@ impl SessionConfig {
     }
 
     /// The cookie's name (default `__Host-id`). A `__Host-` name demands `Secure`,
-    /// `Path=/` and no `Domain`; a `__Secure-` name demands `Secure`.
+    /// `Path=/` and no `Domain`; a `__Secure-` name demands `Secure`. Browsers match
+    /// these prefixes without regard to case, and so does the check.
+    ///
+    /// `__Host-Http-id` opts in to RFC 6265bis's `__Host-Http-` prefix: on top of the
+    /// `__Host-` rules, browsers that know it (Chrome 140+, Firefox 143+) refuse a
+    /// cookie of that name set from script (`document.cookie`), so injected script
+    /// cannot plant a session of its choosing (session fixation, AT-02); browsers
+    /// that do not know it treat it as the `__Host-` cookie it also is. (`__Http-`
+    /// alone demands `Secure`, as `__Secure-` does.) Changing the name logs everyone
+    /// out: the old cookie is no longer read.
     ///
     /// # Examples
     ///
     /// ```
-    /// use hallpass::{Key, SessionConfig};
+    /// use hallpass::{Key, SessionConfig, SessionLayer, MemoryStore};
     ///
-    /// let config = SessionConfig::new(Key::generate()).with_cookie_name("__Host-app");
-    /// # let _ = config;
+    /// let config = SessionConfig::new(Key::generate()).with_cookie_name("__Host-Http-id");
+    /// assert!(SessionLayer::new(MemoryStore::new(), config).is_ok());
     /// ```
     #[must_use]
     pub fn with_cookie_name(mut self, name: impl Into<String>) -> Self {
@@ -223,6 +234,37 @@ impl SessionConfig {
     #[must_use]
     pub fn dangerous_cookie_domain(mut self, domain: impl Into<String>) -> Self {
         self.domain = Some(domain.into());
+        self
+    }
+
+    /// Adds the `Partitioned` attribute (CHIPS): in a third-party context the browser
+    /// keeps a separate cookie per top-level site, so an app embedded in other sites
+    /// keeps a session per embedding site instead of being blocked as a third-party
+    /// cookie.
+    ///
+    /// # Security
+    ///
+    /// Partitioned cookies are for cross-site use, so this requires
+    /// [`SessionConfig::dangerous_same_site_none`] (checked when the layer is built,
+    /// [`ConfigError::PartitionedNeedsSameSiteNone`]), with everything that gives up:
+    /// every state-changing route then needs its own CSRF protection (AT-33).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use hallpass::{Key, SessionConfig, SessionLayer, MemoryStore};
+    ///
+    /// // An app embedded in other sites' pages, with CSRF tokens on every form.
+    /// let config = SessionConfig::new(Key::generate())
+    ///     .dangerous_same_site_none()
+    ///     .dangerous_partitioned_cookie();
+    /// assert!(SessionLayer::new(MemoryStore::new(), config).is_ok());
+    /// let alone = SessionConfig::new(Key::generate()).dangerous_partitioned_cookie();
+    /// assert!(SessionLayer::new(MemoryStore::new(), alone).is_err(), "needs SameSite=None");
+    /// ```
+    #[must_use]
+    pub fn dangerous_partitioned_cookie(mut self) -> Self {
+        self.partitioned = true;
         self
     }
 
@@ -450,6 +492,29 @@ impl SessionConfig {
         self
     }
 
+    /// The attributes every `Set-Cookie` of this configuration carries:
+    /// `; Path=/; Secure; HttpOnly; SameSite=Strict` and so on.
+    pub(crate) fn cookie_attributes(&self) -> String {
+        let mut attributes = format!("; Path={}", self.path);
+        if let Some(domain) = &self.domain {
+            attributes.push_str("; Domain=");
+            attributes.push_str(domain);
+        }
+        if self.secure {
+            attributes.push_str("; Secure");
+        }
+        attributes.push_str("; HttpOnly");
+        attributes.push_str(match self.same_site {
+            SameSite::Strict => "; SameSite=Strict",
+            SameSite::Lax => "; SameSite=Lax",
+            SameSite::None => "; SameSite=None",
+        });
+        if self.partitioned {
+            attributes.push_str("; Partitioned");
+        }
+        attributes
+    }
+
     pub(crate) fn touch_interval(&self) -> Duration {
         self.touch_interval.unwrap_or(self.idle_timeout / 10)
     }
@@ -464,6 +529,7 @@ impl fmt::Debug for SessionConfig {
             .field("same_site", &self.same_site)
             .field("path", &self.path)
             .field("domain", &self.domain)
+            .field("partitioned", &self.partitioned)
             .field("idle_timeout", &self.idle_timeout)
             .field("absolute_timeout", &self.absolute_timeout)
             .field("touch_interval", &self.touch_interval())

@@ -9,11 +9,21 @@ impl SessionConfig {
     /// Checks the combination; the layer's constructor calls this.
     pub(crate) fn validate(&self) -> Result<(), ConfigError> {
         let name = self.cookie_name.as_bytes();
-        if name.is_empty() || name.len() > 255 || !name.iter().all(|&b| is_token_char(b)) {
+        if name.is_empty() || !name.iter().all(|&b| is_token_char(b)) {
             return Err(ConfigError::InvalidCookieName(self.cookie_name.clone()));
         }
         if !self.path.starts_with('/') || !self.path.bytes().all(is_attribute_char) {
             return Err(ConfigError::InvalidPath(self.path.clone()));
+        }
+        // Browsers ignore a longer attribute (RFC 6265bis §5.6): a dropped Path or
+        // Domain would silently change where the cookie goes.
+        for (attribute, value) in [("Path", Some(&self.path)), ("Domain", self.domain.as_ref())] {
+            if let Some(value) = value.filter(|value| value.len() > MAX_ATTRIBUTE_LEN) {
+                return Err(ConfigError::AttributeTooLong {
+                    attribute,
+                    len: value.len(),
+                });
+            }
         }
         if let Some(domain) = &self.domain {
             let ok = !domain.is_empty()
@@ -40,11 +50,30 @@ impl SessionConfig {
         if has_prefix(&self.cookie_name, "__Secure-") && !self.secure {
             return Err(ConfigError::PrefixNeedsSecure("__Secure-"));
         }
+        // RFC 6265bis's `__Http-` prefix: `Secure` and `HttpOnly` (always set here);
+        // `__Host-Http-` met the `__Host-` rules above.
+        if has_prefix(&self.cookie_name, "__Http-") && !self.secure {
+            return Err(ConfigError::PrefixNeedsSecure("__Http-"));
+        }
         if self.same_site == SameSite::None && !self.same_site_none_confirmed {
             return Err(ConfigError::SameSiteNoneNotConfirmed);
         }
         if self.same_site == SameSite::None && !self.secure {
             return Err(ConfigError::SameSiteNoneNeedsSecure);
+        }
+        if self.partitioned && self.same_site != SameSite::None {
+            return Err(ConfigError::PartitionedNeedsSameSiteNone);
+        }
+        // The longest `Set-Cookie` this configuration sends: a remembered session's,
+        // with the longest `Max-Age` a browser keeps.
+        let longest = self.cookie_name.len()
+            + 1
+            + crate::codec::VALUE_LEN
+            + "; Max-Age=".len()
+            + crate::context::MAX_COOKIE_AGE.as_secs().to_string().len()
+            + self.cookie_attributes().len();
+        if longest > MAX_COOKIE_LEN {
+            return Err(ConfigError::CookieTooLarge { len: longest });
         }
         if self.idle_timeout.is_zero() || self.absolute_timeout.is_zero() {
             return Err(ConfigError::ZeroTimeout);
@@ -85,6 +114,15 @@ fn has_prefix(name: &str, prefix: &str) -> bool {
         .is_some_and(|start| start.eq_ignore_ascii_case(prefix.as_bytes()))
 }
 
+/// The longest `Set-Cookie` value a configuration may lead to, in bytes: browsers
+/// drop a cookie whose name and value exceed 4,096 bytes (RFC 6265bis §5.6), and
+/// this bound keeps the whole header, attributes included, within that.
+pub const MAX_COOKIE_LEN: usize = 4096;
+
+/// The longest `Path` or `Domain` value, in bytes (RFC 6265bis §5.6: browsers
+/// ignore a longer attribute).
+const MAX_ATTRIBUTE_LEN: usize = 1024;
+
 /// The longest idle or absolute timeout a configuration accepts: 400 days, the
 /// longest a browser keeps a cookie (RFC 6265bis §5.5). Longer would be a session
 /// that outlives every cookie that can name it, and deadlines far enough out break
@@ -105,9 +143,9 @@ fn is_attribute_char(b: u8) -> bool {
 #[non_exhaustive]
 #[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
 pub enum ConfigError {
-    /// The cookie name is empty, too long or has characters outside RFC 6265's `token`.
+    /// The cookie name is empty or has characters outside RFC 6265's `token`.
     #[error(
-        "cookie name {0:?} is not a valid RFC 6265 token (letters, digits and !#$%&'*+-.^_`|~, 1 to 255 bytes)"
+        "cookie name {0:?} is not a valid RFC 6265 token (at least one of: letters, digits and !#$%&'*+-.^_`|~)"
     )]
     InvalidCookieName(String),
     /// The path is not absolute or has `;`, spaces or control characters.
@@ -116,7 +154,7 @@ pub enum ConfigError {
     /// The domain has characters a hostname cannot have.
     #[error("cookie domain {0:?} must be a hostname (letters, digits, '-' and '.')")]
     InvalidDomain(String),
-    /// `__Host-`/`__Secure-` cookies without `Secure`.
+    /// `__Host-`/`__Secure-`/`__Http-` cookies without `Secure`.
     #[error(
         "a cookie named {0}… must be Secure; drop dangerous_insecure_cookie() or pick a name without the prefix"
     )]
@@ -161,6 +199,27 @@ pub enum ConfigError {
     /// A binding prefix longer than the address.
     #[error("client binding prefixes are at most 32 bits (IPv4) and 128 bits (IPv6)")]
     InvalidPrefix,
+    /// A `Path` or `Domain` value longer than browsers accept.
+    #[error("the cookie's {attribute} is {len} bytes; browsers ignore attributes over 1,024 bytes")]
+    AttributeTooLong {
+        /// `Path` or `Domain`.
+        attribute: &'static str,
+        /// Its length in bytes.
+        len: usize,
+    },
+    /// The `Set-Cookie` header this configuration would send is over [`MAX_COOKIE_LEN`].
+    #[error(
+        "the session's Set-Cookie would be {len} bytes, over the 4,096 browsers keep; shorten the cookie name, path or domain"
+    )]
+    CookieTooLarge {
+        /// The longest `Set-Cookie` value it would send, in bytes.
+        len: usize,
+    },
+    /// `Partitioned` without `SameSite=None`.
+    #[error(
+        "a Partitioned cookie is for cross-site use and needs SameSite=None: add dangerous_same_site_none()"
+    )]
+    PartitionedNeedsSameSiteNone,
     /// The Cookie header bound could not even fit the session cookie.
     #[error("the Cookie header bound is smaller than one session cookie")]
     CookieHeaderBoundTooSmall,

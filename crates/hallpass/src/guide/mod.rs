@@ -4,6 +4,7 @@
 //! | chapter | for |
 //! |---|---|
 //! | [`security_model`] | everyone: what is protected, against what, and what stays your job |
+//! | [`cookie_attributes`] | app authors: the cookie's name and attributes, `__Host-Http-` and `Partitioned` |
 //! | [`concurrency`] | app authors: what concurrent requests of one session see |
 //! | [`key_rotation`] | operators: replacing the signing key without logging anyone out |
 //! | [`implementing_a_store`] | store implementors: the contract and the conformance suite |
@@ -14,6 +15,7 @@
 //! (AT-01 … AT-35) cited in these docs to the tests that show it.
 
 pub mod concurrency;
+pub mod cookie_attributes;
 pub mod implementing_a_store;
 pub mod key_rotation;
 pub mod security_model;
