@@ -8,11 +8,8 @@ use std::time::Duration;
 
 use http::HeaderValue;
 
-use crate::config::SessionConfig;
+use crate::config::{MAX_COOKIE_AGE, SessionConfig};
 use crate::store::SessionStore;
-
-/// Browsers cap cookie lifetimes at 400 days (RFC 6265bis §5.5).
-pub(crate) const MAX_COOKIE_AGE: Duration = Duration::from_secs(400 * 24 * 3600);
 
 pub(crate) struct Context {
     pub(crate) store: Arc<dyn SessionStore>,

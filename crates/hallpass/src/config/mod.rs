@@ -16,6 +16,7 @@ mod policy;
 mod validate;
 
 pub use policy::{BindingPolicy, CapPolicy, ClientBinding, LoadFailure, SameSite};
+pub(crate) use validate::MAX_COOKIE_AGE;
 pub use validate::{ConfigError, MAX_COOKIE_LEN, MAX_TIMEOUT};
 
 /// Everything the session layer needs to know.

@@ -70,7 +70,7 @@ impl SessionConfig {
             + 1
             + crate::codec::VALUE_LEN
             + "; Max-Age=".len()
-            + crate::context::MAX_COOKIE_AGE.as_secs().to_string().len()
+            + MAX_COOKIE_AGE.as_secs().to_string().len()
             + self.cookie_attributes().len();
         if longest > MAX_COOKIE_LEN {
             return Err(ConfigError::CookieTooLarge { len: longest });
@@ -118,6 +118,10 @@ fn has_prefix(name: &str, prefix: &str) -> bool {
 /// drop a cookie whose name and value exceed 4,096 bytes (RFC 6265bis §5.6), and
 /// this bound keeps the whole header, attributes included, within that.
 pub const MAX_COOKIE_LEN: usize = 4096;
+
+/// Browsers cap cookie lifetimes at 400 days (RFC 6265bis §5.5): the longest
+/// `Max-Age` a session cookie is sent with.
+pub(crate) const MAX_COOKIE_AGE: Duration = Duration::from_secs(400 * 24 * 3600);
 
 /// The longest `Path` or `Domain` value, in bytes (RFC 6265bis §5.6: browsers
 /// ignore a longer attribute).
