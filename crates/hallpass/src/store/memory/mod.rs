@@ -45,7 +45,7 @@ impl MemoryStoreConfig {
     /// The most sessions held at once (default 1,000,000). When full, a new session
     /// first displaces expired ones, then the least recently used anonymous one; if
     /// only authenticated sessions remain, creation fails with
-    /// [`StoreErrorKind::CapacityExceeded`] and an event, and none is dropped (SR-34).
+    /// [`StoreErrorKind::CapacityExceeded`](crate::store::StoreErrorKind::CapacityExceeded) and an event, and none is dropped (SR-34).
     #[must_use]
     pub fn with_capacity(mut self, capacity: usize) -> Self {
         self.capacity = capacity.max(1);
