@@ -156,7 +156,7 @@ impl MemoryStore {
         if removed.iter().all(|(_, principal)| principal.is_none()) {
             return;
         }
-        session_store::unindex(&mut self.gate(), removed);
+        self.gate().remove_all(removed);
     }
 
     /// Makes room in a full shard: expired first, then the least recently used

@@ -2,7 +2,7 @@
 
 use std::collections::{HashMap, HashSet};
 
-use super::shard::Hasher;
+use super::shard::{Hasher, Removed};
 use crate::token::Handle;
 
 /// The per-principal index and generations, behind the gate.
@@ -97,6 +97,15 @@ impl Principals {
             entry.keys.remove(key);
             if entry.keys.is_empty() && entry.generation == 0 {
                 self.map.remove(principal);
+            }
+        }
+    }
+
+    /// Unindexes sessions taken out of their shards.
+    pub(super) fn remove_all(&mut self, removed: Removed) {
+        for (handle, principal) in removed {
+            if let Some(principal) = principal {
+                self.remove(&principal, &handle);
             }
         }
     }

@@ -14,17 +14,7 @@ use crate::time::Timestamp;
 use crate::token::{Handle, StoreKey};
 
 use super::MemoryStore;
-use super::principals::Principals;
 use super::shard::{Removed, lock};
-
-/// Unindexes removed sessions while the caller holds the gate.
-pub(super) fn unindex(gate: &mut Principals, removed: Removed) {
-    for (handle, principal) in removed {
-        if let Some(principal) = principal {
-            gate.remove(&principal, &handle);
-        }
-    }
-}
 
 impl SessionStore for MemoryStore {
     fn create<'a>(
@@ -61,7 +51,7 @@ impl SessionStore for MemoryStore {
             };
             if !inserted {
                 match &mut gate {
-                    Some(gate) => unindex(gate, removed),
+                    Some(gate) => gate.remove_all(removed),
                     None => self.unindex_removed(removed),
                 }
                 tracing::warn!(target: "hallpass::event", event = "store_full", "memory store is full of authenticated sessions; refusing a new session");
@@ -73,7 +63,7 @@ impl SessionStore for MemoryStore {
             let evicted = match (&mut gate, &record.principal) {
                 (Some(gate), Some(principal)) => {
                     gate.add(principal, *key.handle());
-                    unindex(gate, std::mem::take(&mut removed));
+                    gate.remove_all(std::mem::take(&mut removed));
                     self.evict(gate, principal, victims)
                 }
                 _ => Vec::new(),
@@ -212,7 +202,9 @@ impl SessionStore for MemoryStore {
             let Some(record) = record else {
                 return Ok(None);
             };
-            self.unindex_removed(vec![(*key.handle(), record.principal.clone())]);
+            if let Some(principal) = &record.principal {
+                self.gate().remove(principal, key.handle());
+            }
             Ok(Some(Deleted::new(record.principal.clone())))
         })
     }
