@@ -271,6 +271,15 @@ impl SessionStore for RedisStore {
         Box::pin(self.timed(self.do_increment(key, delta, now)))
     }
 
+    fn take<'a>(
+        &'a self,
+        key: &'a StoreKey,
+        delta: &'a Delta,
+        now: Timestamp,
+    ) -> StoreFuture<'a, hallpass::store::Taken> {
+        Box::pin(self.timed(self.do_take(key, delta, now)))
+    }
+
     fn touch<'a>(
         &'a self,
         key: &'a StoreKey,

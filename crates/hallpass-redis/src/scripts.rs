@@ -182,9 +182,12 @@ end
 ///
 /// Increments use Redis's own `HINCRBY` under `pcall` (exact 64-bit arithmetic,
 /// non-integers and overflow reported); Lua's numbers are doubles and never hold a
-/// value. The data size `z` is moved by the difference of every touched field.
+/// value. A take (`T`) reads and deletes its field, and `taken` keeps the value the
+/// last one removed (`false`: none). The data size `z` is moved by the difference
+/// of every touched field.
 const DATA: &str = r"
 local saved, order = {}, {}
+local taken = false
 local function save(key, field)
   if saved[field] == nil then
     saved[field] = redis.call('HGET', key, field) or false
@@ -212,6 +215,10 @@ local function apply_data(key, B, z)
       redis.call('HSET', key, field, ARGV[i + 2]); i = i + 3
     elseif op == 'R' then
       redis.call('HDEL', key, field); i = i + 2
+    elseif op == 'T' then
+      taken = redis.call('HGET', key, field) or false
+      if taken then redis.call('HDEL', key, field) end
+      i = i + 2
     else
       local ok = redis.pcall('HINCRBY', key, field, ARGV[i + 2])
       if type(ok) == 'table' and ok.err then
@@ -247,7 +254,8 @@ end
 ///
 /// Returns `false` when the session is gone (or holds another token, or expired at
 /// `now`), `{'e', detail}` for a refused delta, `{'r', reason, ...}` for a refused
-/// login, else `{evicted handles, the principal before, the hash's fields}`.
+/// login, else `{evicted handles, the principal before, the hash's fields, the
+/// value the delta's last take removed (nil: none)}`.
 pub(crate) static WRITE: LazyLock<Lua> = LazyLock::new(|| {
     Lua::new(format!(
         "{PRELUDE}{ADMIT_INLINE}{FENCED}{DATA}
@@ -305,7 +313,7 @@ if inline then
   if before and before ~= after then redis.call('ZREM', index_key(prefix, before), handle) end
   if after and (mode == '=' or a ~= abs) then redis.call('ZADD', index_key(prefix, after), int(a), handle) end
 end
-return {{evicted, before or '', redis.call('HGETALL', key)}}"
+return {{evicted, before or '', redis.call('HGETALL', key), taken}}"
     ))
 });
 

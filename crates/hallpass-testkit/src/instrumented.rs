@@ -174,6 +174,18 @@ impl SessionStore for InstrumentedStore {
             self.slow(self.inner.increment(key, delta, now)).await
         })
     }
+    /// Counted as an apply: it is one.
+    fn take<'a>(
+        &'a self,
+        key: &'a StoreKey,
+        delta: &'a Delta,
+        now: Timestamp,
+    ) -> StoreFuture<'a, hallpass::store::Taken> {
+        Box::pin(async move {
+            self.gate(&self.calls.apply, true)?;
+            self.slow(self.inner.take(key, delta, now)).await
+        })
+    }
     fn touch<'a>(
         &'a self,
         key: &'a StoreKey,

@@ -33,6 +33,15 @@ pub enum Op {
         /// The amount, possibly negative.
         by: i64,
     },
+    /// Remove `key` and hand its value back, in the same atomic step: the read half
+    /// of a value shown exactly once ([`Session::take_flash`](crate::Session::take_flash)).
+    /// In [`SessionStore::take`](crate::store::SessionStore::take) the value the
+    /// delta's last `Take` removed comes back; anywhere else it acts as
+    /// [`Op::Remove`].
+    Take {
+        /// The data key.
+        key: String,
+    },
 }
 
 /// Moves the idle deadline on: the only change a "touch" makes.
@@ -297,6 +306,11 @@ impl Delta {
         });
     }
 
+    /// Records a `Take`.
+    pub fn take(&mut self, key: impl Into<String>) {
+        self.ops.push(Op::Take { key: key.into() });
+    }
+
     /// Whether the delta changes anything but the deadlines.
     #[must_use]
     pub fn changes_content(&self) -> bool {
@@ -327,6 +341,37 @@ impl Delta {
     /// [`DeltaError`] when an increment meets a value that is not an integer or would
     /// overflow, or the data would exceed [`Delta::max_data_bytes`].
     pub fn apply_to(&self, record: &mut Record) -> Result<(), DeltaError> {
+        self.apply_taking(record).map(drop)
+    }
+
+    /// [`apply_to`](Self::apply_to), which also hands back the value the delta's last
+    /// [`Op::Take`] removed (`None`: there was no such op, or its key was absent at
+    /// that point). What a store's [`take`](crate::store::SessionStore::take) calls
+    /// inside its lock.
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use hallpass::Handle;
+    /// use hallpass::store::{Delta, Record};
+    /// use hallpass::time::Timestamp;
+    ///
+    /// let mut record = Record::new(Handle::generate(), Timestamp::from_unix_millis(0),
+    ///     Duration::from_secs(60), Duration::from_secs(600));
+    /// record.data.insert("notice".into(), "saved".into());
+    /// let mut delta = Delta::default();
+    /// delta.take("notice");
+    /// assert_eq!(delta.apply_taking(&mut record)?, Some("saved".into()));
+    /// assert_eq!(delta.apply_taking(&mut record)?, None);
+    /// # Ok::<(), hallpass::store::DeltaError>(())
+    /// ```
+    ///
+    /// # Errors
+    ///
+    /// As [`apply_to`](Self::apply_to).
+    pub fn apply_taking(
+        &self,
+        record: &mut Record,
+    ) -> Result<Option<serde_json::Value>, DeltaError> {
         // Check first, then change in place: no copy of the record is needed for the
         // all-or-nothing guarantee.
         let outcome = self.check(&record.data)?;
@@ -339,6 +384,7 @@ impl Delta {
         if self.clear_data {
             record.data.clear();
         }
+        let mut taken = None;
         for op in &self.ops {
             match op {
                 Op::Set { key, value } => {
@@ -346,6 +392,9 @@ impl Delta {
                 }
                 Op::Remove { key } => {
                     record.data.remove(key);
+                }
+                Op::Take { key } => {
+                    taken = record.data.remove(key);
                 }
                 Op::Increment { key, by } => {
                     let current = record
@@ -383,7 +432,7 @@ impl Delta {
             touch.apply_to(record);
         }
         record.version = record.version.saturating_add(1);
-        Ok(())
+        Ok(taken)
     }
 
     /// The data size `record` would have after the ops whose outcome `check` found,
@@ -421,7 +470,7 @@ impl Delta {
         for op in &self.ops {
             let (key, last) = match op {
                 Op::Set { key, value } => (key, Final::Value(value)),
-                Op::Remove { key } => (key, Final::Absent),
+                Op::Remove { key } | Op::Take { key } => (key, Final::Absent),
                 Op::Increment { key, by } => {
                     let current = match seen.iter().find(|(k, _)| *k == key.as_str()) {
                         Some((_, last)) => last.as_i64(),
@@ -542,6 +591,25 @@ mod tests {
     }
 
     #[test]
+    fn a_take_hands_back_what_the_delta_left_under_its_key() {
+        let mut r = record();
+        r.data.insert("notice".into(), "stored".into());
+        let mut delta = Delta::default();
+        delta.set("notice", "newer".into());
+        delta.take("notice");
+        assert_eq!(delta.apply_taking(&mut r), Ok(Some("newer".into())));
+        assert!(!r.data.contains_key("notice"));
+        assert_eq!(
+            delta.apply_taking(&mut r),
+            Ok(Some("newer".into())),
+            "the set comes first"
+        );
+        let mut take_only = Delta::default();
+        take_only.take("notice");
+        assert_eq!(take_only.apply_taking(&mut r), Ok(None));
+    }
+
+    #[test]
     fn overflow_is_an_error() {
         let mut r = record();
         r.data.insert("n".into(), i64::MAX.into());
@@ -570,8 +638,12 @@ mod tests {
 
     /// The obvious semantics: apply op by op to a copy, keep the copy only if every op
     /// succeeded.
-    fn reference(delta: &Delta, record: &Record) -> Result<Record, DeltaError> {
+    fn reference(
+        delta: &Delta,
+        record: &Record,
+    ) -> Result<(Record, Option<serde_json::Value>), DeltaError> {
         let mut next = record.clone();
+        let mut taken = None;
         if delta.clear_data {
             next.data.clear();
         }
@@ -583,6 +655,7 @@ mod tests {
                 Op::Remove { key } => {
                     next.data.remove(key);
                 }
+                Op::Take { key } => taken = next.data.remove(key),
                 Op::Increment { key, by } => {
                     let current = match next.data.get(key) {
                         None => 0,
@@ -604,7 +677,7 @@ mod tests {
             }
         }
         next.version += 1;
-        Ok(next)
+        Ok((next, taken))
     }
 
     fn op_strategy() -> impl proptest::strategy::Strategy<Value = Op> {
@@ -619,6 +692,7 @@ mod tests {
         prop_oneof![
             (key.clone(), value).prop_map(|(key, value)| Op::Set { key, value }),
             key.clone().prop_map(|key| Op::Remove { key }),
+            key.clone().prop_map(|key| Op::Take { key }),
             (key, prop_oneof![any::<i64>(), -3i64..3])
                 .prop_map(|(key, by)| Op::Increment { key, by }),
         ]
@@ -640,10 +714,10 @@ mod tests {
             let delta = Delta { clear_data, ops, max_data_bytes, ..Delta::default() };
             let expected = reference(&delta, &record);
             let mut actual = record.clone();
-            let result = delta.apply_to(&mut actual);
+            let result = delta.apply_taking(&mut actual);
             match expected {
-                Ok(expected) => {
-                    proptest::prop_assert_eq!(result, Ok(()));
+                Ok((expected, taken)) => {
+                    proptest::prop_assert_eq!(result, Ok(taken));
                     proptest::prop_assert_eq!(actual, expected);
                 }
                 Err(err) => {

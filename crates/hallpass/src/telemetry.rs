@@ -168,7 +168,7 @@ mod metered {
     use crate::record::Record;
     use crate::store::{
         Applied, Created, Deleted, Incremented, Loaded, Rotated, SessionPage, SessionStore,
-        SessionSummary, StoreErrorKind, StoreFuture,
+        SessionSummary, StoreErrorKind, StoreFuture, Taken,
     };
     use crate::time::Timestamp;
     use crate::token::{Handle, StoreKey};
@@ -231,6 +231,15 @@ mod metered {
             now: Timestamp,
         ) -> StoreFuture<'a, Incremented> {
             timed("increment", self.0.increment(key, delta, now))
+        }
+
+        fn take<'a>(
+            &'a self,
+            key: &'a StoreKey,
+            delta: &'a Delta,
+            now: Timestamp,
+        ) -> StoreFuture<'a, Taken> {
+            timed("take", self.0.take(key, delta, now))
         }
 
         fn touch<'a>(

@@ -8,7 +8,7 @@ use std::sync::Arc;
 use hallpass::Handle;
 use hallpass::store::{
     Admission, Applied, Created, Delta, DeltaError, Incremented, Loaded, Op, PrincipalChange,
-    Record, Rotated, StoreError, StoreErrorKind, StoreKey, Touch,
+    Record, Rotated, StoreError, StoreErrorKind, StoreKey, Taken, Touch,
 };
 use hallpass::time::Timestamp;
 use redis::Value;
@@ -74,6 +74,7 @@ fn delta_args(delta: &Delta, now: Timestamp) -> Result<Vec<String>, StoreError> 
             Op::Set { key, value } => args.extend(["S".to_owned(), key.clone(), value.to_string()]),
             Op::Remove { key } => args.extend(["R".to_owned(), key.clone()]),
             Op::Increment { key, by } => args.extend(["I".to_owned(), key.clone(), by.to_string()]),
+            Op::Take { key } => args.extend(["T".to_owned(), key.clone()]),
             other => {
                 return Err(DeltaError::UnknownOp {
                     op: format!("{other:?}"),
@@ -227,12 +228,14 @@ impl RedisStore {
                     evicted,
                     before,
                     record,
+                    taken,
                 } => {
                     ended.extend(evicted);
                     return Ok(Written::Updated {
                         evicted: ended,
                         before,
                         record,
+                        taken,
                     });
                 }
                 written => return Ok(written),
@@ -301,12 +304,14 @@ impl RedisStore {
                 evicted: inline_evicted,
                 before,
                 record,
+                taken,
             } => {
                 evicted.extend(inline_evicted);
                 Written::Updated {
                     evicted,
                     before,
                     record,
+                    taken,
                 }
             }
             Written::Evicted(_) => Written::Evicted(evicted),
@@ -324,8 +329,29 @@ impl RedisStore {
             return Err(StoreError::login_needs_rotation());
         }
         Ok(match self.write(key, None, delta, now).await? {
-            Written::Updated { record, .. } => Applied::Updated(Arc::new(record)),
+            Written::Updated { record, .. } => Applied::Updated(record),
             Written::Gone | Written::Refused(_) | Written::Evicted(_) => Applied::Gone,
+        })
+    }
+
+    /// [`SessionStore::take`](hallpass::store::SessionStore::take): an apply whose
+    /// script reads and deletes the field in the same step.
+    pub(crate) async fn do_take(
+        &self,
+        key: &StoreKey,
+        delta: &Delta,
+        now: Timestamp,
+    ) -> Result<Taken, StoreError> {
+        StoreError::check_take(delta)?;
+        if matches!(delta.principal, Some(PrincipalChange::Login { .. })) {
+            return Err(StoreError::login_needs_rotation());
+        }
+        Ok(match self.write(key, None, delta, now).await? {
+            Written::Updated { record, taken, .. } => Taken::Updated {
+                value: taken,
+                record,
+            },
+            Written::Gone | Written::Refused(_) | Written::Evicted(_) => Taken::Gone,
         })
     }
 
@@ -414,10 +440,7 @@ impl RedisStore {
         Ok(match self.write(old, Some(new), delta, now).await? {
             Written::Updated {
                 evicted, record, ..
-            } => Rotated::Updated {
-                record: Arc::new(record),
-                evicted,
-            },
+            } => Rotated::Updated { record, evicted },
             Written::Gone => Rotated::Gone,
             Written::Refused(refusal) => Rotated::Refused(refusal),
             Written::Evicted(_) => Rotated::Refused(evicted_refusal(&Admission::default())),

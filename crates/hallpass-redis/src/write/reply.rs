@@ -101,7 +101,9 @@ pub(super) enum Written {
     Updated {
         evicted: Vec<Handle>,
         before: Option<String>,
-        record: Record,
+        record: std::sync::Arc<Record>,
+        /// What the delta's last take removed.
+        taken: Option<serde_json::Value>,
     },
     Gone,
     Refused(Refusal),
@@ -122,15 +124,30 @@ pub(super) fn written(handle: Handle, value: &Value) -> Result<Written, StoreErr
         Some(Refused::Evicted) => return Ok(Written::Evicted(Vec::new())),
         None => {}
     }
-    let [evicted, before, fields] = items.as_slice() else {
-        return Err(unexpected(value));
+    // A take that found nothing ends the reply with a nil, which RESP2 keeps and
+    // RESP3 may drop: three elements or four.
+    let (evicted, before, fields, taken) = match items.as_slice() {
+        [evicted, before, fields] => (evicted, before, fields, &Value::Nil),
+        [evicted, before, fields, taken] => (evicted, before, fields, taken),
+        _ => return Err(unexpected(value)),
     };
     let before = text(before).filter(|p| !p.is_empty()).map(str::to_owned);
+    let taken = match taken {
+        Value::Nil | Value::Boolean(false) => None,
+        Value::BulkString(json) => Some(serde_json::from_slice(json).map_err(|source| {
+            bad_record(record::BadRecord::Data {
+                name: "(taken)".to_owned(),
+                source,
+            })
+        })?),
+        other => return Err(unexpected(other)),
+    };
     match record::from_value(handle, fields).map_err(bad_record)? {
         Some((_, record)) => Ok(Written::Updated {
             evicted: handles(evicted),
             before,
-            record,
+            record: std::sync::Arc::new(record),
+            taken,
         }),
         None => Ok(Written::Gone),
     }

@@ -166,7 +166,7 @@ macro_rules! session_store {
         const _: () = {
             use hallpass::store::{
                 Admission, Applied, Created, Deleted, Delta, Loaded, Record, Rotated, SessionPage,
-                SessionStore, StoreFuture, StoreKey, Touch, timed,
+                SessionStore, StoreFuture, StoreKey, Taken, Touch, timed,
             };
             use hallpass::time::Timestamp;
             use hallpass::{Handle, SessionSummary};
@@ -202,6 +202,18 @@ macro_rules! session_store {
                     Box::pin(timed(
                         self.options.call_timeout(),
                         self.do_apply(key, delta, now),
+                    ))
+                }
+
+                fn take<'a>(
+                    &'a self,
+                    key: &'a StoreKey,
+                    delta: &'a Delta,
+                    now: Timestamp,
+                ) -> StoreFuture<'a, Taken> {
+                    Box::pin(timed(
+                        self.options.call_timeout(),
+                        self.do_take(key, delta, now),
                     ))
                 }
 

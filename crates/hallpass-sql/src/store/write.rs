@@ -3,12 +3,15 @@
 /// Optimistic applies before an apply takes the row lock instead.
 const OPTIMISTIC_TRIES: usize = 3;
 
+/// What an apply comes to: the record after it, and what its last take removed.
+type Applying = (Arc<Record>, Option<serde_json::Value>);
+
 use std::sync::Arc;
 
 use hallpass::Handle;
 use hallpass::store::{
     Admission, Applied, Created, Delta, Loaded, PrincipalChange, Record, Refusal, Rotated,
-    StoreError, StoreKey, Touch,
+    StoreError, StoreKey, Taken, Touch,
 };
 use hallpass::time::Timestamp;
 use sqlx::{ColumnIndex, Database, Decode, Encode, Executor, IntoArguments, Pool, Row, Type};
@@ -218,6 +221,33 @@ where
         delta: &Delta,
         now: Timestamp,
     ) -> Result<Applied, StoreError> {
+        Ok(match self.do_apply_taking(key, delta, now).await? {
+            Some((record, _)) => Applied::Updated(record),
+            None => Applied::Gone,
+        })
+    }
+
+    pub(super) async fn do_take(
+        &self,
+        key: &StoreKey,
+        delta: &Delta,
+        now: Timestamp,
+    ) -> Result<Taken, StoreError> {
+        StoreError::check_take(delta)?;
+        Ok(match self.do_apply_taking(key, delta, now).await? {
+            Some((record, value)) => Taken::Updated { value, record },
+            None => Taken::Gone,
+        })
+    }
+
+    /// An apply: the record after it and what the delta's last take removed;
+    /// `None` when the session is gone.
+    async fn do_apply_taking(
+        &self,
+        key: &StoreKey,
+        delta: &Delta,
+        now: Timestamp,
+    ) -> Result<Option<Applying>, StoreError> {
         if matches!(delta.principal, Some(PrincipalChange::Login { .. })) {
             return Err(StoreError::login_needs_rotation());
         }
@@ -233,20 +263,20 @@ where
 
     /// Reads the row, applies the delta to it, and writes it back only if its
     /// version is still the one read: a compare-and-set, so no concurrent change is
-    /// lost and nothing deleted comes back (an UPDATE never inserts). `None`: another
-    /// write came first; try again.
+    /// lost, nothing deleted comes back (an UPDATE never inserts) and a take's value
+    /// goes to one caller only. `None`: another write came first; try again.
     async fn apply_optimistic(
         &self,
         key: &StoreKey,
         delta: &Delta,
         now: Timestamp,
-    ) -> Result<Option<Applied>, StoreError> {
+    ) -> Result<Option<Option<Applying>>, StoreError> {
         let Loaded::Live(record) = self.do_load(key, now).await? else {
-            return Ok(Some(Applied::Gone));
+            return Ok(Some(None));
         };
         let mut record = Arc::unwrap_or_clone(record);
         let read = i64::try_from(record.version).unwrap_or(i64::MAX);
-        delta.apply_to(&mut record)?;
+        let taken = delta.apply_taking(&mut record)?;
         let written = Columns::from_record(&record)?
             .bind_update(key, sqlx::query(sql(&self.dialect.update_if_version)))
             .bind(read)
@@ -254,7 +284,7 @@ where
             .await
             .map_err(store_error)?
             .rows();
-        Ok((written == 1).then(|| Applied::Updated(Arc::new(record))))
+        Ok((written == 1).then(|| Some((Arc::new(record), taken))))
     }
 
     async fn apply_once(
@@ -262,20 +292,20 @@ where
         key: &StoreKey,
         delta: &Delta,
         now: Timestamp,
-    ) -> Result<Applied, StoreError> {
+    ) -> Result<Option<Applying>, StoreError> {
         let mut tx = self.begin_write().await?;
         // Dropping `tx` on any early return rolls back.
         let Some(mut record) = self.locked(&mut tx, key, now).await? else {
-            return Ok(Applied::Gone);
+            return Ok(None);
         };
-        delta.apply_to(&mut record)?;
+        let taken = delta.apply_taking(&mut record)?;
         Columns::from_record(&record)?
             .bind_update(key, sqlx::query(sql(&self.dialect.update)))
             .execute(&mut *tx)
             .await
             .map_err(store_error)?;
         tx.commit().await.map_err(store_error)?;
-        Ok(Applied::Updated(Arc::new(record)))
+        Ok(Some((Arc::new(record), taken)))
     }
 
     pub(super) async fn do_touch(

@@ -11,11 +11,13 @@ use hallpass::store::{Admission, Created, Loaded, Record, SessionStore, StoreKey
 use hallpass::time::Timestamp;
 
 mod counters;
+mod flash;
 mod listing;
 mod records;
 mod rotation;
 
 pub use counters::*;
+pub use flash::*;
 pub use listing::*;
 pub use records::*;
 pub use rotation::*;
@@ -96,7 +98,8 @@ macro_rules! store_conformance {
             apply_after_delete_is_gone, delete_is_idempotent, rotate_is_atomic_and_kills_the_old_key,
             rotate_of_a_missing_session_is_gone, rotate_races_concurrent_writes, touch_moves_only_the_deadline,
             list_and_revoke_by_principal, principal_changes_are_indexed, purge_in_batches_and_count,
-            delete_races_apply_without_resurrection, list_sessions_pages_through_every_live_session
+            delete_races_apply_without_resurrection, list_sessions_pages_through_every_live_session,
+            take_hands_a_value_out_once, concurrent_takes_hand_a_value_to_one
         );
         $crate::store_conformance!(@cases $make; contract_cases;
             data_bound_holds_against_the_stored_record, a_stale_generation_is_refused,

@@ -100,6 +100,32 @@ impl StoreError {
             "a login goes through rotate, never apply",
         )
     }
+
+    /// A delta given to [`take`](crate::store::SessionStore::take) whose last op is
+    /// not a take ([`StoreErrorKind::InvalidData`]).
+    ///
+    /// ```
+    /// use hallpass::store::{Delta, StoreError};
+    ///
+    /// let mut delta = Delta::default();
+    /// delta.remove("notice");
+    /// assert!(StoreError::check_take(&delta).is_err());
+    /// delta.take("notice");
+    /// assert_eq!(StoreError::check_take(&delta).ok(), Some("notice"));
+    /// ```
+    ///
+    /// # Errors
+    ///
+    /// This error, when the delta's last op is not a take.
+    pub fn check_take(delta: &crate::delta::Delta) -> Result<&str, Self> {
+        match delta.ops.last() {
+            Some(crate::delta::Op::Take { key }) => Ok(key),
+            _ => Err(Self::msg(
+                StoreErrorKind::InvalidData,
+                "take: the delta's last op is not a take",
+            )),
+        }
+    }
 }
 
 impl fmt::Debug for StoreError {

@@ -7,6 +7,7 @@
 //! | [`create`](SessionStore::create) | insert-if-absent; an existing key is [`Created::KeyTaken`], never overwritten (AT-10); a record with a principal is admitted first (below) |
 //! | [`load`](SessionStore::load) | the record, or [`Loaded::Expired`]/[`Loaded::Missing`]: never an expired record |
 //! | [`apply`](SessionStore::apply) | update-if-present, atomically against the current record, the data bound checked against that record; [`Applied::Gone`] when absent or expired, and nothing is recreated (AT-24) |
+//! | [`take`](SessionStore::take) | an apply whose last op removes a key, with the value it removed back: read and removal in one atomic step |
 //! | [`touch`](SessionStore::touch) | moves the idle deadline and last-seen only, never the data |
 //! | [`rotate`](SessionStore::rotate) | one atomic step: apply a delta to the old record (admitting a login first), file it under the new key, delete the old key |
 //! | [`delete`](SessionStore::delete) | idempotent |
@@ -216,6 +217,22 @@ impl Incremented {
     }
 }
 
+/// Result of [`SessionStore::take`].
+#[non_exhaustive]
+#[derive(Clone, Debug, PartialEq)]
+pub enum Taken {
+    /// The delta was applied.
+    Updated {
+        /// What the delta's last [`Op::Take`](crate::store::Op) removed: `None` when
+        /// the key was absent (another request took it first).
+        value: Option<serde_json::Value>,
+        /// The record as it now stands (shared).
+        record: Arc<Record>,
+    },
+    /// The session no longer exists: nothing was written.
+    Gone,
+}
+
 /// Result of [`SessionStore::rotate`].
 #[non_exhaustive]
 #[derive(Clone, Debug, PartialEq)]
@@ -382,6 +399,26 @@ pub trait SessionStore: Send + Sync + fmt::Debug + 'static {
             Incremented::of(self.apply(key, delta, now).await?, name)
         })
     }
+
+    /// Applies `delta`, whose last op is an [`Op::Take`](crate::store::Op), like
+    /// [`apply`](Self::apply), and returns the value that take removed with the
+    /// record: the read and the removal are one atomic step, so of any number of
+    /// concurrent takes of one key exactly one gets the value (what makes a flash
+    /// value show exactly once). [`Delta::apply_taking`] is the reference.
+    ///
+    /// A required method: a store that predates it does not compile, rather than
+    /// taking by a load and a remove that two requests could interleave.
+    ///
+    /// # Errors
+    ///
+    /// As [`apply`](Self::apply); [`StoreErrorKind::InvalidData`] when the last op is
+    /// not a take.
+    fn take<'a>(
+        &'a self,
+        key: &'a StoreKey,
+        delta: &'a Delta,
+        now: Timestamp,
+    ) -> StoreFuture<'a, Taken>;
 
     /// Moves the idle deadline and last-seen of the live record under `key`; `false`
     /// when there is none.

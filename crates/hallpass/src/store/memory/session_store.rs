@@ -8,7 +8,7 @@ use crate::delta::{Admission, Delta, PrincipalChange, Touch};
 use crate::record::Record;
 use crate::store::{
     Applied, Created, Deleted, Loaded, Rotated, SessionPage, SessionStore, SessionSummary,
-    StoreError, StoreErrorKind, StoreFuture,
+    StoreError, StoreErrorKind, StoreFuture, Taken,
 };
 use crate::time::Timestamp;
 use crate::token::{Handle, StoreKey};
@@ -93,27 +93,22 @@ impl SessionStore for MemoryStore {
         now: Timestamp,
     ) -> StoreFuture<'a, Applied> {
         Box::pin(async move {
-            let clears = match &delta.principal {
-                Some(PrincipalChange::Login { .. }) => {
-                    return Err(StoreError::login_needs_rotation());
-                }
-                Some(PrincipalChange::Clear) => true,
-                None => false,
-            };
-            let mut gate = clears.then(|| self.gate());
-            let tick = self.next_tick();
-            let mut old = None;
-            let updated = self.shard(key).modify(key, None, now, tick, |record| {
-                old.clone_from(&record.principal);
-                Ok(delta.apply_to(record)?)
-            })?;
-            let Some(record) = updated else {
-                return Ok(Applied::Gone);
-            };
-            if let (Some(gate), Some(old)) = (&mut gate, &old) {
-                gate.remove(old, key.handle());
-            }
-            Ok(Applied::Updated(record))
+            Ok(match self.apply_taking(key, delta, now)? {
+                Taken::Updated { record, .. } => Applied::Updated(record),
+                Taken::Gone => Applied::Gone,
+            })
+        })
+    }
+
+    fn take<'a>(
+        &'a self,
+        key: &'a StoreKey,
+        delta: &'a Delta,
+        now: Timestamp,
+    ) -> StoreFuture<'a, Taken> {
+        Box::pin(async move {
+            StoreError::check_take(delta)?;
+            self.apply_taking(key, delta, now)
         })
     }
 
@@ -368,6 +363,44 @@ impl SessionStore for MemoryStore {
                     u64::try_from(shard.entries.len().saturating_sub(expired)).unwrap_or(u64::MAX);
             }
             Ok(live)
+        })
+    }
+}
+
+impl MemoryStore {
+    /// An apply under the shard's lock (and the gate, when the delta clears the
+    /// principal): the record after it and what its last take removed.
+    fn apply_taking(
+        &self,
+        key: &StoreKey,
+        delta: &Delta,
+        now: Timestamp,
+    ) -> Result<Taken, StoreError> {
+        let clears = match &delta.principal {
+            Some(PrincipalChange::Login { .. }) => {
+                return Err(StoreError::login_needs_rotation());
+            }
+            Some(PrincipalChange::Clear) => true,
+            None => false,
+        };
+        let mut gate = clears.then(|| self.gate());
+        let tick = self.next_tick();
+        let mut old = None;
+        let mut taken = None;
+        let updated = self.shard(key).modify(key, None, now, tick, |record| {
+            old.clone_from(&record.principal);
+            taken = delta.apply_taking(record)?;
+            Ok(())
+        })?;
+        let Some(record) = updated else {
+            return Ok(Taken::Gone);
+        };
+        if let (Some(gate), Some(old)) = (&mut gate, &old) {
+            gate.remove(old, key.handle());
+        }
+        Ok(Taken::Updated {
+            value: taken,
+            record,
         })
     }
 }
