@@ -43,6 +43,8 @@ use crate::routes::{Ctx, Gate};
 /// | `GET /handle` | the session's handle, or 401 |
 /// | `POST /checked-login?user=&wait_ms=` | `begin_login`, waits (the credential check), `finish_login` |
 /// | `POST /credentials-changed?wait_ms=` | loads, waits, `credentials_changed` → count |
+/// | `POST /flash?text=` / `GET /flash` | `flash("notice", text)` / `take_flash("notice")`, or `none` |
+/// | `POST /flash-logout` | `logout()`, then `flash("notice", "logged out")` |
 #[derive(Debug, Clone)]
 pub struct TestApp {
     /// The framework the app runs on, and the running app.

@@ -249,7 +249,27 @@ pub(crate) async fn route(
             tokio::time::sleep(Duration::from_millis(wait_ms)).await;
             Answer::ok(session.credentials_changed().await?.to_string())
         }
+        "/flash" if post => {
+            let text: String = query!(query, "text");
+            session.flash("notice", text).await?;
+            Answer::ok("ok")
+        }
+        "/flash" if get => Answer::ok(
+            session
+                .take_flash::<String>("notice")
+                .await?
+                .unwrap_or_else(|| "none".to_owned()),
+        ),
+        // The notice a logout leaves for the page it redirects to: on a new,
+        // anonymous session.
+        "/flash-logout" if post => {
+            session.logout().await?;
+            session.flash("notice", "logged out").await?;
+            Answer::ok("bye")
+        }
         "/untouched"
+        | "/flash"
+        | "/flash-logout"
         | "/views"
         | "/cart"
         | "/login"

@@ -61,6 +61,14 @@ pub enum SessionError {
     /// request's write was dropped rather than bringing it back.
     #[error("the session ended while this request was running")]
     Ended,
+    /// A data key under [`Session::FLASH_PREFIX`](crate::Session::FLASH_PREFIX)
+    /// given to `insert`, `remove` or `increment`: those keys are the flash
+    /// values', which only `flash` and `take_flash` touch.
+    #[error("session key {key:?} is reserved for flash values")]
+    ReservedKey {
+        /// The key.
+        key: String,
+    },
 }
 
 impl SessionError {

@@ -5,6 +5,7 @@
 //! |---|---|
 //! | [`security_model`] | everyone: what is protected, against what, and what stays your job |
 //! | [`cookie_attributes`] | app authors: the cookie's name and attributes, `__Host-Http-` and `Partitioned` |
+//! | [`flash_values`] | app authors: a notice that survives a redirect and shows exactly once |
 //! | [`concurrency`] | app authors: what concurrent requests of one session see |
 //! | [`key_rotation`] | operators: replacing the signing key without logging anyone out |
 //! | [`implementing_a_store`] | store implementors: the contract and the conformance suite |
@@ -16,6 +17,7 @@
 
 pub mod concurrency;
 pub mod cookie_attributes;
+pub mod flash_values;
 pub mod implementing_a_store;
 pub mod key_rotation;
 pub mod security_model;

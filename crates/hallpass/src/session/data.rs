@@ -53,7 +53,8 @@ impl Session {
     /// # Errors
     ///
     /// [`SessionError::Serialize`], [`SessionError::DataTooLarge`] (nothing changes),
-    /// or a store error from loading.
+    /// [`SessionError::ReservedKey`] for a key under [`Session::FLASH_PREFIX`], or a
+    /// store error from loading.
     ///
     /// # Examples
     ///
@@ -66,18 +67,28 @@ impl Session {
     /// # }).unwrap();
     /// ```
     pub async fn insert(&self, key: &str, value: impl Serialize) -> Result<(), SessionError> {
+        refuse_reserved(key)?;
+        self.insert_data(key.to_owned(), value).await
+    }
+
+    /// [`insert`](Self::insert) under any key, the flash keys included.
+    pub(super) async fn insert_data(
+        &self,
+        key: String,
+        value: impl Serialize,
+    ) -> Result<(), SessionError> {
         let value = serde_json::to_value(value).map_err(SessionError::Serialize)?;
         let max = self.config().max_data_bytes;
         let mut state = self.shared.state.lock().await;
         self.ensure_loaded(&mut state).await?;
         let current = self.current_or_fresh(&mut state);
         let record = Arc::make_mut(&mut current.record);
-        let previous = record.data.insert(key.to_owned(), value.clone());
+        let previous = record.data.insert(key.clone(), value.clone());
         let size = record.data_size();
         if size > max {
             match previous {
-                Some(previous) => record.data.insert(key.to_owned(), previous),
-                None => record.data.remove(key),
+                Some(previous) => record.data.insert(key, previous),
+                None => record.data.remove(&key),
             };
             return Err(SessionError::DataTooLarge { size, max });
         }
@@ -91,7 +102,8 @@ impl Session {
     ///
     /// # Errors
     ///
-    /// A store error from loading.
+    /// [`SessionError::ReservedKey`] for a key under [`Session::FLASH_PREFIX`], or a
+    /// store error from loading.
     ///
     /// # Examples
     ///
@@ -105,6 +117,7 @@ impl Session {
     /// # }).unwrap();
     /// ```
     pub async fn remove(&self, key: &str) -> Result<bool, SessionError> {
+        refuse_reserved(key)?;
         let mut state = self.shared.state.lock().await;
         self.ensure_loaded(&mut state).await?;
         let Some(current) = state.current.as_mut() else {
@@ -129,6 +142,7 @@ impl Session {
     /// # Errors
     ///
     /// [`SessionError::Delta`] when the value is not an integer or would overflow,
+    /// [`SessionError::ReservedKey`] for a key under [`Session::FLASH_PREFIX`],
     /// [`SessionError::Ended`] when the session ended concurrently (nothing written),
     /// or a store error.
     ///
@@ -143,6 +157,7 @@ impl Session {
     /// # }).unwrap();
     /// ```
     pub async fn increment(&self, key: &str, by: i64) -> Result<i64, SessionError> {
+        refuse_reserved(key)?;
         let mut state = self.shared.state.lock().await;
         let now = self.now();
         if self.fast_path(&state) {
@@ -264,7 +279,7 @@ impl Session {
         }
     }
 
-    /// The keys of the session's data, in order.
+    /// The keys of the session's data, in order (flash values left out).
     ///
     /// # Errors
     ///
@@ -283,7 +298,14 @@ impl Session {
     /// ```
     pub async fn keys(&self) -> Result<Vec<String>, SessionError> {
         Ok(self
-            .with_record(|record| record.data.keys().cloned().collect())
+            .with_record(|record| {
+                record
+                    .data
+                    .keys()
+                    .filter(|key| !super::flash::reserved(key))
+                    .cloned()
+                    .collect()
+            })
             .await?
             .unwrap_or_default())
     }
@@ -297,4 +319,14 @@ impl Session {
         self.ensure_loaded(&mut state).await?;
         Ok(state.current.as_ref().map(|c| f(&c.record)))
     }
+}
+
+/// Refuses a key under [`Session::FLASH_PREFIX`] to the plain data methods.
+fn refuse_reserved(key: &str) -> Result<(), SessionError> {
+    if super::flash::reserved(key) {
+        return Err(SessionError::ReservedKey {
+            key: key.to_owned(),
+        });
+    }
+    Ok(())
 }

@@ -24,6 +24,7 @@ use crate::token::{Handle, StoreKey, Token};
 
 mod data;
 mod finish;
+mod flash;
 mod lifecycle;
 mod load;
 mod manage;
