@@ -1,11 +1,13 @@
 //! The HTML pages, sharing the API's sessions: `/` (the counter), `/login`,
-//! `/account` (active sessions, revoke, log out everywhere else, change password)
-//! and `POST /logout`. Server-rendered askama templates (auto-escaped), one
+//! `/account` (active sessions, revoke, log out everywhere else, change password),
+//! `POST /logout` and `/logged-out`. A form that redirects leaves its notice as a
+//! flash value ([`Session::flash`]), which the page it lands on takes and shows
+//! once. Server-rendered askama templates (auto-escaped), one
 //! stylesheet served from here, no script at all.
 
 use askama::Template;
 use axum::Router;
-use axum::extract::{Form, Path, Query, State};
+use axum::extract::{Form, Path, State};
 use axum::http::{StatusCode, header};
 use axum::response::{IntoResponse, Redirect, Response};
 use axum::routing::{get, post};
@@ -30,6 +32,7 @@ pub(crate) fn routes() -> Router<AppState> {
         .route("/account/revoke-others", post(revoke_others))
         .route("/account/password", post(change_password))
         .route("/logout", post(logout))
+        .route("/logged-out", get(logged_out))
         .route("/style.css", get(stylesheet))
 }
 
@@ -50,16 +53,22 @@ struct IndexPage<'a> {
     user: Option<&'a str>,
     csrf: &'a str,
     views: i64,
+    notice: Option<String>,
 }
+
+/// The flash value every page that a form redirects to shows.
+pub(crate) const NOTICE: &str = "notice";
 
 async fn index(session: Session) -> PageResult {
     let views = session.increment("views", 1).await?;
     let user = session.principal().await?;
+    let notice = session.take_flash(NOTICE).await?;
     let csrf = csrf::token(&session).await?;
     Ok(render(&IndexPage {
         user: user.as_deref(),
         csrf: &csrf,
         views,
+        notice,
     }))
 }
 
@@ -152,12 +161,6 @@ struct AccountPage<'a> {
     error: Option<&'a str>,
 }
 
-#[derive(Deserialize, Default)]
-struct AccountQuery {
-    revoked: Option<u64>,
-    password: Option<String>,
-}
-
 async fn account_page(
     app: &AppState,
     who: &Authenticated,
@@ -202,19 +205,8 @@ async fn account_page(
     }))
 }
 
-async fn account(
-    State(app): State<AppState>,
-    who: Authenticated,
-    Query(query): Query<AccountQuery>,
-) -> PageResult {
-    let notice = match (query.revoked, query.password.as_deref()) {
-        (_, Some("changed")) => {
-            Some("Password changed. Every other session was logged out.".to_owned())
-        }
-        (Some(1), _) => Some("Logged out 1 other session.".to_owned()),
-        (Some(n), _) => Some(format!("Logged out {n} other sessions.")),
-        _ => None,
-    };
+async fn account(State(app): State<AppState>, who: Authenticated) -> PageResult {
+    let notice = who.session.take_flash(NOTICE).await?;
     account_page(&app, &who, notice, None).await
 }
 
@@ -246,7 +238,12 @@ async fn revoke(
 async fn revoke_others(who: Authenticated, Form(form): Form<CsrfForm>) -> PageResult {
     check_csrf(&who.session, &form.csrf).await?;
     let revoked = account::revoke_others(&who).await?;
-    Ok(Redirect::to(&format!("/account?revoked={revoked}")).into_response())
+    let notice = match revoked {
+        1 => "Logged out 1 other session.".to_owned(),
+        n => format!("Logged out {n} other sessions."),
+    };
+    who.session.flash(NOTICE, notice).await?;
+    Ok(Redirect::to("/account").into_response())
 }
 
 #[derive(Deserialize)]
@@ -264,7 +261,15 @@ async fn change_password(
 ) -> PageResult {
     check_csrf(&who.session, &form.csrf).await?;
     match account::change_password(&app.users, &app.slots, &who, &form.current, &form.new).await {
-        Ok(_) => Ok(Redirect::to("/account?password=changed").into_response()),
+        Ok(_) => {
+            who.session
+                .flash(
+                    NOTICE,
+                    "Password changed. Every other session was logged out.",
+                )
+                .await?;
+            Ok(Redirect::to("/account").into_response())
+        }
         Err(AccountError::Session(err)) => Err(err.into()),
         Err(err) => {
             let failure = PageError::from(err);
@@ -280,7 +285,22 @@ async fn logout(session: Session, Form(form): Form<CsrfForm>) -> PageResult {
         check_csrf(&session, &form.csrf).await?;
     }
     account::log_out(&session).await?;
-    Ok(([crate::security::CLEAR_SITE_DATA], Redirect::to("/")).into_response())
+    // `Clear-Site-Data` may also clear a cookie set by this same response, so the
+    // notice is left by the next one.
+    Ok((
+        [crate::security::CLEAR_SITE_DATA],
+        Redirect::to("/logged-out"),
+    )
+        .into_response())
+}
+
+/// Where a logout lands: leaves the "logged out" notice (on a new, anonymous
+/// session) for the home page it redirects to. A logged-in visitor gets none.
+async fn logged_out(session: Session) -> PageResult {
+    if session.principal().await?.is_none() {
+        session.flash(NOTICE, "You are logged out.").await?;
+    }
+    Ok(Redirect::to("/").into_response())
 }
 
 async fn stylesheet() -> Response {

@@ -93,7 +93,7 @@ async fn text(client: &Client, css: &str) -> String {
 
 /// Clicks `css` and waits until the page it was on has been replaced and the new one
 /// has loaded. WebDriver's click may return before a form post's navigation ends, and
-/// a redirect to the same URL (logout from `/` back to `/`) leaves the URL unchanged,
+/// a redirect to the same URL (logout from `/` back to `/`, by way of `/logged-out`) leaves the URL unchanged,
 /// so the old document going stale is the only sure sign that the new one is there.
 async fn click_through(client: &Client, css: &str) {
     let old = client.find(Locator::Css("html")).await.unwrap();
@@ -254,10 +254,18 @@ async fn a_person_logs_in_counts_lists_revokes_and_logs_out() {
             .contains("Logged in as alice")
     );
 
-    // Log out with the header's button: back home, logged out, cookie gone.
+    // Log out with the header's button: back home (through `/logged-out`, past
+    // `Clear-Site-Data`), logged out, with the notice a flash value carried over the
+    // redirect, shown once.
     click_through(&client, "form[action='/logout'] button").await;
     assert_eq!(client.current_url().await.unwrap().path(), "/");
     assert!(text(&client, "#status").await.contains("Not logged in"));
+    assert_eq!(text(&client, "#notice").await, "You are logged out.");
+    client.refresh().await.unwrap();
+    assert!(
+        client.find(Locator::Css("#notice")).await.is_err(),
+        "a flash notice shows once"
+    );
     client.goto(&format!("{site}/account")).await.unwrap();
     assert_eq!(client.current_url().await.unwrap().path(), "/login");
     client.close().await.unwrap();

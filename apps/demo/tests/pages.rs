@@ -146,10 +146,17 @@ async fn the_account_page_lists_revokes_and_logs_out_everywhere_else() {
     let reply = desktop
         .post_form("/account/revoke-others", &[("csrf", &csrf)])
         .await;
-    assert_eq!(reply.header("location"), Some("/account?revoked=1"));
-    let page = desktop.get("/account?revoked=1").await;
-    assert!(page.body.contains("Logged out 1 other session."));
+    assert_eq!(reply.header("location"), Some("/account"));
+    let page = desktop.get("/account").await;
+    assert!(
+        page.body.contains("Logged out 1 other session."),
+        "a flash notice"
+    );
     assert_eq!(page.body.matches("<tr class=\"session").count(), 1);
+    assert!(
+        !desktop.get("/account").await.body.contains("Logged out"),
+        "shown once"
+    );
     assert_eq!(tablet.get("/api/me").await.status, 401);
 
     // Revoking this device's own row logs it out.
@@ -197,13 +204,21 @@ async fn password_change_by_form() {
             ],
         )
         .await;
-    assert_eq!(reply.header("location"), Some("/account?password=changed"));
+    assert_eq!(reply.header("location"), Some("/account"));
     assert!(
         agent
-            .get("/account?password=changed")
+            .get("/account")
             .await
             .body
             .contains("Password changed.")
+    );
+    assert!(
+        !agent
+            .get("/account")
+            .await
+            .body
+            .contains("Password changed."),
+        "shown once"
     );
     assert_eq!(other.get("/api/me").await.status, 401);
 }
@@ -225,7 +240,10 @@ async fn logout_is_a_post_form_and_clears_the_cookie() {
     let csrf = page.csrf();
     assert_eq!(agent.get("/logout").await.status, 405);
     let reply = agent.post_form("/logout", &[("csrf", &csrf)]).await;
-    assert_eq!((reply.status, reply.header("location")), (303, Some("/")));
+    assert_eq!(
+        (reply.status, reply.header("location")),
+        (303, Some("/logged-out"))
+    );
     assert!(reply.session_cookies()[0].contains("Max-Age=0"));
     assert_eq!(
         reply.header("clear-site-data"),
@@ -233,7 +251,16 @@ async fn logout_is_a_post_form_and_clears_the_cookie() {
         "SR-48"
     );
     assert!(agent.cookie.is_none());
-    // With no session left, logging out again just goes home.
+    // With no session left, logging out again just goes on.
     let reply = agent.post_form("/logout", &[("csrf", "")]).await;
     assert_eq!(reply.status, 303);
+    // The page after it leaves the notice on a new, anonymous session for the home
+    // page, which shows it once.
+    let reply = agent.get("/logged-out").await;
+    assert_eq!((reply.status, reply.header("location")), (303, Some("/")));
+    assert!(agent.cookie.is_some(), "a session holding only the notice");
+    let home = agent.get("/").await;
+    assert!(home.body.contains("You are logged out."), "{}", home.body);
+    assert!(home.body.contains("Not logged in."));
+    assert!(!agent.get("/").await.body.contains("You are logged out."));
 }
