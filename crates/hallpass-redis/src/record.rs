@@ -33,6 +33,12 @@ pub(crate) fn to_fields(record: &Record, hash: &[u8; 32]) -> Vec<(&'static str, 
     if let Some(ua) = &record.client.user_agent {
         fields.push(("ua", ua.clone().into_bytes()));
     }
+    if let Some(authenticated) = &record.authenticated {
+        // An `Authenticated` always serializes: a number and strings.
+        if let Ok(json) = serde_json::to_vec(authenticated) {
+            fields.push(("au", json));
+        }
+    }
     fields
 }
 
@@ -133,6 +139,13 @@ fn from_pairs(
     record.absolute_deadline = Timestamp::from_unix_millis(number("a")?);
     record.version = number("v")?;
     record.remember = get("r") == Some(b"1");
+    record.authenticated = get("au")
+        .map(serde_json::from_slice)
+        .transpose()
+        .map_err(|source| BadRecord::Data {
+            name: "au".to_owned(),
+            source,
+        })?;
     record.principal = text("p")?.map(str::to_owned);
     let ip = text("ip")?.and_then(|ip| ip.parse::<IpAddr>().ok());
     record.client = ClientMeta::new(ip, text("ua")?);

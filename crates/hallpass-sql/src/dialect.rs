@@ -5,7 +5,7 @@
 use std::sync::Arc;
 
 use crate::SqlOptions;
-use crate::row::{INSERT_COLUMNS, SELECT_COLUMNS};
+use crate::row::{INSERT_COLUMNS, INSERT_VALUES, SELECT_COLUMNS};
 
 /// How a driver reports an insert whose key is taken.
 #[non_exhaustive]
@@ -28,7 +28,7 @@ pub(crate) struct Dialect {
     pub begin_write: Option<Arc<str>>,
     /// How `insert` reports a taken key.
     pub insert_conflict: InsertConflict,
-    /// `INSERT` of [`INSERT_COLUMNS`] (13 parameters).
+    /// `INSERT` of [`INSERT_COLUMNS`] (14 parameters).
     pub insert: Arc<str>,
     /// `SELECT` [`SELECT_COLUMNS`] by `token_hash`.
     pub select: Arc<str>,
@@ -121,13 +121,13 @@ impl Dialect {
         };
         let set_columns = "principal = ?, data = ?, last_seen_at = ?, idle_deadline = ?, \
              absolute_deadline = ?, expires_at = ?, version = ?, remember = ?, client_ip = ?, \
-             user_agent = ?";
+             user_agent = ?, authentication = ?";
         let by_key = format!("SELECT {select} FROM {t} WHERE token_hash = ?");
         Self {
             begin_write: None,
             insert_conflict: InsertConflict::NoRowsInserted,
             insert: sql(format!(
-                "INSERT INTO {t} ({insert}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT DO NOTHING"
+                "INSERT INTO {t} ({insert}) VALUES ({INSERT_VALUES}) ON CONFLICT DO NOTHING"
             )),
             select_for_update: sql(if flavor.select_for_update {
                 format!("{by_key} FOR UPDATE")

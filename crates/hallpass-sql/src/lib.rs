@@ -39,6 +39,7 @@
 //! | `expires_at` | `min(idle_deadline, absolute_deadline)`; indexed, for purge and count |
 //! | `version` | bumped by every delta |
 //! | `remember`, `client_ip`, `user_agent` | "remember me" and the client shown in session lists |
+//! | `authentication` | when and how the principal last authenticated (JSON: `at`, `level`, `methods`), or NULL |
 //!
 //! A delta is applied by locking the row (`SELECT … FOR UPDATE`, or SQLite's
 //! `BEGIN IMMEDIATE`), applying [`hallpass::store::Delta::apply_to`] — the one reference

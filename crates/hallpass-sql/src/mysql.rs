@@ -18,7 +18,7 @@ use std::str::FromStr;
 
 use crate::dialect::{Dialect, Flavor, InsertConflict};
 use crate::error::store_error;
-use crate::row::INSERT_COLUMNS;
+use crate::row::{INSERT_COLUMNS, INSERT_VALUES};
 use crate::store::Migrations;
 use crate::{ConnectError, SqlOptions, SqlStore};
 use sqlx::MySql;
@@ -28,6 +28,7 @@ use sqlx::mysql::{MySqlConnectOptions, MySqlPoolOptions};
 pub const MIGRATIONS: &[(i64, &str)] = &[
     (1, include_str!("../sql/mysql/001_sessions.sql")),
     (2, include_str!("../sql/mysql/002_principals.sql")),
+    (3, include_str!("../sql/mysql/003_authentication.sql")),
 ];
 
 /// A MySQL / MariaDB session store.
@@ -53,8 +54,7 @@ pub(crate) fn dialect(options: &SqlOptions) -> Dialect {
     let insert = INSERT_COLUMNS;
     // No ON CONFLICT DO NOTHING: a taken key is a unique violation.
     dialect.insert_conflict = InsertConflict::UniqueViolation;
-    dialect.insert =
-        format!("INSERT INTO {t} ({insert}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)").into();
+    dialect.insert = format!("INSERT INTO {t} ({insert}) VALUES ({INSERT_VALUES})").into();
     // No LIMIT in a sub-select of the table being deleted from.
     dialect.purge =
         format!("DELETE FROM {t} WHERE expires_at <= ? ORDER BY expires_at LIMIT ?").into();
@@ -131,9 +131,17 @@ pub async fn connect(url: &str, options: SqlOptions) -> Result<MySqlStore, Conne
         let lock = format!("SELECT GET_LOCK('{}', 30)", options.table("migrate"));
         let unlock = format!("SELECT RELEASE_LOCK('{}')", options.table("migrate"));
         let collation = no_pad_collation(&store).await?;
-        let files = MIGRATIONS
-            .iter()
-            .map(|(version, text)| (*version, text.replace(MARIADB_NO_PAD, collation)));
+        let mariadb = collation == MARIADB_NO_PAD;
+        let files = MIGRATIONS.iter().map(|(version, text)| {
+            let text = text.replace(MARIADB_NO_PAD, collation);
+            // `ADD COLUMN IF NOT EXISTS` is MariaDB's; MySQL 8 has no such clause.
+            let text = if mariadb {
+                text
+            } else {
+                text.replace("ADD COLUMN IF NOT EXISTS", "ADD COLUMN")
+            };
+            (*version, text)
+        });
         let migrations = Migrations::new(&options, ["?", "?"], files)
             .with_lock(lock)
             .with_unlock(unlock);

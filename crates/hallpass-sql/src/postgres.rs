@@ -31,6 +31,7 @@ use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
 pub const MIGRATIONS: &[(i64, &str)] = &[
     (1, include_str!("../sql/postgres/001_sessions.sql")),
     (2, include_str!("../sql/postgres/002_principals.sql")),
+    (3, include_str!("../sql/postgres/003_authentication.sql")),
 ];
 
 /// A PostgreSQL session store.

@@ -4,16 +4,20 @@ use std::net::IpAddr;
 use std::time::Duration;
 
 use hallpass::Handle;
-use hallpass::store::{ClientMeta, Record, StoreError, StoreErrorKind, StoreKey};
+use hallpass::store::{Authenticated, ClientMeta, Record, StoreError, StoreErrorKind, StoreKey};
 use hallpass::time::Timestamp;
 
 /// The columns every query reads, in this order (see [`Columns`]).
 pub(crate) const SELECT_COLUMNS: &str = "handle, principal, data, created_at, last_seen_at, idle_deadline, \
-     absolute_deadline, version, remember, client_ip, user_agent";
+     absolute_deadline, version, remember, client_ip, user_agent, authentication";
 
 /// The columns an insert writes, in the order of [`Columns::bind_all`]'s binds.
 pub(crate) const INSERT_COLUMNS: &str = "token_hash, handle, principal, data, created_at, last_seen_at, \
-     idle_deadline, absolute_deadline, expires_at, version, remember, client_ip, user_agent";
+     idle_deadline, absolute_deadline, expires_at, version, remember, client_ip, user_agent, \
+     authentication";
+
+/// One `?` per column of [`INSERT_COLUMNS`].
+pub(crate) const INSERT_VALUES: &str = "?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?";
 
 /// A record as SQL column values.
 #[derive(Debug)]
@@ -43,6 +47,8 @@ pub(crate) struct Columns {
     pub(crate) client_ip: Option<String>,
     /// `user_agent`
     pub(crate) user_agent: Option<String>,
+    /// `authentication` (JSON text of [`Authenticated`]; NULL: none)
+    pub(crate) authentication: Option<String>,
 }
 
 /// Milliseconds as a SQL `BIGINT` (saturating: no timestamp reaches `i64::MAX`).
@@ -77,6 +83,12 @@ impl Columns {
             remember: record.remember,
             client_ip: record.client.ip.map(|ip| ip.to_string()),
             user_agent: record.client.user_agent.clone(),
+            authentication: record
+                .authenticated
+                .as_ref()
+                .map(serde_json::to_string)
+                .transpose()
+                .map_err(|e| StoreError::new(StoreErrorKind::InvalidData, e))?,
         })
     }
 
@@ -112,6 +124,12 @@ impl Columns {
             .as_deref()
             .and_then(|ip| ip.parse::<IpAddr>().ok());
         record.client = ClientMeta::new(ip, self.user_agent.as_deref());
+        record.authenticated = self
+            .authentication
+            .as_deref()
+            .map(serde_json::from_str::<Authenticated>)
+            .transpose()
+            .map_err(RowError::Authentication)?;
         Ok(record)
     }
 }
@@ -126,6 +144,9 @@ pub(crate) enum RowError {
     /// The data column is not a JSON object.
     #[error("the stored session data is not a JSON object")]
     Data(#[source] serde_json::Error),
+    /// The authentication column is not what hallpass writes there.
+    #[error("the stored authentication is malformed")]
+    Authentication(#[source] serde_json::Error),
 }
 
 /// Reads a [`Columns`] from a row whose first columns are [`SELECT_COLUMNS`], starting
@@ -149,6 +170,7 @@ macro_rules! read_columns {
                 remember: row.try_get(o + 8)?,
                 client_ip: row.try_get(o + 9)?,
                 user_agent: row.try_get(o + 10)?,
+                authentication: row.try_get(o + 11)?,
             })
         })()
     }};
@@ -184,11 +206,13 @@ impl Columns {
             .bind(self.remember)
             .bind(self.client_ip)
             .bind(self.user_agent)
+            .bind(self.authentication)
     }
 
     /// Binds the columns a delta can change, then `token_hash`, in the order of an
     /// `UPDATE … SET principal, data, last_seen_at, idle_deadline, absolute_deadline,
-    /// expires_at, version, remember, client_ip, user_agent WHERE token_hash`.
+    /// expires_at, version, remember, client_ip, user_agent, authentication WHERE
+    /// token_hash`.
     pub(crate) fn bind_update<'q, DB>(
         self,
         key: &StoreKey,
@@ -213,6 +237,7 @@ impl Columns {
             .bind(self.remember)
             .bind(self.client_ip)
             .bind(self.user_agent)
+            .bind(self.authentication)
             .bind(key.hash().to_vec())
     }
 }

@@ -30,6 +30,7 @@ use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, S
 pub const MIGRATIONS: &[(i64, &str)] = &[
     (1, include_str!("../sql/sqlite/001_sessions.sql")),
     (2, include_str!("../sql/sqlite/002_principals.sql")),
+    (3, include_str!("../sql/sqlite/003_authentication.sql")),
 ];
 
 /// A SQLite session store.

@@ -43,6 +43,8 @@ use crate::routes::{Ctx, Gate};
 /// | `GET /handle` | the session's handle, or 401 |
 /// | `POST /checked-login?user=&wait_ms=` | `begin_login`, waits (the credential check), `finish_login` |
 /// | `POST /credentials-changed?wait_ms=` | loads, waits, `credentials_changed` → count |
+/// | `POST /login-with?user=&level=` | `login_with(user, level and ["pwd"])` |
+/// | `GET /fresh?max_s=` | `require_fresh(max_s)` → the level (`-`: none), or 401 |
 /// | `POST /flash?text=` / `GET /flash` | `flash("notice", text)` / `take_flash("notice")`, or `none` |
 /// | `POST /flash-logout` | `logout()`, then `flash("notice", "logged out")` |
 #[derive(Debug, Clone)]

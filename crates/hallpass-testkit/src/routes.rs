@@ -9,7 +9,7 @@ use std::time::Duration;
 use http::{Method, StatusCode};
 use tokio::sync::Notify;
 
-use hallpass::store::SessionStore;
+use hallpass::store::{Authentication, SessionStore};
 use hallpass::time::{Clock as _, ManualClock};
 use hallpass::{Handle, Session, SessionError};
 
@@ -249,6 +249,26 @@ pub(crate) async fn route(
             tokio::time::sleep(Duration::from_millis(wait_ms)).await;
             Answer::ok(session.credentials_changed().await?.to_string())
         }
+        "/login-with" if post => {
+            let user: String = query!(query, "user");
+            let mut how = Authentication::new().with_methods(["pwd"]);
+            if let Some(level) = param(query, "level") {
+                how = how.with_level(level);
+            }
+            session.login_with(user, how).await?;
+            Answer::ok("ok")
+        }
+        "/fresh" if get => {
+            let max_s: u64 = query!(query, "max_s");
+            match session.require_fresh(Duration::from_secs(max_s)).await {
+                Ok(done) => Answer::ok(done.how.level.unwrap_or_else(|| "-".to_owned())),
+                Err(err @ SessionError::StaleAuthentication { .. }) => {
+                    let (status, body) = err.answer();
+                    Answer::text(status, body)
+                }
+                Err(other) => return Err(other),
+            }
+        }
         "/flash" if post => {
             let text: String = query!(query, "text");
             session.flash("notice", text).await?;
@@ -268,6 +288,8 @@ pub(crate) async fn route(
             Answer::ok("bye")
         }
         "/untouched"
+        | "/login-with"
+        | "/fresh"
         | "/flash"
         | "/flash-logout"
         | "/views"

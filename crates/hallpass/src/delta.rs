@@ -3,7 +3,7 @@
 //! both keep their changes and `increment` never loses a count.
 
 use crate::config::CapPolicy;
-use crate::record::{ClientMeta, Record};
+use crate::record::{Authenticated, ClientMeta, Record};
 use crate::time::Timestamp;
 
 /// One change to a session's data.
@@ -276,6 +276,10 @@ pub struct Delta {
     pub client: Option<ClientMeta>,
     /// `Some` to reset the absolute deadline (a fresh login, SR-21).
     pub absolute_deadline: Option<Timestamp>,
+    /// `Some` to record a login's time and method (SR-30). A principal change
+    /// without it clears what the record held: an authentication never carries over
+    /// to another principal, nor to an anonymous session.
+    pub authenticated: Option<Authenticated>,
     /// `Some` to move the idle deadline on.
     pub touch: Option<Touch>,
     /// The most bytes the data may hold after the delta, measured by
@@ -320,6 +324,7 @@ impl Delta {
             || self.remember.is_some()
             || self.client.is_some()
             || self.absolute_deadline.is_some()
+            || self.authenticated.is_some()
     }
 
     /// Whether the delta changes nothing at all.
@@ -414,9 +419,16 @@ impl Delta {
                 if record.principal.as_deref() != Some(principal) =>
             {
                 record.principal = Some(principal.clone());
+                record.authenticated = None;
             }
-            Some(PrincipalChange::Clear) => record.principal = None,
+            Some(PrincipalChange::Clear) => {
+                record.principal = None;
+                record.authenticated = None;
+            }
             _ => {}
+        }
+        if let Some(authenticated) = &self.authenticated {
+            record.authenticated = Some(authenticated.clone());
         }
         if let Some(remember) = self.remember {
             record.remember = remember;

@@ -61,6 +61,16 @@ pub enum SessionError {
     /// request's write was dropped rather than bringing it back.
     #[error("the session ended while this request was running")]
     Ended,
+    /// The principal authenticated longer ago than the operation allows
+    /// ([`Session::require_fresh`](crate::Session::require_fresh)): ask for the
+    /// credentials again (a re-authentication page), then retry. Status 401.
+    #[error("the login is older than the {max_age:?} this operation allows")]
+    StaleAuthentication {
+        /// When the principal last authenticated (`None`: not recorded).
+        authenticated_at: Option<crate::time::Timestamp>,
+        /// The most this operation allows.
+        max_age: std::time::Duration,
+    },
     /// A data key under [`Session::FLASH_PREFIX`](crate::Session::FLASH_PREFIX)
     /// given to `insert`, `remove` or `increment`: those keys are the flash
     /// values', which only `flash` and `take_flash` touch.
@@ -112,7 +122,7 @@ impl SessionError {
             {
                 StatusCode::SERVICE_UNAVAILABLE
             }
-            Self::NotAuthenticated => StatusCode::UNAUTHORIZED,
+            Self::NotAuthenticated | Self::StaleAuthentication { .. } => StatusCode::UNAUTHORIZED,
             Self::TooManySessions { .. } | Self::Ended | Self::CredentialsChanged => {
                 StatusCode::CONFLICT
             }
@@ -139,10 +149,11 @@ impl SessionError {
     pub fn answer(&self) -> (StatusCode, &'static str) {
         let status = self.status();
         tracing::warn!(target: "hallpass::rejection", status = status.as_u16(), error = %self, "session operation failed");
-        let body = match status {
-            StatusCode::SERVICE_UNAVAILABLE => "session store unavailable",
-            StatusCode::UNAUTHORIZED => "not logged in",
-            StatusCode::CONFLICT => "session conflict",
+        let body = match (self, status) {
+            (Self::StaleAuthentication { .. }, _) => "re-authentication required",
+            (_, StatusCode::SERVICE_UNAVAILABLE) => "session store unavailable",
+            (_, StatusCode::UNAUTHORIZED) => "not logged in",
+            (_, StatusCode::CONFLICT) => "session conflict",
             _ => "session error",
         };
         (status, body)

@@ -48,6 +48,86 @@ impl ClientMeta {
     }
 }
 
+/// How the principal proved who they are, as the application names it (SR-30): an
+/// assurance level and the methods used. hallpass records it at login and never
+/// interprets it; [`Session::require_fresh`](crate::Session::require_fresh) hands
+/// it back for the application's own level check.
+///
+/// # Examples
+///
+/// ```
+/// use hallpass::store::Authentication;
+///
+/// // NIST SP 800-63B's assurance levels, RFC 8176's method names.
+/// let how = Authentication::new().with_level("aal2").with_methods(["pwd", "otp"]);
+/// assert_eq!(how.level.as_deref(), Some("aal2"));
+/// assert_eq!(how.methods, ["pwd", "otp"]);
+/// ```
+#[non_exhaustive]
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Authentication {
+    /// An application-defined assurance level, e.g. `aal2`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub level: Option<String>,
+    /// The methods used, e.g. `["pwd", "otp"]` (RFC 8176 lists common names).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub methods: Vec<String>,
+}
+
+impl Authentication {
+    /// No level and no methods: what a plain [`Session::login`](crate::Session::login)
+    /// records.
+    #[must_use]
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// With the assurance level `level`.
+    #[must_use]
+    pub fn with_level(mut self, level: impl Into<String>) -> Self {
+        self.level = Some(level.into());
+        self
+    }
+
+    /// With the methods `methods`, in the order given.
+    #[must_use]
+    pub fn with_methods<M: Into<String>>(mut self, methods: impl IntoIterator<Item = M>) -> Self {
+        self.methods = methods.into_iter().map(Into::into).collect();
+        self
+    }
+}
+
+/// When and how the session's principal last authenticated (SR-30): set by every
+/// login (a re-authentication included), kept by rotations, gone with the principal.
+///
+/// # Examples
+///
+/// ```
+/// use hallpass::store::{Authenticated, Authentication};
+/// use hallpass::time::Timestamp;
+///
+/// let at = Timestamp::from_unix_millis(1_000);
+/// let done = Authenticated::new(at, Authentication::new().with_level("aal1"));
+/// assert_eq!((done.at, done.how.level.as_deref()), (at, Some("aal1")));
+/// ```
+#[non_exhaustive]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Authenticated {
+    /// When the login happened.
+    pub at: Timestamp,
+    /// How.
+    #[serde(flatten)]
+    pub how: Authentication,
+}
+
+impl Authenticated {
+    /// An authentication at `at`, by `how`.
+    #[must_use]
+    pub fn new(at: Timestamp, how: Authentication) -> Self {
+        Self { at, how }
+    }
+}
+
 /// Everything a store keeps about one session.
 ///
 /// `Debug` lists the data's keys but never its values: session data may hold
@@ -95,6 +175,10 @@ pub struct Record {
     /// The client as last recorded (at creation or login).
     #[serde(default)]
     pub client: ClientMeta,
+    /// When and how the principal last authenticated; `None` for an anonymous
+    /// session (and for one logged in before hallpass recorded it).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub authenticated: Option<Authenticated>,
 }
 
 /// The format version [`Record::encode`] writes.
@@ -130,6 +214,7 @@ impl Record {
             version: 1,
             remember: false,
             client: ClientMeta::default(),
+            authenticated: None,
         }
     }
 
@@ -249,6 +334,7 @@ impl fmt::Debug for Record {
             .field("version", &self.version)
             .field("remember", &self.remember)
             .field("client", &self.client)
+            .field("authenticated", &self.authenticated)
             .finish()
     }
 }
@@ -356,6 +442,48 @@ mod tests {
         assert!(once == record);
         assert_eq!(once.encode(), record.encode());
     }
+
+    /// The stored form of an authentication, pinned: stores keep this text
+    /// (SQL's `authentication` column, Redis's `au` field, the encoded record), and a
+    /// record written before it existed still decodes, with none.
+    #[test]
+    fn authentication_is_stored_in_a_pinned_form() {
+        let mut record = one_second_record();
+        record.handle = Handle::from_bytes([7; 16]);
+        record.principal = Some("ana".into());
+        record.authenticated = Some(Authenticated::new(
+            Timestamp::from_unix_millis(1_700_000_000_000),
+            Authentication::new()
+                .with_level("aal2")
+                .with_methods(["pwd", "otp"]),
+        ));
+        let text = String::from_utf8(record.encode()).unwrap();
+        assert_eq!(text, PINNED_WITH_AUTHENTICATION);
+        assert_eq!(Record::decode(text.as_bytes()).unwrap(), record);
+        let older = PINNED_WITH_AUTHENTICATION.replace(
+            r#","authenticated":{"at":1700000000000,"level":"aal2","methods":["pwd","otp"]}"#,
+            "",
+        );
+        assert_eq!(
+            Record::decode(older.as_bytes()).unwrap().authenticated,
+            None
+        );
+        assert_eq!(
+            serde_json::to_string(&Authenticated::new(
+                Timestamp::from_unix_millis(5),
+                Authentication::new()
+            ))
+            .unwrap(),
+            r#"{"at":5}"#
+        );
+    }
+
+    const PINNED_WITH_AUTHENTICATION: &str = concat!(
+        r#"{"v":1,"handle":"BwcHBwcHBwcHBwcHBwcHBw","principal":"ana","data":{},"#,
+        r#""created_at":0,"last_seen_at":0,"idle_deadline":1000,"absolute_deadline":2000,"#,
+        r#""version":1,"remember":false,"client":{},"#,
+        r#""authenticated":{"at":1700000000000,"level":"aal2","methods":["pwd","otp"]}}"#
+    );
 
     #[test]
     fn expiry_is_the_earlier_deadline() {

@@ -30,7 +30,7 @@ use reply::{Refused, Written, bad_record, handles, int, refused, unexpected, wri
 /// skipped.
 fn delta_args(delta: &Delta, now: Timestamp) -> Result<Vec<String>, StoreError> {
     let ms = |t: Timestamp| t.as_unix_millis().to_string();
-    let mut args = Vec::with_capacity(14 + 3 * delta.ops.len());
+    let mut args = Vec::with_capacity(15 + 3 * delta.ops.len());
     args.push(ms(now));
     args.push(if delta.clear_data { "1" } else { "0" }.to_owned());
     match &delta.principal {
@@ -69,6 +69,11 @@ fn delta_args(delta: &Delta, now: Timestamp) -> Result<Vec<String>, StoreError> 
             .map(|max| max.to_string())
             .unwrap_or_default(),
     );
+    args.push(match &delta.authenticated {
+        Some(authenticated) => serde_json::to_string(authenticated)
+            .map_err(|err| StoreError::new(StoreErrorKind::InvalidData, err))?,
+        None => String::new(),
+    });
     for op in &delta.ops {
         match op {
             Op::Set { key, value } => args.extend(["S".to_owned(), key.clone(), value.to_string()]),

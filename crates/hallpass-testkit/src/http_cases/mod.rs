@@ -8,12 +8,14 @@ use http::Method;
 use crate::app::TestApp;
 
 mod accounts;
+mod authentication;
 mod cookies;
 mod failures;
 mod flash;
 mod lifecycle;
 
 pub use accounts::*;
+pub use authentication::*;
 pub use cookies::*;
 pub use failures::*;
 pub use flash::*;
@@ -78,7 +80,8 @@ macro_rules! http_conformance {
             session_cap_rejects_or_evicts, client_binding_policies, same_site_lax_is_emitted,
             host_http_prefix_carries_the_session, partitioned_cookies_are_set_and_deleted_partitioned,
             events_follow_the_lifecycle, invalid_unknown_expired_and_revoked_look_alike,
-            oversized_data_is_refused_and_nothing_is_stored, flash_values_show_once_across_a_redirect
+            oversized_data_is_refused_and_nothing_is_stored, flash_values_show_once_across_a_redirect,
+            step_up_refreshes_the_login_and_its_level
         );
         $crate::http_conformance!(@cases $make; $framework; race_cases;
             rotation_races_concurrent_requests, revoke_all_races_concurrent_logins,

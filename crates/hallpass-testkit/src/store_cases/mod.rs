@@ -10,12 +10,14 @@ use hallpass::Handle;
 use hallpass::store::{Admission, Created, Loaded, Record, SessionStore, StoreKey};
 use hallpass::time::Timestamp;
 
+mod authentication;
 mod counters;
 mod flash;
 mod listing;
 mod records;
 mod rotation;
 
+pub use authentication::*;
 pub use counters::*;
 pub use flash::*;
 pub use listing::*;
@@ -99,7 +101,8 @@ macro_rules! store_conformance {
             rotate_of_a_missing_session_is_gone, rotate_races_concurrent_writes, touch_moves_only_the_deadline,
             list_and_revoke_by_principal, principal_changes_are_indexed, purge_in_batches_and_count,
             delete_races_apply_without_resurrection, list_sessions_pages_through_every_live_session,
-            take_hands_a_value_out_once, concurrent_takes_hand_a_value_to_one
+            take_hands_a_value_out_once, concurrent_takes_hand_a_value_to_one,
+            authentication_is_kept_and_never_carried_to_another_principal
         );
         $crate::store_conformance!(@cases $make; contract_cases;
             data_bound_holds_against_the_stored_record, a_stale_generation_is_refused,

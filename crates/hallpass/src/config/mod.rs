@@ -321,6 +321,49 @@ impl SessionConfig {
         self
     }
 
+    /// The timeouts NIST SP 800-63B-4 (2025) sets for a session at assurance level
+    /// 2 (§2.2, "Reauthentication"; §5 on sessions): the subscriber authenticates
+    /// again at least every 24 hours, and after at most 1 hour of inactivity. So an
+    /// absolute timeout of 24 hours and an idle timeout of 1 hour; the rest of the
+    /// configuration stays as it is. Record the level with
+    /// [`Session::login_with`](crate::Session::login_with).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use hallpass::{Key, SessionConfig};
+    ///
+    /// let config = SessionConfig::new(Key::generate()).nist_aal2();
+    /// assert_eq!(config.absolute_timeout(), Duration::from_secs(24 * 3600));
+    /// assert_eq!(config.idle_timeout(), Duration::from_secs(3600));
+    /// ```
+    #[must_use]
+    pub fn nist_aal2(self) -> Self {
+        self.with_absolute_timeout(Duration::from_secs(24 * 3600))
+            .with_idle_timeout(Duration::from_secs(3600))
+    }
+
+    /// The timeouts NIST SP 800-63B-4 (2025) sets at assurance level 3 (§2.3,
+    /// "Reauthentication"): at least every 12 hours, and after at most 15 minutes
+    /// of inactivity.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use hallpass::{Key, SessionConfig};
+    ///
+    /// let config = SessionConfig::new(Key::generate()).nist_aal3();
+    /// assert_eq!(config.absolute_timeout(), Duration::from_secs(12 * 3600));
+    /// assert_eq!(config.idle_timeout(), Duration::from_secs(15 * 60));
+    /// ```
+    #[must_use]
+    pub fn nist_aal3(self) -> Self {
+        self.with_absolute_timeout(Duration::from_secs(12 * 3600))
+            .with_idle_timeout(Duration::from_secs(15 * 60))
+    }
+
     /// How often activity may push the idle deadline (default: idle timeout / 10).
     ///
     /// # Examples
@@ -514,6 +557,28 @@ impl SessionConfig {
             attributes.push_str("; Partitioned");
         }
         attributes
+    }
+
+    /// The idle timeout (SR-20).
+    ///
+    /// ```
+    /// # use hallpass::{Key, SessionConfig};
+    /// assert_eq!(SessionConfig::new(Key::generate()).idle_timeout().as_secs(), 30 * 60);
+    /// ```
+    #[must_use]
+    pub fn idle_timeout(&self) -> Duration {
+        self.idle_timeout
+    }
+
+    /// The absolute timeout (SR-21).
+    ///
+    /// ```
+    /// # use hallpass::{Key, SessionConfig};
+    /// assert_eq!(SessionConfig::new(Key::generate()).absolute_timeout().as_secs(), 12 * 3600);
+    /// ```
+    #[must_use]
+    pub fn absolute_timeout(&self) -> Duration {
+        self.absolute_timeout
     }
 
     pub(crate) fn touch_interval(&self) -> Duration {

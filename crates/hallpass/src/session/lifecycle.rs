@@ -5,6 +5,7 @@ use std::sync::Arc;
 use crate::delta::{Admission, Delta, PrincipalChange, SessionCap};
 use crate::error::SessionError;
 use crate::events::{Event, RevokedBy, RotationReason, SessionRef};
+use crate::record::{Authenticated, Authentication};
 use crate::store::{Created, Rotated};
 use crate::time::Timestamp;
 use crate::token::{Handle, Token};
@@ -37,7 +38,41 @@ impl Session {
     /// # }).unwrap();
     /// ```
     pub async fn login(&self, principal: impl Into<String>) -> Result<(), SessionError> {
-        self.login_as(principal.into(), None).await
+        self.login_as(principal.into(), None, Authentication::new())
+            .await
+    }
+
+    /// [`Session::login`], recording how the principal authenticated (SR-30): the
+    /// level and methods, and now as [`Session::authenticated_at`]. Logging the same
+    /// principal in again is a re-authentication: a new token, both timeouts
+    /// restarted, the data kept, and the level replaced by `how`'s (a step-up may
+    /// raise it). A level never carries over to another principal.
+    ///
+    /// # Errors
+    ///
+    /// As [`Session::login`].
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # tokio::runtime::Builder::new_current_thread().build().unwrap().block_on(async {
+    /// # let session = hallpass::__private::doc_session();
+    /// use hallpass::store::Authentication;
+    ///
+    /// session.login_with("alice", Authentication::new().with_level("aal1").with_methods(["pwd"])).await?;
+    /// // Later, before a sensitive change: step up with a second factor.
+    /// session.login_with("alice", Authentication::new().with_level("aal2").with_methods(["pwd", "otp"])).await?;
+    /// let done = session.authentication().await?.expect("logged in");
+    /// assert_eq!((done.how.level.as_deref(), done.how.methods.len()), (Some("aal2"), 2));
+    /// # Ok::<(), hallpass::SessionError>(())
+    /// # }).unwrap();
+    /// ```
+    pub async fn login_with(
+        &self,
+        principal: impl Into<String>,
+        how: Authentication,
+    ) -> Result<(), SessionError> {
+        self.login_as(principal.into(), None, how).await
     }
 
     /// Starts a login of `principal`: reads the principal's generation, so that a
@@ -74,6 +109,7 @@ impl Session {
         Ok(LoginTicket {
             principal,
             generation,
+            how: Authentication::new(),
         })
     }
 
@@ -99,7 +135,7 @@ impl Session {
     /// # }).unwrap();
     /// ```
     pub async fn finish_login(&self, ticket: LoginTicket) -> Result<(), SessionError> {
-        self.login_as(ticket.principal, Some(ticket.generation))
+        self.login_as(ticket.principal, Some(ticket.generation), ticket.how)
             .await
     }
 
@@ -107,6 +143,7 @@ impl Session {
         &self,
         principal: String,
         generation: Option<u64>,
+        how: Authentication,
     ) -> Result<(), SessionError> {
         let mut state = self.shared.state.lock().await;
         self.ensure_loaded(&mut state).await?;
@@ -127,6 +164,7 @@ impl Session {
             principal: Some(PrincipalChange::login(principal.clone(), admission)),
             client: Some(self.client()),
             absolute_deadline: Some(now.saturating_add(config.absolute_timeout)),
+            authenticated: Some(Authenticated::new(now, how)),
             touch: Some(self.touch_at(now)),
             ..Delta::default()
         };

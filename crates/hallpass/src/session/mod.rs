@@ -22,6 +22,7 @@ use crate::telemetry;
 use crate::time::Timestamp;
 use crate::token::{Handle, StoreKey, Token};
 
+mod authentication;
 mod data;
 mod finish;
 mod flash;
@@ -248,9 +249,32 @@ impl Session {
 pub struct LoginTicket {
     principal: String,
     generation: u64,
+    how: crate::record::Authentication,
 }
 
 impl LoginTicket {
+    /// The same ticket, recording that the principal authenticated by `how` (what
+    /// [`Session::login_with`] records).
+    ///
+    /// ```
+    /// # tokio::runtime::Builder::new_current_thread().build().unwrap().block_on(async {
+    /// # let session = hallpass::__private::doc_session();
+    /// use hallpass::store::Authentication;
+    ///
+    /// let ticket = session.begin_login("alice").await?;
+    /// // ... verify the password and the one-time code ...
+    /// let how = Authentication::new().with_level("aal2").with_methods(["pwd", "otp"]);
+    /// session.finish_login(ticket.with_authentication(how)).await?;
+    /// assert_eq!(session.authentication().await?.unwrap().how.level.as_deref(), Some("aal2"));
+    /// # Ok::<(), hallpass::SessionError>(())
+    /// # }).unwrap();
+    /// ```
+    #[must_use]
+    pub fn with_authentication(mut self, how: crate::record::Authentication) -> Self {
+        self.how = how;
+        self
+    }
+
     /// The principal this ticket logs in.
     #[must_use]
     pub fn principal(&self) -> &str {

@@ -49,7 +49,10 @@ pub use crate::data::Data;
 pub use crate::delta::{
     Admission, Delta, DeltaError, Op, PrincipalChange, Refusal, SessionCap, Touch,
 };
-pub use crate::record::{ClientMeta, Expiry, RECORD_FORMAT_VERSION, Record, RecordDecodeError};
+pub use crate::record::{
+    Authenticated, Authentication, ClientMeta, Expiry, RECORD_FORMAT_VERSION, Record,
+    RecordDecodeError,
+};
 pub use crate::token::{Handle, InvalidHandle, StoreKey};
 
 use crate::time::Timestamp;
