@@ -8,11 +8,19 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
 use axum::http::StatusCode;
+use hallpass::store::Authentication;
 use hallpass::{Handle, Session, SessionError};
 use tokio::sync::Semaphore;
 
 use crate::guard::Authenticated;
 use crate::users::{PasswordChangeError, Secret, Users};
+
+/// What a password login records: one factor, NIST's assurance level 1.
+fn password_login() -> Authentication {
+    Authentication::new()
+        .with_level("aal1")
+        .with_methods(["pwd"])
+}
 
 /// Why an account action did not happen. Each front turns it into its own answer
 /// (a JSON error, or a page with a sentence for a person).
@@ -140,7 +148,9 @@ pub(crate) async fn log_in(
         tracing::info!(target: "hallpass_demo::auth", "login failed");
         return Err(AccountError::WrongCredentials);
     }
-    session.finish_login(ticket).await?;
+    session
+        .finish_login(ticket.with_authentication(password_login()))
+        .await?;
     if remember {
         session.remember(true).await?;
     }
@@ -193,9 +203,45 @@ pub(crate) async fn revoke(who: &Authenticated, handle: &str) -> Result<bool, Ac
     }
 }
 
-/// Ends every other session of the user; returns how many.
-pub(crate) async fn revoke_others(who: &Authenticated) -> Result<u64, AccountError> {
+/// Ends every other session of the user; returns how many. A login older than
+/// `fresh` needs the password again first (`password`): without it the answer is
+/// [`SessionError::StaleAuthentication`], with it this session is re-authenticated
+/// (a new token, a fresh login time) before the others end.
+pub(crate) async fn revoke_others(
+    users: &Arc<Users>,
+    slots: &HashingSlots,
+    fresh: Duration,
+    who: &Authenticated,
+    password: Option<&Secret>,
+) -> Result<u64, AccountError> {
+    match (who.session.require_fresh(fresh).await, password) {
+        (Ok(_), _) => {}
+        (Err(SessionError::StaleAuthentication { .. }), Some(password)) => {
+            reauthenticate(users, slots, who, password).await?;
+        }
+        (Err(err), _) => return Err(err.into()),
+    }
     Ok(who.session.revoke_others().await?)
+}
+
+/// Checks the user's password again and logs the same user in again on this
+/// session: a step-up, with a new token, a fresh login time and a new CSRF token.
+pub(crate) async fn reauthenticate(
+    users: &Arc<Users>,
+    slots: &HashingSlots,
+    who: &Authenticated,
+    password: &Secret,
+) -> Result<(), AccountError> {
+    let ticket = who.session.begin_login(who.user.clone()).await?;
+    if !verify(users, slots, &who.user, password).await? {
+        tracing::info!(target: "hallpass_demo::auth", "re-authentication failed");
+        return Err(AccountError::WrongCurrentPassword);
+    }
+    who.session
+        .finish_login(ticket.with_authentication(password_login()))
+        .await?;
+    crate::csrf::renew(&who.session).await?;
+    Ok(())
 }
 
 /// Ends the session (and clears the cookie).

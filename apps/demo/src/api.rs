@@ -178,8 +178,15 @@ async fn revoke(who: Authenticated, Path(handle): Path<String>) -> Result<Status
     Ok(StatusCode::NO_CONTENT)
 }
 
-async fn revoke_others(who: Authenticated) -> Result<Json<serde_json::Value>, ApiError> {
-    let revoked = account::revoke_others(&who).await?;
+/// A login older than `--reauthenticate-after` (5 minutes) is answered 401: log in
+/// again (`POST /api/login`, a re-authentication of the same user), then retry.
+async fn revoke_others(
+    State(app): State<AppState>,
+    who: Authenticated,
+) -> Result<Json<serde_json::Value>, ApiError> {
+    let revoked =
+        account::revoke_others(&app.users, &app.slots, app.reauthenticate_after, &who, None)
+            .await?;
     Ok(Json(json!({ "revoked": revoked })))
 }
 

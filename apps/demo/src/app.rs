@@ -30,6 +30,9 @@ pub struct AppOptions {
     pub idle_timeout: Duration,
     /// Absolute timeout (default 12 hours).
     pub absolute_timeout: Duration,
+    /// How old a login may be before "log out everywhere else" asks for the
+    /// password again (default 5 minutes, SR-30).
+    pub reauthenticate_after: Duration,
     /// Proxies whose `X-Forwarded-For` is believed.
     pub trusted_proxies: Vec<IpNet>,
     /// Per-user session cap; the oldest session is logged out to make room.
@@ -48,6 +51,7 @@ impl Default for AppOptions {
         Self {
             idle_timeout: Duration::from_secs(30 * 60),
             absolute_timeout: Duration::from_secs(12 * 3600),
+            reauthenticate_after: Duration::from_secs(5 * 60),
             trusted_proxies: Vec::new(),
             max_sessions_per_user: None,
             tls: false,
@@ -111,6 +115,7 @@ pub fn router(
         users,
         slots: Arc::new(crate::account::HashingSlots::for_this_machine()),
         clock: Arc::clone(&options.clock),
+        reauthenticate_after: options.reauthenticate_after,
         tls: options.tls,
         behind_proxy: !options.trusted_proxies.is_empty(),
     };

@@ -69,6 +69,11 @@ pub struct Cli {
     #[arg(long, value_name = "DUR", default_value = "12h", value_parser = parse_duration)]
     pub absolute_timeout: Duration,
 
+    /// How old a login may be before "log out everywhere else" asks for the
+    /// password again (a re-authentication; changing the password always asks).
+    #[arg(long, value_name = "DUR", default_value = "5m", value_parser = parse_duration)]
+    pub reauthenticate_after: Duration,
+
     /// Keys file, read if it exists, else created with a new key (mode 0600).
     /// Ignored when HALLPASS_KEYS is set. [default: hallpass-demo.key]
     #[arg(long, value_name = "PATH")]

@@ -59,7 +59,12 @@ pub(crate) fn session_message(err: &SessionError) -> (StatusCode, &'static str) 
     let status = err.status();
     let message = match status {
         StatusCode::SERVICE_UNAVAILABLE => "session store unavailable, try again shortly",
-        StatusCode::UNAUTHORIZED => "not logged in",
+        StatusCode::UNAUTHORIZED => match err {
+            SessionError::StaleAuthentication { .. } => {
+                "your login is too old for this change: confirm with your password"
+            }
+            _ => "not logged in",
+        },
         StatusCode::CONFLICT => match err {
             SessionError::TooManySessions { .. } => "this account has too many sessions",
             SessionError::CredentialsChanged => {

@@ -11,7 +11,7 @@ use axum::extract::{Form, Path, State};
 use axum::http::{StatusCode, header};
 use axum::response::{IntoResponse, Redirect, Response};
 use axum::routing::{get, post};
-use hallpass::Session;
+use hallpass::{Session, SessionError};
 use serde::Deserialize;
 
 use crate::account::{self, AccountError};
@@ -159,6 +159,8 @@ struct AccountPage<'a> {
     rows: Vec<Row>,
     notice: Option<String>,
     error: Option<&'a str>,
+    /// "Log out everywhere else" asks for the password (a login over 5 minutes old).
+    confirm: bool,
 }
 
 async fn account_page(
@@ -166,6 +168,7 @@ async fn account_page(
     who: &Authenticated,
     notice: Option<String>,
     error: Option<&str>,
+    confirm: bool,
 ) -> PageResult {
     let session = &who.session;
     let current = session.handle().await?;
@@ -202,12 +205,13 @@ async fn account_page(
         rows,
         notice,
         error,
+        confirm,
     }))
 }
 
 async fn account(State(app): State<AppState>, who: Authenticated) -> PageResult {
     let notice = who.session.take_flash(NOTICE).await?;
-    account_page(&app, &who, notice, None).await
+    account_page(&app, &who, notice, None, false).await
 }
 
 #[derive(Deserialize)]
@@ -235,9 +239,42 @@ async fn revoke(
     Ok(Redirect::to(if was_current { "/login" } else { "/account" }).into_response())
 }
 
-async fn revoke_others(who: Authenticated, Form(form): Form<CsrfForm>) -> PageResult {
+#[derive(Deserialize)]
+struct RevokeOthersForm {
+    #[serde(default)]
+    csrf: String,
+    /// Asked for when the login is over five minutes old.
+    #[serde(default)]
+    password: Option<Secret>,
+}
+
+async fn revoke_others(
+    State(app): State<AppState>,
+    who: Authenticated,
+    Form(form): Form<RevokeOthersForm>,
+) -> PageResult {
     check_csrf(&who.session, &form.csrf).await?;
-    let revoked = account::revoke_others(&who).await?;
+    let revoked = match account::revoke_others(
+        &app.users,
+        &app.slots,
+        app.reauthenticate_after,
+        &who,
+        form.password.as_ref(),
+    )
+    .await
+    {
+        Ok(revoked) => revoked,
+        Err(
+            err @ (AccountError::Session(SessionError::StaleAuthentication { .. })
+            | AccountError::WrongCurrentPassword),
+        ) => {
+            // Ask for the password, on the account page itself.
+            let failure = PageError::from(err);
+            let page = account_page(&app, &who, None, Some(failure.message), true).await?;
+            return Ok((failure.status, page).into_response());
+        }
+        Err(err) => return Err(err.into()),
+    };
     let notice = match revoked {
         1 => "Logged out 1 other session.".to_owned(),
         n => format!("Logged out {n} other sessions."),
@@ -273,7 +310,7 @@ async fn change_password(
         Err(AccountError::Session(err)) => Err(err.into()),
         Err(err) => {
             let failure = PageError::from(err);
-            let page = account_page(&app, &who, None, Some(failure.message)).await?;
+            let page = account_page(&app, &who, None, Some(failure.message), false).await?;
             Ok((failure.status, page).into_response())
         }
     }

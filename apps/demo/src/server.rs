@@ -229,6 +229,7 @@ pub async fn prepare(cli: &Cli) -> Result<Prepared, StartError> {
     );
     let options = AppOptions {
         idle_timeout: cli.idle_timeout,
+        reauthenticate_after: cli.reauthenticate_after,
         absolute_timeout: cli.absolute_timeout,
         trusted_proxies: cli.trust_proxy.clone(),
         max_sessions_per_user: cli

@@ -15,6 +15,8 @@ pub(crate) struct AppState {
     /// The password checks that may run at once (argon2 is the costly part).
     pub(crate) slots: Arc<HashingSlots>,
     pub(crate) clock: Arc<dyn Clock>,
+    /// How old a login may be for "log out everywhere else" without the password.
+    pub(crate) reauthenticate_after: std::time::Duration,
     pub(crate) tls: bool,
     pub(crate) behind_proxy: bool,
 }

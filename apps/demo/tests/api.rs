@@ -404,6 +404,37 @@ async fn revoke_others_keeps_only_this_session() {
     );
 }
 
+/// SR-30: on a login more than five minutes old, "log out everywhere else" is 401
+/// until the user logs in again (a re-authentication of the same user), which keeps
+/// the session's data.
+#[tokio::test]
+async fn revoke_others_needs_a_login_from_the_last_five_minutes() {
+    let demo = serve().await;
+    let mut laptop = Agent::new(&demo.base);
+    let mut phone = Agent::new(&demo.base);
+    laptop.login(ALICE).await;
+    phone.login(ALICE).await;
+    laptop
+        .post_json("/api/cart", json!({ "item": "tea" }))
+        .await;
+    demo.clock.advance(Duration::from_secs(5 * 60 + 1));
+    let stale = laptop.post_empty("/api/sessions/revoke-others").await;
+    assert_eq!(stale.status, 401);
+    assert_eq!(
+        stale.json(),
+        json!({ "error": "your login is too old for this change: confirm with your password" })
+    );
+    assert_eq!(phone.get("/api/me").await.status, 200);
+    assert_eq!(laptop.login(ALICE).await.status, 200);
+    let reply = laptop.post_empty("/api/sessions/revoke-others").await;
+    assert_eq!(reply.json(), json!({ "revoked": 1 }));
+    assert_eq!(phone.get("/api/me").await.status, 401);
+    assert_eq!(
+        laptop.get("/api/cart").await.json(),
+        json!({ "items": ["tea"] })
+    );
+}
+
 #[tokio::test]
 async fn password_change_rotates_this_session_and_revokes_the_others() {
     let demo = serve().await;

@@ -141,7 +141,14 @@ async fn a_person_logs_in_counts_lists_revokes_and_logs_out() {
     let dir = tempfile::tempdir().unwrap();
     let demo = spawn(
         dir.path(),
-        &["--store", "memory:", "--user", "alice:alice-password"],
+        &[
+            "--store",
+            "memory:",
+            "--user",
+            "alice:alice-password",
+            "--reauthenticate-after",
+            "1s",
+        ],
         &[],
     );
     let port = demo.base.rsplit(':').next().unwrap().to_owned();
@@ -241,6 +248,44 @@ async fn a_person_logs_in_counts_lists_revokes_and_logs_out() {
     assert_eq!(client.current_url().await.unwrap().path(), "/account");
     assert_eq!(session_rows(&client).await, 1);
     assert_eq!(phone.get("/api/me").await.status, 401);
+
+    // Step-up (SR-30): on a login over a second old (--reauthenticate-after 1s),
+    // "log out everywhere else" asks for the password again; given, it logs this
+    // session in again (a new token) before ending the others, and the notice on
+    // the page it redirects to is a flash value.
+    phone.login(ALICE).await;
+    tokio::time::sleep(Duration::from_millis(1100)).await;
+    client.refresh().await.unwrap();
+    assert_eq!(session_rows(&client).await, 2);
+    click_through(&client, "#revoke-others").await;
+    assert!(
+        text(&client, "#error")
+            .await
+            .contains("confirm with your password")
+    );
+    assert_eq!(phone.get("/api/me").await.status, 200, "nothing ended yet");
+    let before_step_up = client.get_named_cookie("__Host-id").await.unwrap();
+    client
+        .find(Locator::Id("confirm-password"))
+        .await
+        .unwrap()
+        .send_keys(ALICE.1)
+        .await
+        .unwrap();
+    click_through(&client, "#revoke-others").await;
+    assert_eq!(client.current_url().await.unwrap().path(), "/account");
+    assert_eq!(
+        text(&client, "#notice").await,
+        "Logged out 1 other session."
+    );
+    assert_eq!(session_rows(&client).await, 1);
+    assert_eq!(phone.get("/api/me").await.status, 401);
+    let after_step_up = client.get_named_cookie("__Host-id").await.unwrap();
+    assert_ne!(
+        after_step_up.value(),
+        before_step_up.value(),
+        "the re-authentication rotated the token"
+    );
 
     // The counter carried over the login.
     client.goto(&format!("{site}/")).await.unwrap();

@@ -264,3 +264,72 @@ async fn logout_is_a_post_form_and_clears_the_cookie() {
     assert!(home.body.contains("Not logged in."));
     assert!(!agent.get("/").await.body.contains("You are logged out."));
 }
+
+/// SR-30 step-up: "log out everywhere else" on a login more than five minutes old
+/// asks for the password (401, on the account page), refuses a wrong one (403), and
+/// with the right one re-authenticates this session (a new cookie) and ends the
+/// others; right after that, no password is asked (injected clock).
+#[tokio::test]
+async fn log_out_everywhere_else_asks_for_the_password_after_five_minutes() {
+    let demo = serve().await;
+    let mut desktop = Agent::new(&demo.base);
+    let mut phone = Agent::new(&demo.base);
+    login_by_form(&mut desktop, ALICE).await;
+    login_by_form(&mut phone, ALICE).await;
+    demo.clock.advance(std::time::Duration::from_secs(5 * 60));
+    let csrf = desktop.get("/account").await.csrf();
+    let reply = desktop
+        .post_form("/account/revoke-others", &[("csrf", &csrf)])
+        .await;
+    assert_eq!(reply.status, 303, "a login exactly 5 minutes old is fresh");
+    login_by_form(&mut phone, ALICE).await;
+
+    demo.clock
+        .advance(std::time::Duration::from_secs(5 * 60 + 1));
+    let csrf = desktop.get("/account").await.csrf();
+    let asked = desktop
+        .post_form("/account/revoke-others", &[("csrf", &csrf)])
+        .await;
+    assert_eq!(asked.status, 401, "{}", asked.body);
+    assert!(
+        asked.body.contains("confirm with your password"),
+        "{}",
+        asked.body
+    );
+    assert!(asked.body.contains("id=\"confirm-password\""));
+    assert_eq!(phone.get("/api/me").await.status, 200, "nothing ended");
+
+    let wrong = desktop
+        .post_form(
+            "/account/revoke-others",
+            &[("csrf", &csrf), ("password", "not-the-password")],
+        )
+        .await;
+    assert_eq!(wrong.status, 403);
+    assert!(wrong.body.contains("The current password is wrong."));
+    assert_eq!(phone.get("/api/me").await.status, 200, "nothing ended");
+
+    let before = desktop.cookie.clone();
+    let done = desktop
+        .post_form(
+            "/account/revoke-others",
+            &[("csrf", &csrf), ("password", ALICE.1)],
+        )
+        .await;
+    assert_eq!(
+        (done.status, done.header("location")),
+        (303, Some("/account"))
+    );
+    assert_ne!(desktop.cookie, before, "the step-up issued a new token");
+    let page = desktop.get("/account").await;
+    assert!(page.body.contains("Logged out 1 other session."));
+    assert_eq!(phone.get("/api/me").await.status, 401);
+
+    login_by_form(&mut phone, ALICE).await;
+    let csrf = page.csrf();
+    let again = desktop
+        .post_form("/account/revoke-others", &[("csrf", &csrf)])
+        .await;
+    assert_eq!(again.status, 303, "the step-up made the login fresh");
+    assert_eq!(phone.get("/api/me").await.status, 401);
+}
