@@ -5,7 +5,7 @@ use std::net::IpAddr;
 use std::time::Duration;
 
 use hallpass::Handle;
-use hallpass::store::{ClientMeta, Record};
+use hallpass::store::{Authenticated, Authentication, ClientMeta, Record};
 use hallpass::time::Timestamp;
 use redis::Value;
 
@@ -34,12 +34,35 @@ pub(crate) fn to_fields(record: &Record, hash: &[u8; 32]) -> Vec<(&'static str, 
         fields.push(("ua", ua.clone().into_bytes()));
     }
     if let Some(authenticated) = &record.authenticated {
-        // An `Authenticated` always serializes: a number and strings.
-        if let Ok(json) = serde_json::to_vec(authenticated) {
-            fields.push(("au", json));
-        }
+        fields.push(("au", authenticated_field(authenticated)));
     }
     fields
+}
+
+/// The `au` field: the login's Unix milliseconds alone when it recorded no level
+/// and no methods (a plain login: the common case, a few bytes per session), else
+/// the JSON text of the whole [`Authenticated`].
+pub(crate) fn authenticated_field(authenticated: &Authenticated) -> Vec<u8> {
+    if *authenticated.how == Authentication::new() {
+        return authenticated.at.as_unix_millis().to_string().into_bytes();
+    }
+    // An `Authenticated` always serializes: a number and strings.
+    serde_json::to_vec(authenticated).unwrap_or_default()
+}
+
+/// The `au` field back.
+fn parse_authenticated(field: &[u8]) -> Result<Authenticated, BadRecord> {
+    if field.first() == Some(&b'{') {
+        return serde_json::from_slice(field).map_err(|source| BadRecord::Data {
+            name: "au".to_owned(),
+            source,
+        });
+    }
+    std::str::from_utf8(field)
+        .ok()
+        .and_then(|ms| ms.parse().ok())
+        .map(|ms| Authenticated::new(Timestamp::from_unix_millis(ms), Authentication::new()))
+        .ok_or(BadRecord::Field("au"))
 }
 
 /// The data fields of `record`: `d:<name>` and the value's compact JSON text.
@@ -139,13 +162,7 @@ fn from_pairs(
     record.absolute_deadline = Timestamp::from_unix_millis(number("a")?);
     record.version = number("v")?;
     record.remember = get("r") == Some(b"1");
-    record.authenticated = get("au")
-        .map(serde_json::from_slice)
-        .transpose()
-        .map_err(|source| BadRecord::Data {
-            name: "au".to_owned(),
-            source,
-        })?;
+    record.authenticated = get("au").map(parse_authenticated).transpose()?;
     record.principal = text("p")?.map(str::to_owned);
     let ip = text("ip")?.and_then(|ip| ip.parse::<IpAddr>().ok());
     record.client = ClientMeta::new(ip, text("ua")?);
@@ -197,6 +214,45 @@ mod tests {
         pairs.extend(data_fields(&record).map(|(k, v)| (k, v.into_bytes())));
         let back = from_value(record.handle, &reply(pairs)).unwrap();
         assert_eq!(back, Some((hash, record)));
+    }
+
+    /// The `au` field, pinned: a plain login is its milliseconds alone, a login with
+    /// a level or methods the JSON text; both come back as they went.
+    #[test]
+    fn authentication_fields_are_compact_and_round_trip() {
+        let at = Timestamp::from_unix_millis(1_700_000_000_000);
+        let plain = Authenticated::new(at, Authentication::new());
+        assert_eq!(authenticated_field(&plain), b"1700000000000");
+        let strong = Authenticated::new(
+            at,
+            Authentication::new()
+                .with_level("aal2")
+                .with_methods(["pwd", "otp"]),
+        );
+        assert_eq!(
+            authenticated_field(&strong),
+            br#"{"at":1700000000000,"level":"aal2","methods":["pwd","otp"]}"#
+        );
+        for authenticated in [plain, strong] {
+            let mut record = Record::new(
+                Handle::generate(),
+                Timestamp::from_unix_millis(1_000),
+                Duration::from_secs(60),
+                Duration::from_secs(600),
+            );
+            record.principal = Some("ada".into());
+            record.authenticated = Some(authenticated);
+            let hash = [7u8; 32];
+            let pairs = to_fields(&record, &hash)
+                .into_iter()
+                .map(|(k, v)| (k.to_owned(), v))
+                .collect();
+            assert_eq!(
+                from_value(record.handle, &reply(pairs)).unwrap(),
+                Some((hash, record))
+            );
+        }
+        assert!(parse_authenticated(b"soon").is_err());
     }
 
     /// A hash with no token hash is a fence left by a cluster revoke, never a session.

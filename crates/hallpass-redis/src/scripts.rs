@@ -3,7 +3,8 @@
 //! Session hash fields: `k` the token hash (32 raw bytes), `c` created, `l` last
 //! seen, `i` idle deadline, `a` absolute deadline, `v` version, `r` remember (present
 //! only when set), `p` principal (absent: anonymous), `au` when and how the principal
-//! last authenticated (JSON text of `Authenticated`; absent: none), `z` the data size
+//! last authenticated (its Unix milliseconds for a login with no level or methods,
+//! else the JSON text of `Authenticated`; absent: none), `z` the data size
 //! ([`hallpass::store::Record::data_size`], kept up to date by every write), `ip`, `ua`, and
 //! one `d:<name>` field per data key holding its value as compact JSON text. Times
 //! are Unix milliseconds. On a cluster a hash may also carry a fence (`fp`

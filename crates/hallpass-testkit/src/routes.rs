@@ -261,7 +261,7 @@ pub(crate) async fn route(
         "/fresh" if get => {
             let max_s: u64 = query!(query, "max_s");
             match session.require_fresh(Duration::from_secs(max_s)).await {
-                Ok(done) => Answer::ok(done.how.level.unwrap_or_else(|| "-".to_owned())),
+                Ok(done) => Answer::ok(done.how.level.clone().unwrap_or_else(|| "-".to_owned())),
                 Err(err @ SessionError::StaleAuthentication { .. }) => {
                     let (status, body) = err.answer();
                     Answer::text(status, body)

@@ -2,6 +2,7 @@
 
 use std::fmt;
 use std::net::IpAddr;
+use std::sync::Arc;
 use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
@@ -100,6 +101,10 @@ impl Authentication {
 /// When and how the session's principal last authenticated (SR-30): set by every
 /// login (a re-authentication included), kept by rotations, gone with the principal.
 ///
+/// Sixteen bytes in a record: the "how" is shared, and a login that records no
+/// level and no methods (a plain [`Session::login`](crate::Session::login)) shares
+/// one empty value instead of allocating.
+///
 /// # Examples
 ///
 /// ```
@@ -111,20 +116,51 @@ impl Authentication {
 /// assert_eq!((done.at, done.how.level.as_deref()), (at, Some("aal1")));
 /// ```
 #[non_exhaustive]
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Authenticated {
     /// When the login happened.
     pub at: Timestamp,
     /// How.
-    #[serde(flatten)]
-    pub how: Authentication,
+    pub how: Arc<Authentication>,
 }
 
 impl Authenticated {
     /// An authentication at `at`, by `how`.
     #[must_use]
     pub fn new(at: Timestamp, how: Authentication) -> Self {
+        static NOTHING: std::sync::LazyLock<Arc<Authentication>> =
+            std::sync::LazyLock::new(|| Arc::new(Authentication::new()));
+        let how = if how == Authentication::new() {
+            Arc::clone(&NOTHING)
+        } else {
+            Arc::new(how)
+        };
         Self { at, how }
+    }
+}
+
+/// The stored form of an [`Authenticated`]: `{"at": …, "level": …, "methods": […]}`.
+#[derive(Serialize, Deserialize)]
+struct StoredAuthentication<'a> {
+    at: Timestamp,
+    #[serde(flatten)]
+    how: std::borrow::Cow<'a, Authentication>,
+}
+
+impl Serialize for Authenticated {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        StoredAuthentication {
+            at: self.at,
+            how: std::borrow::Cow::Borrowed(&self.how),
+        }
+        .serialize(serializer)
+    }
+}
+
+impl<'de> Deserialize<'de> for Authenticated {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        let stored = StoredAuthentication::deserialize(deserializer)?;
+        Ok(Self::new(stored.at, stored.how.into_owned()))
     }
 }
 
@@ -484,6 +520,20 @@ mod tests {
         r#""version":1,"remember":false,"client":{},"#,
         r#""authenticated":{"at":1700000000000,"level":"aal2","methods":["pwd","otp"]}}"#
     );
+
+    /// The memory store keeps one record per session: its size is pinned, so a new
+    /// field that costs every session memory is a decision, not an accident.
+    #[test]
+    fn a_record_stays_small() {
+        assert_eq!(size_of::<Option<Authenticated>>(), 16);
+        assert!(size_of::<Record>() <= 176, "{}", size_of::<Record>());
+        let plain = Authenticated::new(Timestamp::from_unix_millis(1), Authentication::new());
+        let other = Authenticated::new(Timestamp::from_unix_millis(2), Authentication::new());
+        assert!(
+            Arc::ptr_eq(&plain.how, &other.how),
+            "a plain login allocates nothing"
+        );
+    }
 
     #[test]
     fn expiry_is_the_earlier_deadline() {

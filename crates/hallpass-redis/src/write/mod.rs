@@ -70,7 +70,7 @@ fn delta_args(delta: &Delta, now: Timestamp) -> Result<Vec<String>, StoreError> 
             .unwrap_or_default(),
     );
     args.push(match &delta.authenticated {
-        Some(authenticated) => serde_json::to_string(authenticated)
+        Some(authenticated) => String::from_utf8(record::authenticated_field(authenticated))
             .map_err(|err| StoreError::new(StoreErrorKind::InvalidData, err))?,
         None => String::new(),
     });
