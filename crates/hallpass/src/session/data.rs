@@ -68,13 +68,13 @@ impl Session {
     /// ```
     pub async fn insert(&self, key: &str, value: impl Serialize) -> Result<(), SessionError> {
         refuse_reserved(key)?;
-        self.insert_data(key.to_owned(), value).await
+        self.insert_data(key, value).await
     }
 
     /// [`insert`](Self::insert) under any key, the flash keys included.
     pub(super) async fn insert_data(
         &self,
-        key: String,
+        key: &str,
         value: impl Serialize,
     ) -> Result<(), SessionError> {
         let value = serde_json::to_value(value).map_err(SessionError::Serialize)?;
@@ -83,12 +83,12 @@ impl Session {
         self.ensure_loaded(&mut state).await?;
         let current = self.current_or_fresh(&mut state);
         let record = Arc::make_mut(&mut current.record);
-        let previous = record.data.insert(key.clone(), value.clone());
+        let previous = record.data.insert(key.to_owned(), value.clone());
         let size = record.data_size();
         if size > max {
             match previous {
-                Some(previous) => record.data.insert(key, previous),
-                None => record.data.remove(&key),
+                Some(previous) => record.data.insert(key.to_owned(), previous),
+                None => record.data.remove(key),
             };
             return Err(SessionError::DataTooLarge { size, max });
         }

@@ -54,7 +54,7 @@ impl Session {
     /// # }).unwrap();
     /// ```
     pub async fn flash(&self, key: &str, value: impl Serialize) -> Result<(), SessionError> {
-        self.insert_data(flash_key(key), value).await
+        self.insert_data(&flash_key(key), value).await
     }
 
     /// Takes the flash value stored under `key`: `Some` to exactly one request, and
