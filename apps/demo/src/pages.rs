@@ -187,8 +187,17 @@ async fn account_page(
                 .map_or_else(|| "unknown".to_owned(), |ip| ip.to_string()),
             last_seen: ago(s.last_seen_at, now),
             last_seen_at: rfc3339(s.last_seen_at),
-            created_at: rfc3339(s.created_at),
-            created: human(s.created_at),
+            // "Signed in": the last login (a step-up moves it), else the creation.
+            created_at: rfc3339(
+                s.authenticated
+                    .as_ref()
+                    .map_or(s.created_at, |done| done.at),
+            ),
+            created: human(
+                s.authenticated
+                    .as_ref()
+                    .map_or(s.created_at, |done| done.at),
+            ),
             current: Some(s.handle) == current,
         })
         .collect();

@@ -66,6 +66,9 @@ pub(crate) fn session_json(session: &SessionSummary) -> Value {
         "absolute_expires_at": rfc3339(session.absolute_deadline),
         "ip": session.client.ip.map(|ip| ip.to_string()),
         "user_agent": session.client.user_agent,
+        "authenticated_at": session.authenticated.as_ref().map(|done| rfc3339(done.at)),
+        "auth_level": session.authenticated.as_ref().and_then(|done| done.how.level.clone()),
+        "auth_methods": session.authenticated.as_ref().map(|done| done.how.methods.clone()),
     })
 }
 

@@ -77,6 +77,10 @@ async fn a_session_revoked_by_the_cli_is_refused_by_the_running_demo() {
     assert_eq!(listed[0]["handle"], handle.as_str());
     assert_eq!(listed[0]["user_agent"], "phone-browser/3");
     assert_eq!(listed[0]["ip"], "127.0.0.1");
+    // How alice logged in, as the demo recorded it (SR-30).
+    assert_eq!(listed[0]["auth_level"], "aal1");
+    assert_eq!(listed[0]["auth_methods"], serde_json::json!(["pwd"]));
+    humantime::parse_rfc3339(listed[0]["authenticated_at"].as_str().unwrap()).unwrap();
 
     let out = hallpass(&["--store", &store, "sessions", "revoke", &handle])
         .ok()

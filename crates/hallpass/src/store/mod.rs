@@ -273,6 +273,8 @@ pub struct SessionSummary {
     pub absolute_deadline: Timestamp,
     /// Client metadata.
     pub client: ClientMeta,
+    /// When and how its principal last authenticated.
+    pub authenticated: Option<Authenticated>,
 }
 
 impl From<&Record> for SessionSummary {
@@ -285,6 +287,7 @@ impl From<&Record> for SessionSummary {
             idle_deadline: record.idle_deadline,
             absolute_deadline: record.absolute_deadline,
             client: record.client.clone(),
+            authenticated: record.authenticated.clone(),
         }
     }
 }
