@@ -34,7 +34,7 @@ pub(crate) fn to_fields(record: &Record, hash: &[u8; 32]) -> Vec<(&'static str, 
         fields.push(("ua", ua.clone().into_bytes()));
     }
     if let Some(authenticated) = &record.authenticated {
-        fields.push(("au", authenticated_field(authenticated)));
+        fields.push(("au", authenticated_field(authenticated).into_bytes()));
     }
     fields
 }
@@ -42,12 +42,12 @@ pub(crate) fn to_fields(record: &Record, hash: &[u8; 32]) -> Vec<(&'static str, 
 /// The `au` field: the login's Unix milliseconds alone when it recorded no level
 /// and no methods (a plain login: the common case, a few bytes per session), else
 /// the JSON text of the whole [`Authenticated`].
-pub(crate) fn authenticated_field(authenticated: &Authenticated) -> Vec<u8> {
+pub(crate) fn authenticated_field(authenticated: &Authenticated) -> String {
     if *authenticated.how == Authentication::new() {
-        return authenticated.at.as_unix_millis().to_string().into_bytes();
+        return authenticated.at.as_unix_millis().to_string();
     }
     // An `Authenticated` always serializes: a number and strings.
-    serde_json::to_vec(authenticated).unwrap_or_default()
+    serde_json::to_string(authenticated).unwrap_or_default()
 }
 
 /// The `au` field back.
@@ -222,7 +222,7 @@ mod tests {
     fn authentication_fields_are_compact_and_round_trip() {
         let at = Timestamp::from_unix_millis(1_700_000_000_000);
         let plain = Authenticated::new(at, Authentication::new());
-        assert_eq!(authenticated_field(&plain), b"1700000000000");
+        assert_eq!(authenticated_field(&plain), "1700000000000");
         let strong = Authenticated::new(
             at,
             Authentication::new()
@@ -231,7 +231,7 @@ mod tests {
         );
         assert_eq!(
             authenticated_field(&strong),
-            br#"{"at":1700000000000,"level":"aal2","methods":["pwd","otp"]}"#
+            r#"{"at":1700000000000,"level":"aal2","methods":["pwd","otp"]}"#
         );
         for authenticated in [plain, strong] {
             let mut record = Record::new(

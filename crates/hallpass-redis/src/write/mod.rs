@@ -69,11 +69,13 @@ fn delta_args(delta: &Delta, now: Timestamp) -> Result<Vec<String>, StoreError> 
             .map(|max| max.to_string())
             .unwrap_or_default(),
     );
-    args.push(match &delta.authenticated {
-        Some(authenticated) => String::from_utf8(record::authenticated_field(authenticated))
-            .map_err(|err| StoreError::new(StoreErrorKind::InvalidData, err))?,
-        None => String::new(),
-    });
+    args.push(
+        delta
+            .authenticated
+            .as_ref()
+            .map(record::authenticated_field)
+            .unwrap_or_default(),
+    );
     for op in &delta.ops {
         match op {
             Op::Set { key, value } => args.extend(["S".to_owned(), key.clone(), value.to_string()]),
@@ -330,13 +332,7 @@ impl RedisStore {
         delta: &Delta,
         now: Timestamp,
     ) -> Result<Applied, StoreError> {
-        if matches!(delta.principal, Some(PrincipalChange::Login { .. })) {
-            return Err(StoreError::login_needs_rotation());
-        }
-        Ok(match self.write(key, None, delta, now).await? {
-            Written::Updated { record, .. } => Applied::Updated(record),
-            Written::Gone | Written::Refused(_) | Written::Evicted(_) => Applied::Gone,
-        })
+        self.apply_taking(key, delta, now).await.map(Applied::from)
     }
 
     /// [`SessionStore::take`](hallpass::store::SessionStore::take): an apply whose
@@ -348,6 +344,17 @@ impl RedisStore {
         now: Timestamp,
     ) -> Result<Taken, StoreError> {
         StoreError::check_take(delta)?;
+        self.apply_taking(key, delta, now).await
+    }
+
+    /// An apply ([`scripts::WRITE`] without a rotation), with what the delta's last
+    /// take removed.
+    async fn apply_taking(
+        &self,
+        key: &StoreKey,
+        delta: &Delta,
+        now: Timestamp,
+    ) -> Result<Taken, StoreError> {
         if matches!(delta.principal, Some(PrincipalChange::Login { .. })) {
             return Err(StoreError::login_needs_rotation());
         }

@@ -3,9 +3,6 @@
 /// Optimistic applies before an apply takes the row lock instead.
 const OPTIMISTIC_TRIES: usize = 3;
 
-/// What an apply comes to: the record after it, and what its last take removed.
-type Applying = (Arc<Record>, Option<serde_json::Value>);
-
 use std::sync::Arc;
 
 use hallpass::Handle;
@@ -221,10 +218,9 @@ where
         delta: &Delta,
         now: Timestamp,
     ) -> Result<Applied, StoreError> {
-        Ok(match self.do_apply_taking(key, delta, now).await? {
-            Some((record, _)) => Applied::Updated(record),
-            None => Applied::Gone,
-        })
+        self.do_apply_taking(key, delta, now)
+            .await
+            .map(Applied::from)
     }
 
     pub(super) async fn do_take(
@@ -234,20 +230,16 @@ where
         now: Timestamp,
     ) -> Result<Taken, StoreError> {
         StoreError::check_take(delta)?;
-        Ok(match self.do_apply_taking(key, delta, now).await? {
-            Some((record, value)) => Taken::Updated { value, record },
-            None => Taken::Gone,
-        })
+        self.do_apply_taking(key, delta, now).await
     }
 
-    /// An apply: the record after it and what the delta's last take removed;
-    /// `None` when the session is gone.
+    /// An apply, with what the delta's last take removed.
     async fn do_apply_taking(
         &self,
         key: &StoreKey,
         delta: &Delta,
         now: Timestamp,
-    ) -> Result<Option<Applying>, StoreError> {
+    ) -> Result<Taken, StoreError> {
         if matches!(delta.principal, Some(PrincipalChange::Login { .. })) {
             return Err(StoreError::login_needs_rotation());
         }
@@ -270,9 +262,9 @@ where
         key: &StoreKey,
         delta: &Delta,
         now: Timestamp,
-    ) -> Result<Option<Option<Applying>>, StoreError> {
+    ) -> Result<Option<Taken>, StoreError> {
         let Loaded::Live(record) = self.do_load(key, now).await? else {
-            return Ok(Some(None));
+            return Ok(Some(Taken::Gone));
         };
         let mut record = Arc::unwrap_or_clone(record);
         let read = i64::try_from(record.version).unwrap_or(i64::MAX);
@@ -284,7 +276,10 @@ where
             .await
             .map_err(store_error)?
             .rows();
-        Ok((written == 1).then(|| Some((Arc::new(record), taken))))
+        Ok((written == 1).then(|| Taken::Updated {
+            value: taken,
+            record: Arc::new(record),
+        }))
     }
 
     async fn apply_once(
@@ -292,11 +287,11 @@ where
         key: &StoreKey,
         delta: &Delta,
         now: Timestamp,
-    ) -> Result<Option<Applying>, StoreError> {
+    ) -> Result<Taken, StoreError> {
         let mut tx = self.begin_write().await?;
         // Dropping `tx` on any early return rolls back.
         let Some(mut record) = self.locked(&mut tx, key, now).await? else {
-            return Ok(None);
+            return Ok(Taken::Gone);
         };
         let taken = delta.apply_taking(&mut record)?;
         Columns::from_record(&record)?
@@ -305,7 +300,10 @@ where
             .await
             .map_err(store_error)?;
         tx.commit().await.map_err(store_error)?;
-        Ok(Some((Arc::new(record), taken)))
+        Ok(Taken::Updated {
+            value: taken,
+            record: Arc::new(record),
+        })
     }
 
     pub(super) async fn do_touch(

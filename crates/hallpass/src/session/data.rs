@@ -222,11 +222,7 @@ impl Session {
         let applied = match self.store().apply(&current.key, &delta, now).await {
             Ok(applied) => applied,
             Err(err) => {
-                // Nothing was written: what this request had pending stays pending.
-                delta.ops.pop();
-                current.pending = delta;
-                current.pending.touch = None;
-                current.pending.max_data_bytes = None;
+                current.keep_pending(delta);
                 return Err(SessionError::from_store(err));
             }
         };

@@ -117,11 +117,7 @@ impl Session {
                 Ok(None)
             }
             Err(err) => {
-                // Nothing was written: what this request had pending stays pending.
-                delta.ops.pop();
-                current.pending = delta;
-                current.pending.touch = None;
-                current.pending.max_data_bytes = None;
+                current.keep_pending(delta);
                 Err(SessionError::from_store(err))
             }
         }

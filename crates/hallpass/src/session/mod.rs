@@ -85,6 +85,16 @@ impl Current {
     fn reference(&self) -> SessionRef {
         SessionRef::of(&self.key)
     }
+
+    /// After a store call that wrote nothing: `delta` was this request's pending
+    /// changes plus one op sent at once (an increment, a take) and the call's touch
+    /// and bound; the pending changes stay pending, for the commit.
+    fn keep_pending(&mut self, mut delta: Delta) {
+        delta.ops.pop();
+        delta.touch = None;
+        delta.max_data_bytes = None;
+        self.pending = delta;
+    }
 }
 
 #[derive(Default)]

@@ -236,6 +236,16 @@ pub enum Taken {
     Gone,
 }
 
+impl From<Taken> for Applied {
+    /// The apply a take is: the record, without the taken value.
+    fn from(taken: Taken) -> Self {
+        match taken {
+            Taken::Updated { record, .. } => Self::Updated(record),
+            Taken::Gone => Self::Gone,
+        }
+    }
+}
+
 /// Result of [`SessionStore::rotate`].
 #[non_exhaustive]
 #[derive(Clone, Debug, PartialEq)]

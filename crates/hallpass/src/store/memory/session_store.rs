@@ -92,12 +92,7 @@ impl SessionStore for MemoryStore {
         delta: &'a Delta,
         now: Timestamp,
     ) -> StoreFuture<'a, Applied> {
-        Box::pin(async move {
-            Ok(match self.apply_taking(key, delta, now)? {
-                Taken::Updated { record, .. } => Applied::Updated(record),
-                Taken::Gone => Applied::Gone,
-            })
-        })
+        Box::pin(async move { self.apply_taking(key, delta, now).map(Applied::from) })
     }
 
     fn take<'a>(
