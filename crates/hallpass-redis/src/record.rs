@@ -5,7 +5,7 @@ use std::net::IpAddr;
 use std::time::Duration;
 
 use hallpass::Handle;
-use hallpass::store::{Authenticated, Authentication, ClientMeta, Record};
+use hallpass::store::{Authenticated, Authentication, ClientMeta, Record, Rotation};
 use hallpass::time::Timestamp;
 use redis::Value;
 
@@ -35,6 +35,9 @@ pub(crate) fn to_fields(record: &Record, hash: &[u8; 32]) -> Vec<(&'static str, 
     }
     if let Some(authenticated) = &record.authenticated {
         fields.push(("au", authenticated_field(authenticated).into_bytes()));
+    }
+    if let Some(rotated) = &record.rotated {
+        fields.push(("ro", rotated.to_text().into_bytes()));
     }
     fields
 }
@@ -163,6 +166,15 @@ fn from_pairs(
     record.version = number("v")?;
     record.remember = get("r") == Some(b"1");
     record.authenticated = get("au").map(parse_authenticated).transpose()?;
+    record.rotated = get("ro")
+        .map(|field| {
+            std::str::from_utf8(field)
+                .ok()
+                .and_then(Rotation::from_text)
+                .map(Box::new)
+                .ok_or(BadRecord::Field("ro"))
+        })
+        .transpose()?;
     record.principal = text("p")?.map(str::to_owned);
     let ip = text("ip")?.and_then(|ip| ip.parse::<IpAddr>().ok());
     record.client = ClientMeta::new(ip, text("ua")?);
@@ -253,6 +265,30 @@ mod tests {
             );
         }
         assert!(parse_authenticated(b"soon").is_err());
+    }
+
+    /// The `ro` field comes back as it went, plain and periodic.
+    #[test]
+    fn rotation_fields_round_trip() {
+        let at = Timestamp::from_unix_millis(1_700_000_000_000);
+        for rotation in [Rotation::new(at, None), Rotation::new(at, Some([0xab; 32]))] {
+            let mut record = Record::new(
+                Handle::generate(),
+                Timestamp::from_unix_millis(1_000),
+                Duration::from_secs(60),
+                Duration::from_secs(600),
+            );
+            record.rotated = Some(Box::new(rotation));
+            let hash = [7u8; 32];
+            let pairs = to_fields(&record, &hash)
+                .into_iter()
+                .map(|(k, v)| (k.to_owned(), v))
+                .collect();
+            assert_eq!(
+                from_value(record.handle, &reply(pairs)).unwrap(),
+                Some((hash, record))
+            );
+        }
     }
 
     /// A hash with no token hash is a fence left by a cluster revoke, never a session.

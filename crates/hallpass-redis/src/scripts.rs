@@ -4,7 +4,9 @@
 //! seen, `i` idle deadline, `a` absolute deadline, `v` version, `r` remember (present
 //! only when set), `p` principal (absent: anonymous), `au` when and how the principal
 //! last authenticated (its Unix milliseconds for a login with no level or methods,
-//! else the JSON text of `Authenticated`; absent: none), `z` the data size
+//! else the JSON text of `Authenticated`; absent: none), `ro` the last token
+//! rotation (its Unix milliseconds, then for a periodic rotation `:` and the hex
+//! SHA-256 of the token it replaced; absent: never rotated), `z` the data size
 //! ([`hallpass::store::Record::data_size`], kept up to date by every write), `ip`, `ua`, and
 //! one `d:<name>` field per data key holding its value as compact JSON text. Times
 //! are Unix milliseconds. On a cluster a hash may also carry a fence (`fp`
@@ -208,7 +210,7 @@ local function apply_data(key, B, z)
       if string.sub(field, 1, 2) == 'd:' then save(key, field); redis.call('HDEL', key, field) end
     end
   end
-  local i = B + 15
+  local i = B + 16
   for _ = 1, tonumber(ARGV[B + 12]) do
     local op, name = ARGV[i], ARGV[i + 1]
     local field = 'd:' .. name
@@ -285,6 +287,7 @@ if mode == '=' then redis.call('HSET', key, 'p', principal)
 elseif mode == '-' then redis.call('HDEL', key, 'p') end
 if ARGV[B + 14] ~= '' then redis.call('HSET', key, 'au', ARGV[B + 14])
 elseif mode == '-' or (mode == '=' and before ~= principal) then redis.call('HDEL', key, 'au') end
+if ARGV[B + 15] ~= '' then redis.call('HSET', key, 'ro', ARGV[B + 15]) end
 if ARGV[B + 4] == '1' then redis.call('HSET', key, 'r', '1')
 elseif ARGV[B + 4] == '0' then redis.call('HDEL', key, 'r') end
 if ARGV[B + 5] == '1' then

@@ -29,6 +29,7 @@ pub const MIGRATIONS: &[(i64, &str)] = &[
     (1, include_str!("../sql/mysql/001_sessions.sql")),
     (2, include_str!("../sql/mysql/002_principals.sql")),
     (3, include_str!("../sql/mysql/003_authentication.sql")),
+    (4, include_str!("../sql/mysql/004_rotation.sql")),
 ];
 
 /// A MySQL / MariaDB session store.

@@ -32,6 +32,7 @@ pub const MIGRATIONS: &[(i64, &str)] = &[
     (1, include_str!("../sql/postgres/001_sessions.sql")),
     (2, include_str!("../sql/postgres/002_principals.sql")),
     (3, include_str!("../sql/postgres/003_authentication.sql")),
+    (4, include_str!("../sql/postgres/004_rotation.sql")),
 ];
 
 /// A PostgreSQL session store.

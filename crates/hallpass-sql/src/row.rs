@@ -4,20 +4,22 @@ use std::net::IpAddr;
 use std::time::Duration;
 
 use hallpass::Handle;
-use hallpass::store::{Authenticated, ClientMeta, Record, StoreError, StoreErrorKind, StoreKey};
+use hallpass::store::{
+    Authenticated, ClientMeta, Record, Rotation, StoreError, StoreErrorKind, StoreKey,
+};
 use hallpass::time::Timestamp;
 
 /// The columns every query reads, in this order (see [`Columns`]).
 pub(crate) const SELECT_COLUMNS: &str = "handle, principal, data, created_at, last_seen_at, idle_deadline, \
-     absolute_deadline, version, remember, client_ip, user_agent, authentication";
+     absolute_deadline, version, remember, client_ip, user_agent, authentication, rotation";
 
 /// The columns an insert writes, in the order of [`Columns::bind_all`]'s binds.
 pub(crate) const INSERT_COLUMNS: &str = "token_hash, handle, principal, data, created_at, last_seen_at, \
      idle_deadline, absolute_deadline, expires_at, version, remember, client_ip, user_agent, \
-     authentication";
+     authentication, rotation";
 
 /// One `?` per column of [`INSERT_COLUMNS`].
-pub(crate) const INSERT_VALUES: &str = "?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?";
+pub(crate) const INSERT_VALUES: &str = "?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?";
 
 /// A record as SQL column values.
 #[derive(Debug)]
@@ -49,6 +51,8 @@ pub(crate) struct Columns {
     pub(crate) user_agent: Option<String>,
     /// `authentication` (JSON text of [`Authenticated`]; NULL: none)
     pub(crate) authentication: Option<String>,
+    /// `rotation` (JSON text of [`Rotation`]; NULL: never rotated)
+    pub(crate) rotation: Option<String>,
 }
 
 /// Milliseconds as a SQL `BIGINT` (saturating: no timestamp reaches `i64::MAX`).
@@ -86,6 +90,12 @@ impl Columns {
             authentication: record
                 .authenticated
                 .as_ref()
+                .map(serde_json::to_string)
+                .transpose()
+                .map_err(|e| StoreError::new(StoreErrorKind::InvalidData, e))?,
+            rotation: record
+                .rotated
+                .as_deref()
                 .map(serde_json::to_string)
                 .transpose()
                 .map_err(|e| StoreError::new(StoreErrorKind::InvalidData, e))?,
@@ -130,6 +140,13 @@ impl Columns {
             .map(serde_json::from_str::<Authenticated>)
             .transpose()
             .map_err(RowError::Authentication)?;
+        record.rotated = self
+            .rotation
+            .as_deref()
+            .map(serde_json::from_str::<Rotation>)
+            .transpose()
+            .map_err(RowError::Rotation)?
+            .map(Box::new);
         Ok(record)
     }
 }
@@ -147,6 +164,9 @@ pub(crate) enum RowError {
     /// The authentication column is not what hallpass writes there.
     #[error("the stored authentication is malformed")]
     Authentication(#[source] serde_json::Error),
+    /// The rotation column is not what hallpass writes there.
+    #[error("the stored rotation is malformed")]
+    Rotation(#[source] serde_json::Error),
 }
 
 /// Reads a [`Columns`] from a row whose first columns are [`SELECT_COLUMNS`], starting
@@ -171,6 +191,7 @@ macro_rules! read_columns {
                 client_ip: row.try_get(o + 9)?,
                 user_agent: row.try_get(o + 10)?,
                 authentication: row.try_get(o + 11)?,
+                rotation: row.try_get(o + 12)?,
             })
         })()
     }};
@@ -207,12 +228,13 @@ impl Columns {
             .bind(self.client_ip)
             .bind(self.user_agent)
             .bind(self.authentication)
+            .bind(self.rotation)
     }
 
     /// Binds the columns a delta can change, then `token_hash`, in the order of an
     /// `UPDATE … SET principal, data, last_seen_at, idle_deadline, absolute_deadline,
-    /// expires_at, version, remember, client_ip, user_agent, authentication WHERE
-    /// token_hash`.
+    /// expires_at, version, remember, client_ip, user_agent, authentication, rotation
+    /// WHERE token_hash`.
     pub(crate) fn bind_update<'q, DB>(
         self,
         key: &StoreKey,
@@ -238,6 +260,7 @@ impl Columns {
             .bind(self.client_ip)
             .bind(self.user_agent)
             .bind(self.authentication)
+            .bind(self.rotation)
             .bind(key.hash().to_vec())
     }
 }

@@ -31,6 +31,7 @@ pub const MIGRATIONS: &[(i64, &str)] = &[
     (1, include_str!("../sql/sqlite/001_sessions.sql")),
     (2, include_str!("../sql/sqlite/002_principals.sql")),
     (3, include_str!("../sql/sqlite/003_authentication.sql")),
+    (4, include_str!("../sql/sqlite/004_rotation.sql")),
 ];
 
 /// A SQLite session store.

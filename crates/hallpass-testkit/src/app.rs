@@ -103,11 +103,45 @@ impl TestApp {
         store: Arc<dyn SessionStore>,
         adjust: impl FnOnce(SessionConfig) -> SessionConfig,
     ) -> Self {
-        let store = InstrumentedStore::new(store);
         // Real time, moved on by hand: stores with server-side expiry (Redis's
         // PEXPIREAT) see sensible deadlines.
-        let clock = ManualClock::starting_now();
-        let events: Arc<Mutex<Vec<Event>>> = Arc::default();
+        Self::build(
+            framework,
+            InstrumentedStore::new(store),
+            ManualClock::starting_now(),
+            Arc::default(),
+            adjust,
+        )
+    }
+
+    /// A second app server beside this one, as in a fleet: the same store, clock and
+    /// event log, its own engine (with `adjust` applied to the default test
+    /// configuration) on `framework`.
+    ///
+    /// # Panics
+    ///
+    /// When `adjust` yields a configuration the engine rejects.
+    pub fn beside(
+        &self,
+        framework: Framework,
+        adjust: impl FnOnce(SessionConfig) -> SessionConfig,
+    ) -> Self {
+        Self::build(
+            framework,
+            self.store.clone(),
+            self.clock.clone(),
+            Arc::clone(&self.events),
+            adjust,
+        )
+    }
+
+    fn build(
+        framework: Framework,
+        store: InstrumentedStore,
+        clock: ManualClock,
+        events: Arc<Mutex<Vec<Event>>>,
+        adjust: impl FnOnce(SessionConfig) -> SessionConfig,
+    ) -> Self {
         let sink = Arc::clone(&events);
         let config = adjust(
             SessionConfig::new(test_keyring())

@@ -3,7 +3,7 @@
 //! both keep their changes and `increment` never loses a count.
 
 use crate::config::CapPolicy;
-use crate::record::{Authenticated, ClientMeta, Record};
+use crate::record::{Authenticated, ClientMeta, Record, Rotation};
 use crate::time::Timestamp;
 
 /// One change to a session's data.
@@ -280,6 +280,10 @@ pub struct Delta {
     /// without it clears what the record held: an authentication never carries over
     /// to another principal, nor to an anonymous session.
     pub authenticated: Option<Authenticated>,
+    /// `Some` to record a token rotation (SR-17; what
+    /// [`SessionStore::rotate`](crate::store::SessionStore::rotate) carries for a
+    /// periodic or login rotation): the record keeps it until the next one.
+    pub rotated: Option<Rotation>,
     /// `Some` to move the idle deadline on.
     pub touch: Option<Touch>,
     /// The most bytes the data may hold after the delta, measured by
@@ -325,6 +329,7 @@ impl Delta {
             || self.client.is_some()
             || self.absolute_deadline.is_some()
             || self.authenticated.is_some()
+            || self.rotated.is_some()
     }
 
     /// Whether the delta changes nothing at all.
@@ -429,6 +434,9 @@ impl Delta {
         }
         if let Some(authenticated) = &self.authenticated {
             record.authenticated = Some(authenticated.clone());
+        }
+        if let Some(rotated) = self.rotated {
+            record.rotated = Some(Box::new(rotated));
         }
         if let Some(remember) = self.remember {
             record.remember = remember;

@@ -54,6 +54,9 @@ pub enum RotationReason {
     Requested,
     /// The client binding policy demanded a fresh login.
     BindingMismatch,
+    /// The rotation interval passed (SR-17,
+    /// [`SessionConfig::with_rotation_interval`](crate::SessionConfig::with_rotation_interval)).
+    Periodic,
 }
 
 /// Why a presented session cookie was not accepted.
@@ -82,6 +85,9 @@ pub enum RevokedBy {
     SessionCap,
     /// The client binding policy terminated the session.
     BindingMismatch,
+    /// A replaced token came back after its grace window
+    /// ([`ReplayPolicy`](crate::config::ReplayPolicy), SR-17).
+    TokenReplay,
 }
 
 /// A security-relevant event in a session's life.
@@ -161,6 +167,20 @@ pub enum Event {
         /// Whether the User-Agent differed.
         user_agent_changed: bool,
     },
+    /// A token that a periodic rotation replaced was presented after its grace
+    /// window: a copy of the cookie is in use elsewhere (SR-17). What follows is
+    /// the [`ReplayPolicy`](crate::config::ReplayPolicy)'s (a `Revoked` event when
+    /// it ends sessions).
+    TokenReplayed {
+        /// The replayed token's reference.
+        session: SessionRef,
+        /// The session's handle.
+        handle: Handle,
+        /// Its principal, if logged in.
+        principal: Option<String>,
+        /// The client that sent the replay, when known.
+        ip: Option<IpAddr>,
+    },
     /// A write was dropped because the session had ended concurrently (AT-24).
     WriteDiscarded {
         /// The token reference.
@@ -183,6 +203,7 @@ impl Event {
             Self::DuplicateCookie { .. } => "duplicate_cookie",
             Self::BindingMismatch { .. } => "binding_mismatch",
             Self::WriteDiscarded { .. } => "write_discarded",
+            Self::TokenReplayed { .. } => "token_replayed",
         }
     }
 }

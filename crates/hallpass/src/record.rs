@@ -164,6 +164,109 @@ impl<'de> Deserialize<'de> for Authenticated {
     }
 }
 
+/// A session's last token rotation (SR-17): when it happened and, for a periodic
+/// rotation, the hash of the token it replaced. That token then works for the grace
+/// window ([`SessionConfig::with_rotation_grace`](crate::config::SessionConfig::with_rotation_grace)),
+/// and a request that presents it after the window is a replay of a stolen copy
+/// ([`Event::TokenReplayed`](crate::events::Event::TokenReplayed)). A login's
+/// rotation replaces nothing here: a token from before the login never works again,
+/// not even for a moment (SR-15).
+///
+/// # Examples
+///
+/// ```
+/// use hallpass::store::Rotation;
+/// use hallpass::time::Timestamp;
+///
+/// let rotation = Rotation::new(Timestamp::from_unix_millis(1_000), Some([7; 32]));
+/// assert_eq!(rotation.replaced, Some([7; 32]));
+/// ```
+#[non_exhaustive]
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Rotation {
+    /// When the token was last replaced.
+    pub at: Timestamp,
+    /// `SHA-256` of the token a periodic rotation replaced (a
+    /// [`StoreKey::hash`](crate::store::StoreKey::hash)); `None` after a login or a
+    /// requested rotation, whose old token is dead at once.
+    pub replaced: Option<[u8; 32]>,
+}
+
+impl Rotation {
+    /// A rotation at `at` that replaced the token hashing to `replaced`, if any.
+    #[must_use]
+    pub fn new(at: Timestamp, replaced: Option<[u8; 32]>) -> Self {
+        Self { at, replaced }
+    }
+
+    /// A compact text form for stores that keep fields as text: the Unix
+    /// milliseconds, then for a periodic rotation `:` and the replaced hash in hex.
+    ///
+    /// ```
+    /// use hallpass::store::Rotation;
+    /// use hallpass::time::Timestamp;
+    ///
+    /// let at = Timestamp::from_unix_millis(1_700_000_000_000);
+    /// assert_eq!(Rotation::new(at, None).to_text(), "1700000000000");
+    /// let periodic = Rotation::new(at, Some([0xab; 32]));
+    /// assert_eq!(periodic.to_text(), format!("1700000000000:{}", "ab".repeat(32)));
+    /// assert_eq!(Rotation::from_text(&periodic.to_text()), Some(periodic));
+    /// ```
+    #[must_use]
+    pub fn to_text(&self) -> String {
+        let at = self.at.as_unix_millis();
+        match &self.replaced {
+            None => at.to_string(),
+            Some(hash) => format!("{at}:{}", crate::token::hash_to_hex(hash)),
+        }
+    }
+
+    /// Parses what [`Rotation::to_text`] writes; `None` for anything else.
+    #[must_use]
+    pub fn from_text(text: &str) -> Option<Self> {
+        let (at, replaced) = match text.split_once(':') {
+            None => (text, None),
+            Some((at, hex)) => (at, Some(crate::token::hash_from_hex(hex)?)),
+        };
+        Some(Self::new(
+            Timestamp::from_unix_millis(at.parse().ok()?),
+            replaced,
+        ))
+    }
+}
+
+/// The stored form of a [`Rotation`]: `{"at": …, "replaced": "<64 hex digits>"}`.
+#[derive(Serialize, Deserialize)]
+struct StoredRotation {
+    at: Timestamp,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    replaced: Option<String>,
+}
+
+impl Serialize for Rotation {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        StoredRotation {
+            at: self.at,
+            replaced: self.replaced.as_ref().map(crate::token::hash_to_hex),
+        }
+        .serialize(serializer)
+    }
+}
+
+impl<'de> Deserialize<'de> for Rotation {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        let stored = StoredRotation::deserialize(deserializer)?;
+        let replaced = stored
+            .replaced
+            .map(|text| {
+                crate::token::hash_from_hex(&text)
+                    .ok_or_else(|| serde::de::Error::custom("replaced: not 64 hex digits"))
+            })
+            .transpose()?;
+        Ok(Self::new(stored.at, replaced))
+    }
+}
+
 /// Everything a store keeps about one session.
 ///
 /// `Debug` lists the data's keys but never its values: session data may hold
@@ -215,6 +318,10 @@ pub struct Record {
     /// session (and for one logged in before hallpass recorded it).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub authenticated: Option<Authenticated>,
+    /// The last token rotation, if the session had one (boxed: eight bytes in a
+    /// record that never rotated).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub rotated: Option<Box<Rotation>>,
 }
 
 /// The format version [`Record::encode`] writes.
@@ -251,7 +358,31 @@ impl Record {
             remember: false,
             client: ClientMeta::default(),
             authenticated: None,
+            rotated: None,
         }
+    }
+
+    /// When the token was last replaced, counting the creation and the last login
+    /// as replacements: what a periodic rotation is due from.
+    ///
+    /// ```
+    /// # use std::time::Duration;
+    /// # use hallpass::Handle;
+    /// # use hallpass::store::{Record, Rotation};
+    /// # use hallpass::time::Timestamp;
+    /// let mut record = Record::new(Handle::generate(), Timestamp::from_unix_millis(5),
+    ///     Duration::from_secs(60), Duration::from_secs(600));
+    /// assert_eq!(record.token_issued_at(), Timestamp::from_unix_millis(5));
+    /// record.rotated = Some(Box::new(Rotation::new(Timestamp::from_unix_millis(9), None)));
+    /// assert_eq!(record.token_issued_at(), Timestamp::from_unix_millis(9));
+    /// ```
+    #[must_use]
+    pub fn token_issued_at(&self) -> Timestamp {
+        let login = self.authenticated.as_ref().map(|a| a.at);
+        let rotation = self.rotated.as_ref().map(|r| r.at);
+        self.created_at
+            .max(login.unwrap_or(self.created_at))
+            .max(rotation.unwrap_or(self.created_at))
     }
 
     /// When the session ends: the earlier of its two deadlines.
@@ -371,6 +502,7 @@ impl fmt::Debug for Record {
             .field("remember", &self.remember)
             .field("client", &self.client)
             .field("authenticated", &self.authenticated)
+            .field("rotated", &self.rotated.as_ref().map(|r| r.at))
             .finish()
     }
 }
@@ -521,12 +653,40 @@ mod tests {
         r#""authenticated":{"at":1700000000000,"level":"aal2","methods":["pwd","otp"]}}"#
     );
 
+    /// The stored form of a rotation, pinned: the replaced token's hash in hex,
+    /// absent for a plain rotation.
+    #[test]
+    fn a_rotation_is_encoded_as_pinned() {
+        let mut record = one_second_record();
+        record.handle = Handle::from_bytes([7; 16]);
+        let at = Timestamp::from_unix_millis(1_700_000_000_000);
+        record.rotated = Some(Box::new(Rotation::new(at, Some([0x01; 32]))));
+        let text = String::from_utf8(record.encode()).unwrap();
+        let expected = format!(
+            r#","rotated":{{"at":1700000000000,"replaced":"{}"}}}}"#,
+            "01".repeat(32)
+        );
+        assert!(text.ends_with(&expected), "{text}");
+        assert_eq!(Record::decode(text.as_bytes()).unwrap(), record);
+        record.rotated = Some(Box::new(Rotation::new(at, None)));
+        let text = String::from_utf8(record.encode()).unwrap();
+        assert!(
+            text.ends_with(r#","rotated":{"at":1700000000000}}"#),
+            "{text}"
+        );
+        let bad = text.replace(r#""at":1700000000000}"#, r#""at":1,"replaced":"zz"}"#);
+        assert!(Record::decode(bad.as_bytes()).is_err());
+    }
+
     /// The memory store keeps one record per session: its size is pinned, so a new
     /// field that costs every session memory is a decision, not an accident.
     #[test]
     fn a_record_stays_small() {
         assert_eq!(size_of::<Option<Authenticated>>(), 16);
-        assert!(size_of::<Record>() <= 176, "{}", size_of::<Record>());
+        // 184: 176 and the boxed last rotation (SR-17), eight bytes for a session
+        // that never rotated.
+        assert_eq!(size_of::<Option<Box<Rotation>>>(), 8);
+        assert!(size_of::<Record>() <= 184, "{}", size_of::<Record>());
         let plain = Authenticated::new(Timestamp::from_unix_millis(1), Authentication::new());
         let other = Authenticated::new(Timestamp::from_unix_millis(2), Authentication::new());
         assert!(

@@ -34,6 +34,7 @@ mod names {
     pub(super) const EXPIRED: &str = "hallpass.session.expired";
     pub(super) const BINDING_MISMATCH: &str = "hallpass.session.binding_mismatch";
     pub(super) const WRITE_DISCARDED: &str = "hallpass.session.write_discarded";
+    pub(super) const TOKEN_REPLAYED: &str = "hallpass.session.token_replayed";
     pub(super) const INVALID_COOKIE: &str = "hallpass.cookie.invalid";
     pub(super) const DUPLICATE_COOKIE: &str = "hallpass.cookie.duplicate";
     pub(super) const REJECTED: &str = "hallpass.http.rejected";
@@ -52,7 +53,8 @@ pub(crate) fn emit(hook: Option<&EventHook>, event: &Event) {
     match event {
         Event::InvalidToken { .. }
         | Event::DuplicateCookie { .. }
-        | Event::BindingMismatch { .. } => {
+        | Event::BindingMismatch { .. }
+        | Event::TokenReplayed { .. } => {
             tracing::warn!(target: "hallpass::event", event = event.name(), details = ?event, "session event");
         }
         _ => {
@@ -81,6 +83,7 @@ fn count(event: &Event) {
                     RotationReason::Login => "login",
                     RotationReason::Requested => "requested",
                     RotationReason::BindingMismatch => "binding_mismatch",
+                    RotationReason::Periodic => "periodic",
                 };
                 counter!(ROTATED, "reason" => reason).increment(1);
             }
@@ -90,6 +93,7 @@ fn count(event: &Event) {
                     RevokedBy::User => "user",
                     RevokedBy::SessionCap => "session_cap",
                     RevokedBy::BindingMismatch => "binding_mismatch",
+                    RevokedBy::TokenReplay => "token_replay",
                 };
                 counter!(REVOKED, "by" => by).increment(*count);
             }
@@ -98,6 +102,7 @@ fn count(event: &Event) {
             }
             Event::BindingMismatch { .. } => counter!(BINDING_MISMATCH).increment(1),
             Event::WriteDiscarded { .. } => counter!(WRITE_DISCARDED).increment(1),
+            Event::TokenReplayed { .. } => counter!(TOKEN_REPLAYED).increment(1),
             Event::InvalidToken { reason, .. } => {
                 let reason = match reason {
                     InvalidReason::Malformed => "malformed",

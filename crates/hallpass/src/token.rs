@@ -170,27 +170,37 @@ impl StoreKey {
     /// The hash in lower-case hex, for stores that key by text (64 characters).
     #[must_use]
     pub fn to_hex(&self) -> String {
-        let mut out = String::with_capacity(64);
-        for byte in self.hash {
-            out.push(char::from(HEX[usize::from(byte >> 4)]));
-            out.push(char::from(HEX[usize::from(byte & 0x0f)]));
-        }
-        out
+        hash_to_hex(&self.hash)
     }
 
     /// Parses the hash as [`StoreKey::to_hex`] writes it; `None` for anything else.
     #[must_use]
     pub fn from_hex(handle: Handle, text: &str) -> Option<Self> {
-        let text = text.as_bytes();
-        if text.len() != 64 {
-            return None;
-        }
-        let mut out = [0u8; 32];
-        for (slot, pair) in out.iter_mut().zip(text.chunks_exact(2)) {
-            *slot = (hex_value(pair[0])? << 4) | hex_value(pair[1])?;
-        }
-        Some(Self { handle, hash: out })
+        hash_from_hex(text).map(|hash| Self { handle, hash })
     }
+}
+
+/// A token hash in lower-case hex (64 characters).
+pub(crate) fn hash_to_hex(hash: &[u8; 32]) -> String {
+    let mut out = String::with_capacity(64);
+    for byte in hash {
+        out.push(char::from(HEX[usize::from(byte >> 4)]));
+        out.push(char::from(HEX[usize::from(byte & 0x0f)]));
+    }
+    out
+}
+
+/// A token hash as [`hash_to_hex`] writes it; `None` for anything else.
+pub(crate) fn hash_from_hex(text: &str) -> Option<[u8; 32]> {
+    let text = text.as_bytes();
+    if text.len() != 64 {
+        return None;
+    }
+    let mut out = [0u8; 32];
+    for (slot, pair) in out.iter_mut().zip(text.chunks_exact(2)) {
+        *slot = (hex_value(pair[0])? << 4) | hex_value(pair[1])?;
+    }
+    Some(out)
 }
 
 const HEX: &[u8; 16] = b"0123456789abcdef";

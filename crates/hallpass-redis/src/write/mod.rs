@@ -30,7 +30,7 @@ use reply::{Refused, Written, bad_record, handles, int, refused, unexpected, wri
 /// skipped.
 fn delta_args(delta: &Delta, now: Timestamp) -> Result<Vec<String>, StoreError> {
     let ms = |t: Timestamp| t.as_unix_millis().to_string();
-    let mut args = Vec::with_capacity(15 + 3 * delta.ops.len());
+    let mut args = Vec::with_capacity(16 + 3 * delta.ops.len());
     args.push(ms(now));
     args.push(if delta.clear_data { "1" } else { "0" }.to_owned());
     match &delta.principal {
@@ -74,6 +74,13 @@ fn delta_args(delta: &Delta, now: Timestamp) -> Result<Vec<String>, StoreError> 
             .authenticated
             .as_ref()
             .map(record::authenticated_field)
+            .unwrap_or_default(),
+    );
+    args.push(
+        delta
+            .rotated
+            .as_ref()
+            .map(hallpass::store::Rotation::to_text)
             .unwrap_or_default(),
     );
     for op in &delta.ops {

@@ -13,6 +13,7 @@ mod cookies;
 mod failures;
 mod flash;
 mod lifecycle;
+mod rotation;
 
 pub use accounts::*;
 pub use authentication::*;
@@ -20,6 +21,7 @@ pub use cookies::*;
 pub use failures::*;
 pub use flash::*;
 pub use lifecycle::*;
+pub use rotation::*;
 
 pub(crate) const MINUTE: Duration = Duration::from_secs(60);
 
@@ -81,7 +83,10 @@ macro_rules! http_conformance {
             host_http_prefix_carries_the_session, partitioned_cookies_are_set_and_deleted_partitioned,
             events_follow_the_lifecycle, invalid_unknown_expired_and_revoked_look_alike,
             oversized_data_is_refused_and_nothing_is_stored, flash_values_show_once_across_a_redirect,
-            step_up_refreshes_the_login_and_its_level
+            step_up_refreshes_the_login_and_its_level,
+            periodic_rotation_keeps_the_replaced_token_for_its_grace,
+            a_replayed_token_ends_the_session_on_every_server,
+            two_servers_rotating_at_once_leave_one_winner
         );
         $crate::http_conformance!(@cases $make; $framework; race_cases;
             rotation_races_concurrent_requests, revoke_all_races_concurrent_logins,

@@ -5,7 +5,7 @@ use std::sync::Arc;
 use hallpass::Handle;
 use hallpass::store::{Admission, Applied, Delta, Loaded, PrincipalChange, Rotated, SessionStore};
 
-use super::{base, create, key_for, live, record};
+use super::{at, base, create, key_for, live, record};
 
 /// SR-16: rotation moves the record to the new key in one step; the old key is dead.
 pub async fn rotate_is_atomic_and_kills_the_old_key(store: Arc<dyn SessionStore>) {
@@ -97,4 +97,61 @@ pub async fn rotate_races_concurrent_writes(store: Arc<dyn SessionStore>) {
         applied
     );
     assert_eq!(store.load(&old, now).await.unwrap(), Loaded::Missing);
+}
+
+/// SR-17: a rotation's record of itself — when, and the hash of the token a
+/// periodic rotation replaced — is kept with the session, survives later writes and
+/// is found by the handle (how the engine grants a grace window and detects a
+/// replay); the next rotation replaces it, and the replaced token is never a key.
+pub async fn a_rotation_keeps_the_replaced_token_hash(store: Arc<dyn SessionStore>) {
+    use hallpass::store::Rotation;
+    let now = base();
+    let mut rec = record(now);
+    rec.data.insert("views".into(), 1.into());
+    let old = create(&*store, &rec).await;
+    let new = key_for(&rec.handle);
+    let periodic = Rotation::new(now, Some(*old.hash()));
+    let mut delta = Delta::default();
+    delta.rotated = Some(periodic);
+    let Rotated::Updated { record: after, .. } =
+        store.rotate(&old, &new, &delta, now).await.unwrap()
+    else {
+        panic!("rotate of a live record must succeed");
+    };
+    assert_eq!(after.rotated.as_deref(), Some(&periodic));
+    assert_eq!(store.load(&old, now).await.unwrap(), Loaded::Missing);
+    let mut write = Delta::default();
+    write.increment("views", 1);
+    assert!(matches!(
+        store.apply(&new, &write, now).await.unwrap(),
+        Applied::Updated(_)
+    ));
+    let reloaded = live(&*store, &new, now).await;
+    assert_eq!(
+        reloaded.rotated.as_deref(),
+        Some(&periodic),
+        "kept by a write"
+    );
+    assert_eq!(reloaded.data["views"], 2);
+    let (key, by_handle) = store.load_handle(&rec.handle, now).await.unwrap().unwrap();
+    assert_eq!(key, new);
+    assert_eq!(by_handle.rotated.as_deref(), Some(&periodic));
+    let login = Rotation::new(at(now, 1), None);
+    let third = key_for(&rec.handle);
+    let mut delta = Delta::default();
+    delta.rotated = Some(login);
+    delta.principal = Some(PrincipalChange::login("alice", Admission::default()));
+    assert!(matches!(
+        store
+            .rotate(&new, &third, &delta, at(now, 1))
+            .await
+            .unwrap(),
+        Rotated::Updated { .. }
+    ));
+    let last = live(&*store, &third, at(now, 1)).await;
+    assert_eq!(
+        last.rotated.as_deref(),
+        Some(&login),
+        "replaced, not merged"
+    );
 }

@@ -15,9 +15,12 @@ use crate::time::{Clock, SystemClock};
 mod policy;
 mod validate;
 
-pub use policy::{BindingPolicy, CapPolicy, ClientBinding, LoadFailure, SameSite};
+pub use policy::{BindingPolicy, CapPolicy, ClientBinding, LoadFailure, ReplayPolicy, SameSite};
 pub(crate) use validate::MAX_COOKIE_AGE;
 pub use validate::{ConfigError, MAX_COOKIE_LEN, MAX_TIMEOUT};
+
+/// How long a token replaced by a periodic rotation keeps working, by default.
+const DEFAULT_ROTATION_GRACE: Duration = Duration::from_secs(10);
 
 /// Everything the session layer needs to know.
 ///
@@ -53,6 +56,9 @@ pub struct SessionConfig {
     pub(crate) idle_timeout: Duration,
     pub(crate) absolute_timeout: Duration,
     pub(crate) touch_interval: Option<Duration>,
+    pub(crate) rotation_interval: Option<Duration>,
+    pub(crate) rotation_grace: Duration,
+    pub(crate) on_replay: ReplayPolicy,
     pub(crate) trusted_proxies: Vec<IpNet>,
     pub(crate) binding: ClientBinding,
     pub(crate) session_cap: Option<(usize, CapPolicy)>,
@@ -89,6 +95,9 @@ impl SessionConfig {
             idle_timeout: Duration::from_secs(30 * 60),
             absolute_timeout: Duration::from_secs(12 * 3600),
             touch_interval: None,
+            rotation_interval: None,
+            rotation_grace: DEFAULT_ROTATION_GRACE,
+            on_replay: ReplayPolicy::EndSession,
             trusted_proxies: Vec::new(),
             binding: ClientBinding::default(),
             session_cap: None,
@@ -382,6 +391,68 @@ impl SessionConfig {
         self
     }
 
+    /// Re-issue the session token every `interval` of use (SR-17; off by default):
+    /// the first request after it gets a new token in one atomic store step, so a
+    /// copied cookie stops working at the next rotation. The replaced token keeps
+    /// working for the grace window ([`with_rotation_grace`](Self::with_rotation_grace),
+    /// default 10 s) so the browser's requests already in flight don't fail; after
+    /// it, the token is a replay of a stolen copy and [`on_token_replay`](Self::on_token_replay)
+    /// decides (default: end the session).
+    ///
+    /// With rotation on, a counter request loads the session before its increment
+    /// (two store calls instead of one): the rotation is due by the record's clock.
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use hallpass::{Key, SessionConfig};
+    ///
+    /// let config = SessionConfig::new(Key::generate())
+    ///     .with_rotation_interval(Duration::from_secs(15 * 60));
+    /// assert_eq!(config.rotation_interval(), Some(Duration::from_secs(15 * 60)));
+    /// ```
+    #[must_use]
+    pub fn with_rotation_interval(mut self, interval: Duration) -> Self {
+        self.rotation_interval = Some(interval);
+        self
+    }
+
+    /// How long a token replaced by a periodic rotation keeps working (default
+    /// 10 s): long enough for the requests a page had in flight, short enough that
+    /// a thief's copy is caught. Must be shorter than the rotation interval.
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use hallpass::{Key, SessionConfig};
+    ///
+    /// let config = SessionConfig::new(Key::generate())
+    ///     .with_rotation_interval(Duration::from_secs(600))
+    ///     .with_rotation_grace(Duration::from_secs(3));
+    /// # let _ = config;
+    /// ```
+    #[must_use]
+    pub fn with_rotation_grace(mut self, grace: Duration) -> Self {
+        self.rotation_grace = grace;
+        self
+    }
+
+    /// What a replayed token does (default [`ReplayPolicy::EndSession`]).
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use hallpass::{Key, SessionConfig};
+    /// use hallpass::config::ReplayPolicy;
+    ///
+    /// let config = SessionConfig::new(Key::generate())
+    ///     .with_rotation_interval(Duration::from_secs(600))
+    ///     .on_token_replay(ReplayPolicy::EndAllOfPrincipal);
+    /// # let _ = config;
+    /// ```
+    #[must_use]
+    pub fn on_token_replay(mut self, policy: ReplayPolicy) -> Self {
+        self.on_replay = policy;
+        self
+    }
+
     /// Proxies whose `X-Forwarded-For` header is believed (CIDR ranges). Without any,
     /// the client IP is the peer address. Peers and hops are compared as canonical
     /// addresses (an IPv4 client of a dual-stack socket, `::ffff:a.b.c.d`, is
@@ -581,6 +652,17 @@ impl SessionConfig {
         self.absolute_timeout
     }
 
+    /// The periodic rotation interval, if rotation is on (SR-17).
+    ///
+    /// ```
+    /// # use hallpass::{Key, SessionConfig};
+    /// assert_eq!(SessionConfig::new(Key::generate()).rotation_interval(), None);
+    /// ```
+    #[must_use]
+    pub fn rotation_interval(&self) -> Option<Duration> {
+        self.rotation_interval
+    }
+
     pub(crate) fn touch_interval(&self) -> Duration {
         self.touch_interval.unwrap_or(self.idle_timeout / 10)
     }
@@ -599,6 +681,9 @@ impl fmt::Debug for SessionConfig {
             .field("idle_timeout", &self.idle_timeout)
             .field("absolute_timeout", &self.absolute_timeout)
             .field("touch_interval", &self.touch_interval())
+            .field("rotation_interval", &self.rotation_interval)
+            .field("rotation_grace", &self.rotation_grace)
+            .field("on_replay", &self.on_replay)
             .field("trusted_proxies", &self.trusted_proxies)
             .field("binding", &self.binding)
             .field("session_cap", &self.session_cap)

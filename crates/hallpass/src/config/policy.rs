@@ -114,3 +114,24 @@ pub enum LoadFailure {
     /// Carry on as if no session had been presented; nothing is written.
     AnonymousFallback,
 }
+
+/// What a replayed token does (SR-17): a token that a periodic rotation replaced,
+/// presented after its grace window. Only a copy can still send it — the browser
+/// got the new token with the rotating response — so the session is taken to be
+/// stolen, as OAuth's refresh-token reuse detection does. A browser that lost the
+/// rotating response (the connection dropped in between) also looks like this and
+/// is logged out: the price of the detection.
+#[non_exhaustive]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum ReplayPolicy {
+    /// Emit the [`TokenReplayed`](crate::events::Event::TokenReplayed) event only;
+    /// the replayed token still gets nothing.
+    Log,
+    /// End the session (the default): the thief's copy and the user's current
+    /// token both stop working, on every app server.
+    #[default]
+    EndSession,
+    /// End every session of the session's principal (an anonymous session: just
+    /// that one), as a password change does.
+    EndAllOfPrincipal,
+}

@@ -90,6 +90,14 @@ impl SessionConfig {
         {
             return Err(ConfigError::TouchIntervalTooLong);
         }
+        if let Some(interval) = self.rotation_interval {
+            if interval.is_zero() {
+                return Err(ConfigError::ZeroRotationInterval);
+            }
+            if self.rotation_grace >= interval {
+                return Err(ConfigError::RotationGraceTooLong);
+            }
+        }
         if self.session_cap.is_some_and(|(max, _)| max == 0) {
             return Err(ConfigError::ZeroSessionCap);
         }
@@ -197,6 +205,14 @@ pub enum ConfigError {
         "the touch interval must be shorter than the idle timeout, or sessions would expire while in use"
     )]
     TouchIntervalTooLong,
+    /// A periodic rotation interval of zero.
+    #[error("the rotation interval must be longer than zero")]
+    ZeroRotationInterval,
+    /// A rotation grace window not shorter than the interval.
+    #[error(
+        "the rotation grace must be shorter than the rotation interval, or a replaced token would never be a replay"
+    )]
+    RotationGraceTooLong,
     /// A session cap of zero.
     #[error("a per-principal session cap must allow at least one session")]
     ZeroSessionCap,

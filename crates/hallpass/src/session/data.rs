@@ -219,23 +219,33 @@ impl Session {
         if current.needs_touch {
             delta.touch = Some(self.touch_at(now));
         }
-        let applied = match self.store().apply(&current.key, &delta, now).await {
-            Ok(applied) => applied,
-            Err(err) => {
-                current.keep_pending(delta);
-                return Err(SessionError::from_store(err));
-            }
-        };
-        match applied {
-            Applied::Updated(record) => {
-                let value = record.data.get(key).and_then(serde_json::Value::as_i64);
-                current.record = record;
-                current.needs_touch = false;
-                value.ok_or(SessionError::Ended)
-            }
-            Applied::Gone => {
-                self.ended_meanwhile(&mut state);
-                Err(SessionError::Ended)
+        let mut followed = false;
+        loop {
+            let Some(current) = state.current.as_mut() else {
+                return Err(SessionError::Ended);
+            };
+            let applied = match self.store().apply(&current.key, &delta, now).await {
+                Ok(applied) => applied,
+                Err(err) => {
+                    current.keep_pending(delta);
+                    return Err(SessionError::from_store(err));
+                }
+            };
+            match applied {
+                Applied::Updated(record) => {
+                    let value = record.data.get(key).and_then(serde_json::Value::as_i64);
+                    current.record = record;
+                    current.needs_touch = false;
+                    return value.ok_or(SessionError::Ended);
+                }
+                // A concurrent periodic rotation (SR-17): once more, under the new key.
+                Applied::Gone if !followed && self.follow_rotation(&mut state, now).await? => {
+                    followed = true;
+                }
+                Applied::Gone => {
+                    self.ended_meanwhile(&mut state);
+                    return Err(SessionError::Ended);
+                }
             }
         }
     }

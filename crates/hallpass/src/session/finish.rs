@@ -46,7 +46,7 @@ impl Session {
         }
         let context = &self.shared.context;
         let cookie = match state.current.as_ref() {
-            Some(current) if current.stored && current.issue_cookie => {
+            Some(current) if current.stored && current.issue_cookie && !current.graced => {
                 let value = crate::codec::encode(
                     &self.config().keyring,
                     &self.config().cookie_name,
@@ -80,31 +80,45 @@ impl Session {
             return self.create(current, &Admission::default()).await;
         }
         let mut delta = std::mem::take(&mut current.pending);
+        if !current.graced && self.rotation_due(&current.record, now) {
+            return self.rotate_periodically(state, delta, now).await;
+        }
         if current.needs_touch {
             delta.touch = Some(self.touch_at(now));
         }
         if delta.changes_content() {
             delta.max_data_bytes = Some(self.config().max_data_bytes);
-            match self
-                .store()
-                .apply(&current.key, &delta, now)
-                .await
-                .map_err(SessionError::from_store)?
-            {
-                Applied::Updated(record) => current.record = record,
-                Applied::Gone => {
-                    // AT-24: the session ended while this request ran; its writes are
-                    // dropped rather than resurrecting it.
-                    self.ended_meanwhile(state);
+            let mut followed = false;
+            while let Some(current) = state.current.as_mut() {
+                match self
+                    .store()
+                    .apply(&current.key, &delta, now)
+                    .await
+                    .map_err(SessionError::from_store)?
+                {
+                    Applied::Updated(record) => {
+                        current.record = record;
+                        break;
+                    }
+                    // A concurrent periodic rotation (SR-17): under the new key.
+                    Applied::Gone if !followed && self.follow_rotation(state, now).await? => {
+                        followed = true;
+                    }
+                    Applied::Gone => {
+                        // AT-24: the session ended while this request ran; its writes
+                        // are dropped rather than resurrecting it.
+                        self.ended_meanwhile(state);
+                    }
                 }
             }
         } else if let Some(touch) = delta.touch {
-            if !self
+            let touched = self
                 .store()
                 .touch(&current.key, touch, now)
                 .await
-                .map_err(SessionError::from_store)?
-            {
+                .map_err(SessionError::from_store)?;
+            // A touch of a token rotated away a moment ago: the rotation touched.
+            if !touched && !self.follow_rotation(state, now).await? {
                 // Nothing was being written but the touch: no discarded write.
                 state.current = None;
                 state.delete_cookie = true;

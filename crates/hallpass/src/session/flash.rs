@@ -106,19 +106,29 @@ impl Session {
         if current.needs_touch {
             delta.touch = Some(self.touch_at(now));
         }
-        match self.store().take(&current.key, &delta, now).await {
-            Ok(Taken::Updated { value, record }) => {
-                current.record = record;
-                current.needs_touch = false;
-                deserialize(key, value)
-            }
-            Ok(Taken::Gone) => {
-                self.ended_meanwhile(&mut state);
-                Ok(None)
-            }
-            Err(err) => {
-                current.keep_pending(delta);
-                Err(SessionError::from_store(err))
+        let mut followed = false;
+        loop {
+            let Some(current) = state.current.as_mut() else {
+                return Ok(None);
+            };
+            match self.store().take(&current.key, &delta, now).await {
+                Ok(Taken::Updated { value, record }) => {
+                    current.record = record;
+                    current.needs_touch = false;
+                    return deserialize(key, value);
+                }
+                Err(err) => {
+                    current.keep_pending(delta);
+                    return Err(SessionError::from_store(err));
+                }
+                // A concurrent periodic rotation (SR-17): once more, under the new key.
+                Ok(Taken::Gone) if !followed && self.follow_rotation(&mut state, now).await? => {
+                    followed = true;
+                }
+                Ok(Taken::Gone) => {
+                    self.ended_meanwhile(&mut state);
+                    return Ok(None);
+                }
             }
         }
     }

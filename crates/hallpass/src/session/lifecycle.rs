@@ -284,14 +284,25 @@ impl Session {
             return Ok(());
         }
         self.ensure_loaded(&mut state).await?;
-        if let Some(current) = state.current.take() {
-            if current.stored {
-                if let Err(err) = self.store().delete(&current.key).await {
-                    let principal = current.record.principal.clone();
-                    state.current = Some(current);
+        let now = self.now();
+        let mut followed = false;
+        while let Some(current) = state.current.as_ref().filter(|c| c.stored) {
+            let principal = current.record.principal.clone();
+            match self.store().delete(&current.key).await {
+                // A concurrent periodic rotation must not keep the session alive
+                // (SR-17): the delete goes to the key it moved to.
+                Ok(None) if !followed && self.follow_rotation(&mut state, now).await? => {
+                    followed = true;
+                }
+                Ok(_) => break,
+                Err(err) => {
                     tracing::warn!(target: "hallpass::event", ?principal, "logout failed: the store did not delete the session");
                     return Err(SessionError::Store(err));
                 }
+            }
+        }
+        if let Some(current) = state.current.take() {
+            if current.stored {
                 self.emit(|| Event::LoggedOut {
                     session: current.reference(),
                     principal: current.record.principal.clone(),
@@ -402,6 +413,9 @@ impl Session {
             return Ok(());
         };
         let pending = std::mem::take(&mut current.pending);
+        if delta.rotated.is_none() {
+            delta.rotated = self.plain_rotation(&current.record, now);
+        }
         let mut ops = pending.ops;
         ops.append(&mut delta.ops);
         delta.ops = ops;
@@ -438,6 +452,8 @@ impl Session {
                     current.record = record;
                     current.needs_touch = false;
                     current.issue_cookie = true;
+                    // A graced request (SR-17) that rotates has a token of its own now.
+                    current.graced = false;
                     return Ok(());
                 }
                 Rotated::KeyTaken => {}
@@ -448,6 +464,11 @@ impl Session {
                     return Err(SessionError::refused(refusal));
                 }
                 Rotated::Gone => {
+                    // A concurrent periodic rotation (SR-17): once more, under the
+                    // new key.
+                    if self.follow_rotation(state, now).await? {
+                        return Box::pin(self.rotate_with(state, delta, reason, now)).await;
+                    }
                     self.ended_meanwhile(state);
                     return Err(SessionError::Ended);
                 }

@@ -11,6 +11,7 @@ use crate::record::Record;
 use crate::store::Loaded;
 use crate::time::Timestamp;
 
+use super::rotation::Replaced;
 use super::{Candidate, Current, Session, State};
 
 impl Session {
@@ -43,18 +44,34 @@ impl Session {
         record: Arc<Record>,
         now: Timestamp,
     ) {
+        self.adopt_under(state, candidate, candidate.key, record, false, now);
+    }
+
+    /// Adopts `record` for `candidate`, stored under `key`; `graced`: the
+    /// candidate's token is the one a periodic rotation replaced (SR-17), `key` the
+    /// current one.
+    fn adopt_under(
+        &self,
+        state: &mut State,
+        candidate: &Candidate,
+        key: crate::token::StoreKey,
+        record: Arc<Record>,
+        graced: bool,
+        now: Timestamp,
+    ) {
         let needs_touch = now
             >= record
                 .last_seen_at
                 .saturating_add(self.config().touch_interval());
         state.current = Some(Current {
             token: candidate.token.clone(),
-            key: candidate.key,
+            key,
             record,
             stored: true,
             pending: Delta::default(),
             needs_touch,
-            issue_cookie: !candidate.by_primary,
+            issue_cookie: !candidate.by_primary && !graced,
+            graced,
         });
     }
 
@@ -82,13 +99,15 @@ impl Session {
     }
 
     /// Whether a call may go to the store without loading first: one candidate, not
-    /// loaded yet, no binding to check. The store's own guard then checks that the
+    /// loaded yet, no binding to check, no periodic rotation (due by the record's
+    /// clock, SR-17). The store's own guard then checks that the
     /// session is live, in the same round trip as the write.
     pub(super) fn fast_path(&self, state: &State) -> bool {
         !state.loaded
             && state.load_failed.is_none()
             && self.config().binding.policy == BindingPolicy::Off
             && self.shared.candidates.len() == 1
+            && self.config().rotation_interval.is_none()
     }
 
     /// Loads the session named by the cookie, once.
@@ -106,6 +125,7 @@ impl Session {
         let now = self.now();
         let candidates = &self.shared.candidates;
         let mut live: Vec<(usize, Arc<Record>)> = Vec::new();
+        let mut graced = None;
         for (index, candidate) in candidates.iter().enumerate() {
             let outcome = match self.store().load(&candidate.key, now).await {
                 Ok(outcome) => outcome,
@@ -124,6 +144,24 @@ impl Session {
                     None => live.push((index, record)),
                 },
                 Loaded::Expired(reason) => self.expire(state, candidate, reason).await,
+                Loaded::Missing if !self.shared.duplicated => {
+                    match self.replaced(&candidate.handle, &candidate.key, now).await {
+                        Ok(Replaced::Graced(key, record)) => graced = Some((index, key, record)),
+                        Ok(Replaced::Replayed(record)) => {
+                            self.replayed(&candidate.key, &record).await?;
+                            state.delete_cookie = true;
+                        }
+                        Ok(Replaced::Unknown) => {
+                            self.emit(|| Event::InvalidToken {
+                                reason: InvalidReason::UnknownSession,
+                                ip: self.shared.ip,
+                            });
+                            state.delete_cookie = true;
+                            state.maybe_rotated_away = true;
+                        }
+                        Err(err) => return self.load_error(state, err),
+                    }
+                }
                 Loaded::Missing => {
                     self.emit(|| Event::InvalidToken {
                         reason: InvalidReason::UnknownSession,
@@ -142,6 +180,11 @@ impl Session {
                 live: live.len(),
                 ip: self.shared.ip,
             });
+        }
+        if let Some((index, key, record)) = graced {
+            // One candidate (a duplicate never gets here): its replaced token, graced.
+            self.adopt_under(state, &candidates[index], key, record, true, now);
+            return self.check_binding(state, now).await;
         }
         // SR-33: with several values, a session is used only if exactly one is live;
         // the others are never written to.

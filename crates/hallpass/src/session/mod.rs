@@ -29,6 +29,7 @@ mod flash;
 mod lifecycle;
 mod load;
 mod manage;
+mod rotation;
 
 /// How often a colliding token is replaced before giving up (a collision of 256-bit
 /// random tokens means the CSPRNG is broken; the retry only guards the contract).
@@ -79,6 +80,10 @@ struct Current {
     needs_touch: bool,
     /// The cookie must be (re-)sent: new token, remember-me change, or old signing key.
     issue_cookie: bool,
+    /// The request presented the token a periodic rotation replaced, inside the
+    /// grace window (SR-17): `key` is the session's current key, `token` the
+    /// replaced one, and the response sets no cookie (the browser holds the newer).
+    graced: bool,
 }
 
 impl Current {
@@ -243,6 +248,7 @@ impl Session {
             pending: Delta::default(),
             needs_touch: false,
             issue_cookie: true,
+            graced: false,
         }
     }
 

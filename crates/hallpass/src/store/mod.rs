@@ -51,7 +51,7 @@ pub use crate::delta::{
 };
 pub use crate::record::{
     Authenticated, Authentication, ClientMeta, Expiry, RECORD_FORMAT_VERSION, Record,
-    RecordDecodeError,
+    RecordDecodeError, Rotation,
 };
 pub use crate::token::{Handle, InvalidHandle, StoreKey};
 
