@@ -33,6 +33,10 @@ pub struct AppOptions {
     /// How old a login may be before "log out everywhere else" asks for the
     /// password again (default 5 minutes, SR-30).
     pub reauthenticate_after: Duration,
+    /// Re-issue the session token this often (default 15 minutes, SR-17); `None`:
+    /// never. The replaced token works for 10 seconds (at most half the interval),
+    /// and after that ends the session as a stolen copy.
+    pub rotate_every: Option<Duration>,
     /// Proxies whose `X-Forwarded-For` is believed.
     pub trusted_proxies: Vec<IpNet>,
     /// Per-user session cap; the oldest session is logged out to make room.
@@ -52,6 +56,7 @@ impl Default for AppOptions {
             idle_timeout: Duration::from_secs(30 * 60),
             absolute_timeout: Duration::from_secs(12 * 3600),
             reauthenticate_after: Duration::from_secs(5 * 60),
+            rotate_every: Some(Duration::from_secs(15 * 60)),
             trusted_proxies: Vec::new(),
             max_sessions_per_user: None,
             tls: false,
@@ -70,6 +75,11 @@ impl AppOptions {
             .with_absolute_timeout(self.absolute_timeout)
             .with_trusted_proxies(self.trusted_proxies.iter().copied())
             .with_clock(Arc::clone(&self.clock));
+        if let Some(every) = self.rotate_every {
+            config = config
+                .with_rotation_interval(every)
+                .with_rotation_grace(Duration::from_secs(10).min(every / 2));
+        }
         if let Some(max) = self.max_sessions_per_user {
             config = config.with_max_sessions_per_principal(max, CapPolicy::EvictOldest);
         }

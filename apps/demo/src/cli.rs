@@ -74,6 +74,12 @@ pub struct Cli {
     #[arg(long, value_name = "DUR", default_value = "5m", value_parser = parse_duration)]
     pub reauthenticate_after: Duration,
 
+    /// Re-issue the session token this often (SR-17): a copied cookie stops working
+    /// at the next rotation, and one used after it ends the session. `0s` turns
+    /// rotation off.
+    #[arg(long, value_name = "DUR", default_value = "15m", value_parser = parse_duration)]
+    pub rotate_every: Duration,
+
     /// Keys file, read if it exists, else created with a new key (mode 0600).
     /// Ignored when HALLPASS_KEYS is set. [default: hallpass-demo.key]
     #[arg(long, value_name = "PATH")]

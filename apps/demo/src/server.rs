@@ -230,6 +230,7 @@ pub async fn prepare(cli: &Cli) -> Result<Prepared, StartError> {
     let options = AppOptions {
         idle_timeout: cli.idle_timeout,
         reauthenticate_after: cli.reauthenticate_after,
+        rotate_every: (!cli.rotate_every.is_zero()).then_some(cli.rotate_every),
         absolute_timeout: cli.absolute_timeout,
         trusted_proxies: cli.trust_proxy.clone(),
         max_sessions_per_user: cli

@@ -1,7 +1,8 @@
 //! A real browser: headless Chromium (Debian's `chromium` and `chromium-driver`,
 //! which `scripts/test` installs) driven over WebDriver. It logs in through the form,
 //! sees the counter, cannot read the session cookie from script (SR-08: HttpOnly),
-//! lists its sessions beside a second device, revokes that device, and logs out.
+//! lists its sessions beside a second device, revokes that device, steps up, sees
+//! its token rotated after the rotation interval, and logs out.
 //!
 //! The `/account` screenshot in `docs/` comes from this test: run it with
 //! `HALLPASS_UPDATE_SCREENSHOT=1` to write `docs/account.png` again.
@@ -148,6 +149,8 @@ async fn a_person_logs_in_counts_lists_revokes_and_logs_out() {
             "alice:alice-password",
             "--reauthenticate-after",
             "1s",
+            "--rotate-every",
+            "3s",
         ],
         &[],
     );
@@ -297,6 +300,27 @@ async fn a_person_logs_in_counts_lists_revokes_and_logs_out() {
         text(&client, "#status")
             .await
             .contains("Logged in as alice")
+    );
+
+    // Periodic rotation (SR-17, --rotate-every 3s): the first request after the
+    // interval re-issues the token; the session, its login and its counter go on.
+    let before_rotation = client.get_named_cookie("__Host-id").await.unwrap();
+    tokio::time::sleep(Duration::from_millis(3100)).await;
+    client.refresh().await.unwrap();
+    assert_eq!(
+        text(&client, "#message").await,
+        "You visited this page 4 times"
+    );
+    assert!(
+        text(&client, "#status")
+            .await
+            .contains("Logged in as alice")
+    );
+    let after_rotation = client.get_named_cookie("__Host-id").await.unwrap();
+    assert_ne!(
+        after_rotation.value(),
+        before_rotation.value(),
+        "the interval passed: a new token"
     );
 
     // Log out with the header's button: back home (through `/logged-out`, past
