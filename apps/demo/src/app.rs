@@ -34,7 +34,7 @@ pub struct AppOptions {
     /// password again (default 5 minutes, SR-30).
     pub reauthenticate_after: Duration,
     /// Re-issue the session token this often (default 15 minutes, SR-17); `None`:
-    /// never. The replaced token works for 10 seconds (at most half the interval),
+    /// never. The replaced token works for 5 seconds (at most half the interval),
     /// and after that ends the session as a stolen copy.
     pub rotate_every: Option<Duration>,
     /// Proxies whose `X-Forwarded-For` is believed.
@@ -78,7 +78,7 @@ impl AppOptions {
         if let Some(every) = self.rotate_every {
             config = config
                 .with_rotation_interval(every)
-                .with_rotation_grace(Duration::from_secs(10).min(every / 2));
+                .with_rotation_grace(Duration::from_secs(5).min(every / 2));
         }
         if let Some(max) = self.max_sessions_per_user {
             config = config.with_max_sessions_per_principal(max, CapPolicy::EvictOldest);

@@ -20,7 +20,7 @@ pub(crate) use validate::MAX_COOKIE_AGE;
 pub use validate::{ConfigError, MAX_COOKIE_LEN, MAX_TIMEOUT};
 
 /// How long a token replaced by a periodic rotation keeps working, by default.
-const DEFAULT_ROTATION_GRACE: Duration = Duration::from_secs(10);
+const DEFAULT_ROTATION_GRACE: Duration = Duration::from_secs(5);
 
 /// Everything the session layer needs to know.
 ///
@@ -395,7 +395,7 @@ impl SessionConfig {
     /// the first request after it gets a new token in one atomic store step, so a
     /// copied cookie stops working at the next rotation. The replaced token keeps
     /// working for the grace window ([`with_rotation_grace`](Self::with_rotation_grace),
-    /// default 10 s) so the browser's requests already in flight don't fail; after
+    /// default 5 s) so the browser's requests already in flight don't fail; after
     /// it, the token is a replay of a stolen copy and [`on_token_replay`](Self::on_token_replay)
     /// decides (default: end the session).
     ///
@@ -417,7 +417,7 @@ impl SessionConfig {
     }
 
     /// How long a token replaced by a periodic rotation keeps working (default
-    /// 10 s): long enough for the requests a page had in flight, short enough that
+    /// 5 s): long enough for the requests a page had in flight, short enough that
     /// a thief's copy is caught. Must be shorter than the rotation interval.
     ///
     /// ```

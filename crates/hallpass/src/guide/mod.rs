@@ -5,6 +5,7 @@
 //! |---|---|
 //! | [`security_model`] | everyone: what is protected, against what, and what stays your job |
 //! | [`cookie_attributes`] | app authors: the cookie's name and attributes, `__Host-Http-` and `Partitioned` |
+//! | [`periodic_rotation`] | app authors: re-issuing the token during use, the grace window, stolen-cookie detection |
 //! | [`step_up`] | app authors: when and how the user logged in, freshness checks and step-up, NIST presets |
 //! | [`flash_values`] | app authors: a notice that survives a redirect and shows exactly once |
 //! | [`concurrency`] | app authors: what concurrent requests of one session see |
@@ -21,6 +22,7 @@ pub mod cookie_attributes;
 pub mod flash_values;
 pub mod implementing_a_store;
 pub mod key_rotation;
+pub mod periodic_rotation;
 pub mod security_model;
 pub mod step_up;
 pub mod writing_an_adapter;
