@@ -130,6 +130,15 @@ fn invalid_combinations_are_rejected_with_clear_messages() {
             ConfigError::TouchIntervalTooLong,
         ),
         (
+            Box::new(|c| c.with_rotation_interval(Duration::ZERO)),
+            ConfigError::ZeroRotationInterval,
+        ),
+        (
+            // The default 5 s grace against a 5 s interval: a replay could never be told.
+            Box::new(|c| c.with_rotation_interval(Duration::from_secs(5))),
+            ConfigError::RotationGraceTooLong,
+        ),
+        (
             Box::new(|c| c.with_max_sessions_per_principal(0, CapPolicy::RejectNew)),
             ConfigError::ZeroSessionCap,
         ),
