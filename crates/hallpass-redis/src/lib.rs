@@ -66,6 +66,7 @@
 
 mod batch;
 mod connect;
+mod labels;
 mod options;
 mod record;
 mod scripts;
@@ -355,5 +356,14 @@ impl SessionStore for RedisStore {
 
     fn count(&self, now: Timestamp) -> StoreFuture<'_, u64> {
         Box::pin(self.do_count(now))
+    }
+
+    fn revoke_label<'a>(
+        &'a self,
+        name: &'a str,
+        value: &'a str,
+        now: Timestamp,
+    ) -> StoreFuture<'a, u64> {
+        Box::pin(self.do_revoke_label(name, value, now))
     }
 }

@@ -554,6 +554,25 @@ return {g, redis.call('ZRANGE', KEYS[1], 0, -1)}"
     )
 });
 
+/// Indexes a session under a label pair (see [`hallpass::label`]): the label key is a
+/// sorted set of handles scored by each session's absolute deadline, expiring with
+/// its last session. Run before the write that sets the label, with a provisional
+/// score no session outlives, and again after it with the session's own deadline.
+///
+/// `KEYS[1]` the label key. `ARGV`: 1 handle, 2 score (Unix milliseconds), 3 now, 4
+/// the grace past a deadline the key is kept. Returns nothing.
+pub(crate) static LABEL_INDEX: LazyLock<Lua> = LazyLock::new(|| {
+    Lua::new(
+        r"
+redis.call('ZADD', KEYS[1], ARGV[2], ARGV[1])
+redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', '(' .. ARGV[3])
+local top = redis.call('ZRANGE', KEYS[1], -1, -1, 'WITHSCORES')
+if top[2] then redis.call('PEXPIREAT', KEYS[1], string.format('%d', tonumber(top[2]) + tonumber(ARGV[4]))) end
+return 0"
+            .to_owned(),
+    )
+});
+
 #[cfg(test)]
 mod tests {
     use super::PRELUDE;

@@ -84,6 +84,16 @@ pub(crate) struct Dialect {
     pub principal_bump: Arc<str>,
     /// `SELECT generation FROM <prefix>principals` by principal.
     pub generation: Arc<str>,
+    /// Inserts a `<prefix>labels` row unless it exists (parameters: name, value,
+    /// handle, now).
+    pub label_insert: Arc<str>,
+    /// `SELECT handle FROM <prefix>labels` by name and value.
+    pub label_handles: Arc<str>,
+    /// `DELETE` one `<prefix>labels` row (parameters: name, value, handle).
+    pub label_forget: Arc<str>,
+    /// `DELETE` the `<prefix>labels` rows indexed before `?` whose session no longer
+    /// exists.
+    pub label_purge: Arc<str>,
 }
 
 /// How one database spells the statements the template writes.
@@ -110,6 +120,7 @@ impl Dialect {
     pub(crate) fn template(options: &SqlOptions, flavor: Flavor) -> Self {
         let t = options.table("sessions");
         let p = options.table("principals");
+        let l = options.table("labels");
         let (select, insert) = (SELECT_COLUMNS, INSERT_COLUMNS);
         let (greatest, least) = flavor.greatest_least;
         let sql = |text: String| -> Arc<str> {
@@ -180,6 +191,18 @@ impl Dialect {
                 "UPDATE {p} SET generation = generation + 1 WHERE principal = ?"
             )),
             generation: sql(format!("SELECT generation FROM {p} WHERE principal = ?")),
+            label_insert: sql(format!(
+                "INSERT INTO {l} (name, value, handle, indexed_at) VALUES (?, ?, ?, ?) ON CONFLICT DO NOTHING"
+            )),
+            label_handles: sql(format!(
+                "SELECT handle FROM {l} WHERE name = ? AND value = ?"
+            )),
+            label_forget: sql(format!(
+                "DELETE FROM {l} WHERE name = ? AND value = ? AND handle = ?"
+            )),
+            label_purge: sql(format!(
+                "DELETE FROM {l} WHERE indexed_at < ? AND handle NOT IN (SELECT handle FROM {t})"
+            )),
         }
     }
 }

@@ -30,6 +30,7 @@ pub const MIGRATIONS: &[(i64, &str)] = &[
     (2, include_str!("../sql/mysql/002_principals.sql")),
     (3, include_str!("../sql/mysql/003_authentication.sql")),
     (4, include_str!("../sql/mysql/004_rotation.sql")),
+    (5, include_str!("../sql/mysql/005_labels.sql")),
 ];
 
 /// A MySQL / MariaDB session store.
@@ -67,6 +68,12 @@ pub(crate) fn dialect(options: &SqlOptions) -> Dialect {
     .into();
     dialect.principal_read =
         Some(format!("SELECT generation FROM {p} WHERE principal = ? FOR UPDATE").into());
+    let l = options.table("labels");
+    dialect.label_insert = format!(
+        "INSERT INTO {l} (name, value, handle, indexed_at) VALUES (?, ?, ?, ?) \
+         ON DUPLICATE KEY UPDATE handle = handle"
+    )
+    .into();
     dialect
 }
 

@@ -33,6 +33,7 @@ pub const MIGRATIONS: &[(i64, &str)] = &[
     (2, include_str!("../sql/postgres/002_principals.sql")),
     (3, include_str!("../sql/postgres/003_authentication.sql")),
     (4, include_str!("../sql/postgres/004_rotation.sql")),
+    (5, include_str!("../sql/postgres/005_labels.sql")),
 ];
 
 /// A PostgreSQL session store.

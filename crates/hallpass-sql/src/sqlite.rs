@@ -32,6 +32,7 @@ pub const MIGRATIONS: &[(i64, &str)] = &[
     (2, include_str!("../sql/sqlite/002_principals.sql")),
     (3, include_str!("../sql/sqlite/003_authentication.sql")),
     (4, include_str!("../sql/sqlite/004_rotation.sql")),
+    (5, include_str!("../sql/sqlite/005_labels.sql")),
 ];
 
 /// A SQLite session store.

@@ -47,6 +47,8 @@ use crate::routes::{Ctx, Gate};
 /// | `GET /fresh?max_s=` | `require_fresh(max_s)` → the level (`-`: none), or 401 |
 /// | `POST /flash?text=` / `GET /flash` | `flash("notice", text)` / `take_flash("notice")`, or `none` |
 /// | `POST /flash-logout` | `logout()`, then `flash("notice", "logged out")` |
+/// | `POST /label?name=&value=` / `GET /label?name=` | `label(name, value)` / `label_value(name)`, or `-` |
+/// | `POST /revoke-label?name=&value=` | `revoke_by_label(name, value)` → count |
 #[derive(Debug, Clone)]
 pub struct TestApp {
     /// The framework the app runs on, and the running app.

@@ -285,4 +285,16 @@ impl SessionStore for InstrumentedStore {
             self.slow(self.inner.count(now)).await
         })
     }
+
+    fn revoke_label<'a>(
+        &'a self,
+        name: &'a str,
+        value: &'a str,
+        now: Timestamp,
+    ) -> StoreFuture<'a, u64> {
+        Box::pin(async move {
+            self.gate(&self.calls.other, true)?;
+            self.slow(self.inner.revoke_label(name, value, now)).await
+        })
+    }
 }

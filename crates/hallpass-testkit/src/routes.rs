@@ -287,7 +287,29 @@ pub(crate) async fn route(
             session.flash("notice", "logged out").await?;
             Answer::ok("bye")
         }
+        "/label" if post => {
+            let name: String = query!(query, "name");
+            let value: String = query!(query, "value");
+            session.label(&name, &value).await?;
+            Answer::ok("ok")
+        }
+        "/label" if get => {
+            let name: String = query!(query, "name");
+            Answer::ok(
+                session
+                    .label_value(&name)
+                    .await?
+                    .unwrap_or_else(|| "-".to_owned()),
+            )
+        }
+        "/revoke-label" if post => {
+            let name: String = query!(query, "name");
+            let value: String = query!(query, "value");
+            Answer::ok(session.revoke_by_label(&name, &value).await?.to_string())
+        }
         "/untouched"
+        | "/label"
+        | "/revoke-label"
         | "/login-with"
         | "/fresh"
         | "/flash"

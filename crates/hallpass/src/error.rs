@@ -74,10 +74,19 @@ pub enum SessionError {
     /// A data key under [`Session::FLASH_PREFIX`](crate::Session::FLASH_PREFIX)
     /// given to `insert`, `remove` or `increment`: those keys are the flash
     /// values', which only `flash` and `take_flash` touch.
-    #[error("session key {key:?} is reserved for flash values")]
+    #[error("session key {key:?} is reserved for flash values and labels")]
     ReservedKey {
         /// The key.
         key: String,
+    },
+    /// A label that [`Session::label`](crate::Session::label) refuses: a name that
+    /// is not [`is_label_name`](crate::label::is_label_name), a value over
+    /// [`MAX_LABEL_VALUE`](crate::label::MAX_LABEL_VALUE) bytes, or more than
+    /// [`MAX_LABELS`](crate::label::MAX_LABELS) labels. Nothing changes.
+    #[error("invalid session label: {reason}")]
+    InvalidLabel {
+        /// What is wrong with it.
+        reason: &'static str,
     },
 }
 

@@ -88,6 +88,9 @@ pub enum RevokedBy {
     /// A replaced token came back after its grace window
     /// ([`ReplayPolicy`](crate::config::ReplayPolicy), SR-17).
     TokenReplay,
+    /// [`Session::revoke_by_label`](crate::Session::revoke_by_label): a federated
+    /// logout, or an operator.
+    Label,
 }
 
 /// A security-relevant event in a session's life.

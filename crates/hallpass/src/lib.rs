@@ -11,6 +11,7 @@ pub mod cookie;
 pub mod engine;
 pub mod events;
 pub mod guide;
+pub mod label;
 pub mod store;
 pub mod time;
 pub mod tower;

@@ -94,6 +94,7 @@ fn count(event: &Event) {
                     RevokedBy::SessionCap => "session_cap",
                     RevokedBy::BindingMismatch => "binding_mismatch",
                     RevokedBy::TokenReplay => "token_replay",
+                    RevokedBy::Label => "label",
                 };
                 counter!(REVOKED, "by" => by).increment(*count);
             }
@@ -320,6 +321,15 @@ mod metered {
 
         fn count(&self, now: Timestamp) -> StoreFuture<'_, u64> {
             timed("count", self.0.count(now))
+        }
+
+        fn revoke_label<'a>(
+            &'a self,
+            name: &'a str,
+            value: &'a str,
+            now: Timestamp,
+        ) -> StoreFuture<'a, u64> {
+            timed("revoke_label", self.0.revoke_label(name, value, now))
         }
     }
 }

@@ -115,10 +115,16 @@ impl RedisStore {
     ) -> Result<Created, StoreError> {
         // Sessions ended by an attempt that was then fenced are still ended: they are
         // reported with the outcome.
+        let now = record.last_seen_at;
+        self.index_labels(key.handle(), record.labels(), None, now)
+            .await?;
         let mut ended = Vec::new();
         for _ in 0..ADMISSIONS {
             match self.create_once(key, record, admission).await? {
                 Ok(Created::Inserted { evicted }) => {
+                    let deadline = Some(record.absolute_deadline);
+                    self.index_labels(key.handle(), record.labels(), deadline, now)
+                        .await?;
                     ended.extend(evicted);
                     return Ok(Created::Inserted { evicted: ended });
                 }
@@ -234,6 +240,9 @@ impl RedisStore {
         delta: &Delta,
         now: Timestamp,
     ) -> Result<Written, StoreError> {
+        // Labels are indexed before the write that sets them (hallpass::label).
+        self.index_labels(old.handle(), delta.labels(), None, now)
+            .await?;
         let mut ended = Vec::new();
         for _ in 0..ADMISSIONS {
             match self.write_once(old, new, delta, now).await? {
@@ -244,6 +253,13 @@ impl RedisStore {
                     record,
                     taken,
                 } => {
+                    self.index_labels(
+                        old.handle(),
+                        delta.labels(),
+                        Some(record.absolute_deadline),
+                        now,
+                    )
+                    .await?;
                     ended.extend(evicted);
                     return Ok(Written::Updated {
                         evicted: ended,

@@ -6,6 +6,7 @@
 //! end sessions) and [`migrate`]; this file holds the type, its shared helpers and the
 //! [`SessionStore`] impl that puts a time limit on every call.
 
+mod labels;
 mod migrate;
 mod read;
 mod write;
@@ -179,10 +180,11 @@ macro_rules! session_store {
                     record: &'a Record,
                     admission: &'a Admission,
                 ) -> StoreFuture<'a, Created> {
-                    Box::pin(timed(
-                        self.options.call_timeout(),
-                        self.do_create(key, record, admission),
-                    ))
+                    Box::pin(timed(self.options.call_timeout(), async move {
+                        self.index_labels(key.handle(), record.labels(), record.last_seen_at)
+                            .await?;
+                        self.do_create(key, record, admission).await
+                    }))
                 }
 
                 fn load<'a>(
@@ -199,10 +201,10 @@ macro_rules! session_store {
                     delta: &'a Delta,
                     now: Timestamp,
                 ) -> StoreFuture<'a, Applied> {
-                    Box::pin(timed(
-                        self.options.call_timeout(),
-                        self.do_apply(key, delta, now),
-                    ))
+                    Box::pin(timed(self.options.call_timeout(), async move {
+                        self.index_labels(key.handle(), delta.labels(), now).await?;
+                        self.do_apply(key, delta, now).await
+                    }))
                 }
 
                 fn take<'a>(
@@ -211,10 +213,10 @@ macro_rules! session_store {
                     delta: &'a Delta,
                     now: Timestamp,
                 ) -> StoreFuture<'a, Taken> {
-                    Box::pin(timed(
-                        self.options.call_timeout(),
-                        self.do_take(key, delta, now),
-                    ))
+                    Box::pin(timed(self.options.call_timeout(), async move {
+                        self.index_labels(key.handle(), delta.labels(), now).await?;
+                        self.do_take(key, delta, now).await
+                    }))
                 }
 
                 fn touch<'a>(
@@ -236,10 +238,10 @@ macro_rules! session_store {
                     delta: &'a Delta,
                     now: Timestamp,
                 ) -> StoreFuture<'a, Rotated> {
-                    Box::pin(timed(
-                        self.options.call_timeout(),
-                        self.do_rotate(old, new, delta, now),
-                    ))
+                    Box::pin(timed(self.options.call_timeout(), async move {
+                        self.index_labels(old.handle(), delta.labels(), now).await?;
+                        self.do_rotate(old, new, delta, now).await
+                    }))
                 }
 
                 fn delete<'a>(&'a self, key: &'a StoreKey) -> StoreFuture<'a, Option<Deleted>> {
@@ -303,14 +305,24 @@ macro_rules! session_store {
                 }
 
                 fn purge_expired(&self, now: Timestamp, batch: usize) -> StoreFuture<'_, u64> {
-                    Box::pin(timed(
-                        self.options.call_timeout(),
-                        self.do_purge(now, batch),
-                    ))
+                    Box::pin(timed(self.options.call_timeout(), async move {
+                        let purged = self.do_purge(now, batch).await?;
+                        self.purge_labels(now).await?;
+                        Ok(purged)
+                    }))
                 }
 
                 fn count(&self, now: Timestamp) -> StoreFuture<'_, u64> {
                     Box::pin(timed(self.options.call_timeout(), self.do_count(now)))
+                }
+
+                fn revoke_label<'a>(
+                    &'a self,
+                    name: &'a str,
+                    value: &'a str,
+                    now: Timestamp,
+                ) -> StoreFuture<'a, u64> {
+                    Box::pin(self.do_revoke_label(self, name, value, now))
                 }
             }
         };

@@ -33,7 +33,8 @@ where
     for<'c> &'c Pool<DB>: Executor<'c, Database = DB>,
     <DB as Database>::Arguments: IntoArguments<DB>,
 {
-    let own = ["sessions", "principals", "schema_migrations"].map(|name| options.table(name));
+    let own =
+        ["labels", "sessions", "principals", "schema_migrations"].map(|name| options.table(name));
     drop_tables(pool, own).await;
 }
 

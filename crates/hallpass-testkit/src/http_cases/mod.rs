@@ -12,6 +12,7 @@ mod authentication;
 mod cookies;
 mod failures;
 mod flash;
+mod labels;
 mod lifecycle;
 mod rotation;
 
@@ -20,6 +21,7 @@ pub use authentication::*;
 pub use cookies::*;
 pub use failures::*;
 pub use flash::*;
+pub use labels::*;
 pub use lifecycle::*;
 pub use rotation::*;
 
@@ -86,7 +88,8 @@ macro_rules! http_conformance {
             step_up_refreshes_the_login_and_its_level,
             periodic_rotation_keeps_the_replaced_token_for_its_grace,
             a_replayed_token_ends_the_session_on_every_server,
-            two_servers_rotating_at_once_leave_one_winner
+            two_servers_rotating_at_once_leave_one_winner,
+            revoke_by_label_is_a_federated_logout
         );
         $crate::http_conformance!(@cases $make; $framework; race_cases;
             rotation_races_concurrent_requests, revoke_all_races_concurrent_logins,

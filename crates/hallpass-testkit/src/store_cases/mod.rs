@@ -13,6 +13,7 @@ use hallpass::time::Timestamp;
 mod authentication;
 mod counters;
 mod flash;
+mod labels;
 mod listing;
 mod records;
 mod rotation;
@@ -20,6 +21,7 @@ mod rotation;
 pub use authentication::*;
 pub use counters::*;
 pub use flash::*;
+pub use labels::*;
 pub use listing::*;
 pub use records::*;
 pub use rotation::*;
@@ -100,6 +102,8 @@ macro_rules! store_conformance {
             apply_after_delete_is_gone, delete_is_idempotent, rotate_is_atomic_and_kills_the_old_key,
             rotate_of_a_missing_session_is_gone, rotate_races_concurrent_writes, touch_moves_only_the_deadline,
             a_rotation_keeps_the_replaced_token_hash,
+            revoke_by_label_ends_exactly_the_sessions_carrying_it,
+            revoke_by_label_catches_sessions_rotated_meanwhile,
             list_and_revoke_by_principal, principal_changes_are_indexed, purge_in_batches_and_count,
             delete_races_apply_without_resurrection, list_sessions_pages_through_every_live_session,
             take_hands_a_value_out_once, concurrent_takes_hand_a_value_to_one,

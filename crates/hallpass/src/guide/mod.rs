@@ -7,6 +7,7 @@
 //! | [`cookie_attributes`] | app authors: the cookie's name and attributes, `__Host-Http-` and `Partitioned` |
 //! | [`periodic_rotation`] | app authors: re-issuing the token during use, the grace window, stolen-cookie detection |
 //! | [`step_up`] | app authors: when and how the user logged in, freshness checks and step-up, NIST presets |
+//! | [`labels`] | app authors: labelling sessions, federated (OpenID Connect back-channel) logout |
 //! | [`flash_values`] | app authors: a notice that survives a redirect and shows exactly once |
 //! | [`concurrency`] | app authors: what concurrent requests of one session see |
 //! | [`key_rotation`] | operators: replacing the signing key without logging anyone out |
@@ -22,6 +23,7 @@ pub mod cookie_attributes;
 pub mod flash_values;
 pub mod implementing_a_store;
 pub mod key_rotation;
+pub mod labels;
 pub mod periodic_rotation;
 pub mod security_model;
 pub mod step_up;

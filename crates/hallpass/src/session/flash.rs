@@ -142,9 +142,9 @@ fn flash_key(key: &str) -> String {
     field
 }
 
-/// Whether `key` is a flash value's data key, which only the flash methods touch.
+/// Whether `key` is a flash value's or a label's data key, which only their own methods touch.
 pub(super) fn reserved(key: &str) -> bool {
-    key.starts_with(Session::FLASH_PREFIX)
+    key.starts_with(Session::FLASH_PREFIX) || key.starts_with(crate::label::LABEL_PREFIX)
 }
 
 fn deserialize<T: DeserializeOwned>(

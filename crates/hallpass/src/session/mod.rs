@@ -26,6 +26,7 @@ mod authentication;
 mod data;
 mod finish;
 mod flash;
+mod labels;
 mod lifecycle;
 mod load;
 mod manage;

@@ -34,6 +34,7 @@
 //! store at run time.
 
 mod error;
+mod labels;
 mod memory;
 
 use std::fmt;
@@ -42,6 +43,7 @@ use std::pin::Pin;
 use std::sync::Arc;
 
 pub use error::{StoreError, StoreErrorKind};
+pub use labels::revoke_listed;
 pub use memory::{MemoryStore, MemoryStoreConfig};
 
 pub use crate::cleanup::{CleanupConfig, purge_expired, spawn_cleanup};
@@ -517,4 +519,21 @@ pub trait SessionStore: Send + Sync + fmt::Debug + 'static {
 
     /// The number of live sessions at `now`.
     fn count(&self, now: Timestamp) -> StoreFuture<'_, u64>;
+
+    /// Ends every session live at `now` that carries the label `name = value`
+    /// (see the `label` module): every one that carried it when the call began,
+    /// including one rotated meanwhile. Returns how many it ended.
+    ///
+    /// A store keeps an index from each label to the handles given it, written
+    /// before the write that sets the label (in `create`, `apply`, `take`,
+    /// `increment` and `rotate`), reads it here, ends the listed sessions with
+    /// [`revoke_listed`], and forgets the entries it
+    /// read. Required: a store that cannot find a session by its label does not
+    /// compile.
+    fn revoke_label<'a>(
+        &'a self,
+        name: &'a str,
+        value: &'a str,
+        now: Timestamp,
+    ) -> StoreFuture<'a, u64>;
 }

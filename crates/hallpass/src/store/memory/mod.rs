@@ -8,6 +8,7 @@ use crate::store::Refusal;
 use crate::time::Timestamp;
 use crate::token::{Handle, StoreKey};
 
+mod labels;
 mod principals;
 mod session_store;
 mod shard;
@@ -110,6 +111,7 @@ struct Inner {
     shards: Box<[Mutex<Shard>]>,
     per_shard_capacity: usize,
     gate: Mutex<Principals>,
+    labels: labels::LabelIndex,
     tick: AtomicU64,
 }
 
@@ -129,6 +131,7 @@ impl MemoryStore {
                 shards: (0..shards).map(|_| Mutex::default()).collect(),
                 per_shard_capacity: config.capacity.div_ceil(shards).max(1),
                 gate: Mutex::default(),
+                labels: Mutex::default(),
                 tick: AtomicU64::new(0),
             }),
         }
@@ -201,6 +204,7 @@ impl MemoryStore {
             }
         }
         self.unindex_removed(removed);
+        self.prune_labels(now);
         purged
     }
 

@@ -25,6 +25,7 @@ impl SessionStore for MemoryStore {
     ) -> StoreFuture<'a, Created> {
         Box::pin(async move {
             let now = record.last_seen_at;
+            self.index_labels(key.handle(), record.labels(), now);
             // A login takes the gate first; an anonymous session never does.
             let mut gate = record.principal.as_ref().map(|_| self.gate());
             let victims = match (&gate, &record.principal) {
@@ -137,6 +138,7 @@ impl SessionStore for MemoryStore {
                     "a rotation keeps the session's handle",
                 ));
             }
+            self.index_labels(old.handle(), delta.labels(), now);
             // A rotation that changes the principal takes the gate first (admission,
             // the index); one that keeps it locks only the shard: the session keeps
             // its handle, so a revoke looking for it finds it before or after.
@@ -340,6 +342,18 @@ impl SessionStore for MemoryStore {
         })
     }
 
+    fn revoke_label<'a>(
+        &'a self,
+        name: &'a str,
+        value: &'a str,
+        now: Timestamp,
+    ) -> StoreFuture<'a, u64> {
+        Box::pin(async move {
+            let listed = self.take_label(name, value);
+            crate::store::revoke_listed(self, &listed, name, value, now).await
+        })
+    }
+
     fn count(&self, now: Timestamp) -> StoreFuture<'_, u64> {
         Box::pin(async move {
             let mut live = 0u64;
@@ -371,6 +385,7 @@ impl MemoryStore {
         delta: &Delta,
         now: Timestamp,
     ) -> Result<Taken, StoreError> {
+        self.index_labels(key.handle(), delta.labels(), now);
         let clears = match &delta.principal {
             Some(PrincipalChange::Login { .. }) => {
                 return Err(StoreError::login_needs_rotation());
