@@ -13,11 +13,11 @@
 //! | `POST /api/password` | `{"current","new"}` → 204; rotates this session, revokes the others |
 //! | `POST /api/logout` | 204; session deleted, cookie cleared |
 
-use axum::Router;
 use axum::extract::{Path, State};
-use axum::http::StatusCode;
+use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Json, Response};
 use axum::routing::{delete, get, post};
+use axum::{Form, Router};
 use hallpass::{Handle, Session, SessionError};
 use serde::{Deserialize, Serialize};
 use serde_json::json;
@@ -111,6 +111,11 @@ struct Credentials {
     /// absolute deadline).
     #[serde(default)]
     remember: bool,
+    /// The identity provider's session id, as an OpenID Connect callback takes it
+    /// from the ID token's `sid`: the session is labelled with it, so a
+    /// back-channel logout of that id ends it.
+    #[serde(default)]
+    oidc_sid: Option<String>,
 }
 
 async fn login(
@@ -127,6 +132,12 @@ async fn login(
         body.remember,
     )
     .await?;
+    if let Some(sid) = &body.oidc_sid {
+        session
+            .label(crate::backchannel::SID_LABEL, sid)
+            .await
+            .map_err(|_| ApiError::new(StatusCode::BAD_REQUEST, "invalid oidc_sid"))?;
+    }
     Ok(Json(json!({ "user": body.username })))
 }
 
@@ -208,4 +219,48 @@ async fn change_password(
 async fn logout(session: Session) -> Result<Response, ApiError> {
     account::log_out(&session).await?;
     Ok((StatusCode::NO_CONTENT, [crate::security::CLEAR_SITE_DATA]).into_response())
+}
+
+#[derive(Deserialize)]
+pub(crate) struct LogoutForm {
+    logout_token: String,
+}
+
+/// `POST /backchannel-logout`: 200 and the sessions of the token's `sid` ended, or
+/// 400 with the reason (the specification's `invalid_request`); never cached.
+pub(crate) async fn backchannel_logout(
+    State(app): State<AppState>,
+    session: Session,
+    Form(form): Form<LogoutForm>,
+) -> Response {
+    let Some(verifier) = app.backchannel.as_deref() else {
+        return StatusCode::NOT_FOUND.into_response();
+    };
+    let mut response = match verifier.verify(&form.logout_token) {
+        Err(why) => {
+            tracing::warn!(target: "hallpass_demo::backchannel", reason = why, "logout token refused");
+            (
+                StatusCode::BAD_REQUEST,
+                Json(json!({ "error": "invalid_request", "error_description": why })),
+            )
+                .into_response()
+        }
+        Ok(sid) => match session
+            .revoke_by_label(crate::backchannel::SID_LABEL, &sid)
+            .await
+        {
+            Ok(ended) => {
+                tracing::info!(target: "hallpass_demo::backchannel", ended, "back-channel logout");
+                StatusCode::OK.into_response()
+            }
+            Err(err) => {
+                let (status, body) = err.answer();
+                (status, body).into_response()
+            }
+        },
+    };
+    response
+        .headers_mut()
+        .insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    response
 }

@@ -46,6 +46,9 @@ pub struct AppOptions {
     /// `--dangerous-plain-http` on a non-loopback address: the cookie loses `Secure`
     /// (and so its `__Host-` name).
     pub insecure_cookie: bool,
+    /// OpenID Connect back-channel logout (`POST /backchannel-logout`), when a key
+    /// is given (see [`crate::backchannel`]).
+    pub backchannel: Option<crate::backchannel::BackchannelLogout>,
     /// The clock (tests inject a [`hallpass::time::ManualClock`]).
     pub clock: Arc<dyn Clock>,
 }
@@ -61,6 +64,7 @@ impl Default for AppOptions {
             max_sessions_per_user: None,
             tls: false,
             insecure_cookie: false,
+            backchannel: None,
             clock: Arc::new(SystemClock),
         }
     }
@@ -127,10 +131,15 @@ pub fn router(
         clock: Arc::clone(&options.clock),
         reauthenticate_after: options.reauthenticate_after,
         tls: options.tls,
+        backchannel: options.backchannel.clone().map(Arc::new),
         behind_proxy: !options.trusted_proxies.is_empty(),
     };
     Ok(crate::api::routes()
         .merge(crate::pages::routes())
+        .route(
+            "/backchannel-logout",
+            axum::routing::post(crate::api::backchannel_logout),
+        )
         .fallback(crate::pages::not_found)
         .layer(sessions)
         .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))

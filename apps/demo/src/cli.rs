@@ -80,6 +80,21 @@ pub struct Cli {
     #[arg(long, value_name = "DUR", default_value = "15m", value_parser = parse_duration)]
     pub rotate_every: Duration,
 
+    /// OpenID Connect back-channel logout: the identity provider's P-256 public key
+    /// (PEM). Turns on `POST /backchannel-logout`, which ends every session labelled
+    /// with the verified logout token's `sid`. Needs --oidc-issuer and
+    /// --oidc-client-id.
+    #[arg(long, value_name = "PEM", requires_all = ["oidc_issuer", "oidc_client_id"])]
+    pub backchannel_key: Option<PathBuf>,
+
+    /// The issuer (`iss`) logout tokens must name.
+    #[arg(long, value_name = "URL", requires = "backchannel_key")]
+    pub oidc_issuer: Option<String>,
+
+    /// The client id (`aud`) logout tokens must be addressed to.
+    #[arg(long, value_name = "ID", requires = "backchannel_key")]
+    pub oidc_client_id: Option<String>,
+
     /// Keys file, read if it exists, else created with a new key (mode 0600).
     /// Ignored when HALLPASS_KEYS is set. [default: hallpass-demo.key]
     #[arg(long, value_name = "PATH")]

@@ -12,6 +12,7 @@
 //! | [`keys`] | the signing keys: `HALLPASS_KEYS`, a keys file, or a fresh key saved 0600 |
 //! | [`users`] | the demo's accounts, with argon2 password hashes |
 //! | [`app`] | the router: API, pages, security layers, session layer |
+//! | [`backchannel`] | OpenID Connect back-channel logout on [`hallpass::Session::revoke_by_label`] |
 //! | [`server`] | listening, TLS (files or self-signed), graceful shutdown |
 
 #![cfg_attr(not(test), deny(clippy::panic))]
@@ -19,6 +20,7 @@
 mod account;
 mod api;
 pub mod app;
+pub mod backchannel;
 pub mod cli;
 mod csrf;
 mod device;

@@ -66,6 +66,9 @@ pub enum StartError {
     /// The metrics endpoint could not be set up.
     #[error("metrics: {0}")]
     Metrics(#[from] crate::metrics::MetricsError),
+    /// The back-channel logout key.
+    #[error(transparent)]
+    Backchannel(#[from] crate::backchannel::BackchannelKeyError),
 }
 
 impl StartError {
@@ -73,7 +76,7 @@ impl StartError {
     #[must_use]
     pub fn exit_code(&self) -> u8 {
         match self {
-            Self::Usage(_) | Self::Config(_) | Self::Tls(_) => 2,
+            Self::Usage(_) | Self::Config(_) | Self::Tls(_) | Self::Backchannel(_) => 2,
             Self::Keys(err) => match err {
                 KeysError::Io { .. } => 1,
                 _ => 2,
@@ -231,6 +234,12 @@ pub async fn prepare(cli: &Cli) -> Result<Prepared, StartError> {
         idle_timeout: cli.idle_timeout,
         reauthenticate_after: cli.reauthenticate_after,
         rotate_every: (!cli.rotate_every.is_zero()).then_some(cli.rotate_every),
+        backchannel: match (&cli.backchannel_key, &cli.oidc_issuer, &cli.oidc_client_id) {
+            (Some(key), Some(issuer), Some(client)) => Some(
+                crate::backchannel::BackchannelLogout::from_key_file(key, issuer, client)?,
+            ),
+            _ => None,
+        },
         absolute_timeout: cli.absolute_timeout,
         trusted_proxies: cli.trust_proxy.clone(),
         max_sessions_per_user: cli

@@ -18,5 +18,7 @@ pub(crate) struct AppState {
     /// How old a login may be for "log out everywhere else" without the password.
     pub(crate) reauthenticate_after: std::time::Duration,
     pub(crate) tls: bool,
+    /// Back-channel logout's verifier, when configured.
+    pub(crate) backchannel: Option<Arc<crate::backchannel::BackchannelLogout>>,
     pub(crate) behind_proxy: bool,
 }
