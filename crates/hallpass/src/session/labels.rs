@@ -29,6 +29,10 @@ impl Session {
     ///     session.label_value("oidc_sid").await?.as_deref(),
     ///     Some("08a5019c-17e1-4977-8f42-65a12843ea02")
     /// );
+    /// // Only `label` writes a label's data key, and `keys` does not list it.
+    /// let forged = session.insert("hallpass.label.oidc_sid", "someone-else").await;
+    /// assert!(matches!(forged, Err(hallpass::SessionError::ReservedKey { .. })));
+    /// assert!(session.keys().await?.is_empty());
     /// # Ok::<(), hallpass::SessionError>(())
     /// # }).unwrap();
     /// ```
