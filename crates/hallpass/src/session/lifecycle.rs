@@ -463,6 +463,11 @@ impl Session {
                     current.pending.remember = delta.remember;
                     return Err(SessionError::refused(refusal));
                 }
+                Rotated::Gone if reason == RotationReason::Periodic => {
+                    // Ended, or another request's rotation won: its changes go to
+                    // the winner's key (SR-17).
+                    return self.apply_after_lost_rotation(state, delta, now).await;
+                }
                 Rotated::Gone => {
                     // A concurrent periodic rotation (SR-17): once more, under the
                     // new key.

@@ -21,11 +21,11 @@ use crate::delta::Delta;
 use crate::error::SessionError;
 use crate::events::{Event, RevokedBy, RotationReason, SessionRef};
 use crate::record::{Record, Rotation};
-use crate::store::{Rotated, StoreKey};
+use crate::store::StoreKey;
 use crate::time::Timestamp;
-use crate::token::{Handle, Token};
+use crate::token::Handle;
 
-use super::{KEY_RETRIES, Session, State};
+use super::{Session, State};
 
 /// What the live session with a presented token's handle makes of that token.
 pub(super) enum Replaced {
@@ -135,50 +135,18 @@ impl Session {
         mut delta: Delta,
         now: Timestamp,
     ) -> Result<(), SessionError> {
-        let Some(current) = state.current.as_mut() else {
+        let Some(current) = state.current.as_ref() else {
             return Ok(());
         };
         delta.touch = Some(self.touch_at(now));
-        delta.max_data_bytes = Some(self.config().max_data_bytes);
         delta.rotated = Some(Rotation::new(now, Some(*current.key.hash())));
-        for _ in 0..KEY_RETRIES {
-            let next = Token::generate();
-            let next_key = next.store_key(&current.record.handle);
-            match self
-                .store()
-                .rotate(&current.key, &next_key, &delta, now)
-                .await
-                .map_err(SessionError::from_store)?
-            {
-                Rotated::Updated { record, .. } => {
-                    self.emit(|| Event::Rotated {
-                        from: current.reference(),
-                        to: SessionRef::of(&next_key),
-                        reason: RotationReason::Periodic,
-                    });
-                    current.token = next;
-                    current.key = next_key;
-                    current.record = record;
-                    current.issue_cookie = true;
-                    return Ok(());
-                }
-                Rotated::KeyTaken => {}
-                Rotated::Gone | Rotated::Refused(_) => {
-                    // Refused cannot happen (no login here); Gone: ended, or rotated
-                    // by a concurrent request.
-                    return self.apply_after_lost_rotation(state, delta, now).await;
-                }
-            }
-        }
-        Err(SessionError::Store(crate::store::StoreError::msg(
-            crate::store::StoreErrorKind::Backend,
-            "fresh tokens kept colliding",
-        )))
+        self.rotate_with(state, delta, RotationReason::Periodic, now)
+            .await
     }
 
     /// A periodic rotation found its token gone: if a concurrent request rotated it a
     /// moment ago, this request's changes go to the session under its new key.
-    async fn apply_after_lost_rotation(
+    pub(super) async fn apply_after_lost_rotation(
         &self,
         state: &mut State,
         mut delta: Delta,
