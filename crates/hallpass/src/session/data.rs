@@ -239,7 +239,9 @@ impl Session {
                     return value.ok_or(SessionError::Ended);
                 }
                 // A concurrent periodic rotation (SR-17): once more, under the new key.
-                Applied::Gone if !followed && self.follow_rotation(&mut state, now).await? => {
+                Applied::Gone
+                    if !followed && Box::pin(self.follow_rotation(&mut state, now)).await? =>
+                {
                     followed = true;
                 }
                 Applied::Gone => {

@@ -81,7 +81,7 @@ impl Session {
         }
         let mut delta = std::mem::take(&mut current.pending);
         if !current.graced && self.rotation_due(&current.record, now) {
-            return self.rotate_periodically(state, delta, now).await;
+            return Box::pin(self.rotate_periodically(state, delta, now)).await;
         }
         if current.needs_touch {
             delta.touch = Some(self.touch_at(now));
@@ -101,7 +101,9 @@ impl Session {
                         break;
                     }
                     // A concurrent periodic rotation (SR-17): under the new key.
-                    Applied::Gone if !followed && self.follow_rotation(state, now).await? => {
+                    Applied::Gone
+                        if !followed && Box::pin(self.follow_rotation(state, now)).await? =>
+                    {
                         followed = true;
                     }
                     Applied::Gone => {
@@ -118,7 +120,7 @@ impl Session {
                 .await
                 .map_err(SessionError::from_store)?;
             // A touch of a token rotated away a moment ago: the rotation touched.
-            if !touched && !self.follow_rotation(state, now).await? {
+            if !touched && !Box::pin(self.follow_rotation(state, now)).await? {
                 // Nothing was being written but the touch: no discarded write.
                 state.current = None;
                 state.delete_cookie = true;

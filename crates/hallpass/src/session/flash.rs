@@ -122,7 +122,9 @@ impl Session {
                     return Err(SessionError::from_store(err));
                 }
                 // A concurrent periodic rotation (SR-17): once more, under the new key.
-                Ok(Taken::Gone) if !followed && self.follow_rotation(&mut state, now).await? => {
+                Ok(Taken::Gone)
+                    if !followed && Box::pin(self.follow_rotation(&mut state, now)).await? =>
+                {
                     followed = true;
                 }
                 Ok(Taken::Gone) => {

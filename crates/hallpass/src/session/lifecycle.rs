@@ -291,7 +291,9 @@ impl Session {
             match self.store().delete(&current.key).await {
                 // A concurrent periodic rotation must not keep the session alive
                 // (SR-17): the delete goes to the key it moved to.
-                Ok(None) if !followed && self.follow_rotation(&mut state, now).await? => {
+                Ok(None)
+                    if !followed && Box::pin(self.follow_rotation(&mut state, now)).await? =>
+                {
                     followed = true;
                 }
                 Ok(_) => break,
@@ -466,12 +468,12 @@ impl Session {
                 Rotated::Gone if reason == RotationReason::Periodic => {
                     // Ended, or another request's rotation won: its changes go to
                     // the winner's key (SR-17).
-                    return self.apply_after_lost_rotation(state, delta, now).await;
+                    return Box::pin(self.apply_after_lost_rotation(state, delta, now)).await;
                 }
                 Rotated::Gone => {
                     // A concurrent periodic rotation (SR-17): once more, under the
                     // new key.
-                    if self.follow_rotation(state, now).await? {
+                    if Box::pin(self.follow_rotation(state, now)).await? {
                         return Box::pin(self.rotate_with(state, delta, reason, now)).await;
                     }
                     self.ended_meanwhile(state);

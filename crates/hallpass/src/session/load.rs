@@ -145,10 +145,10 @@ impl Session {
                 },
                 Loaded::Expired(reason) => self.expire(state, candidate, reason).await,
                 Loaded::Missing if !self.shared.duplicated => {
-                    match self.replaced(&candidate.handle, &candidate.key, now).await {
+                    match Box::pin(self.replaced(&candidate.handle, &candidate.key, now)).await {
                         Ok(Replaced::Graced(key, record)) => graced = Some((index, key, record)),
                         Ok(Replaced::Replayed(record)) => {
-                            self.replayed(&candidate.key, &record).await?;
+                            Box::pin(self.replayed(&candidate.key, &record)).await?;
                             state.delete_cookie = true;
                         }
                         Ok(Replaced::Unknown) => {

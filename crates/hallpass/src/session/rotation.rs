@@ -152,7 +152,7 @@ impl Session {
         mut delta: Delta,
         now: Timestamp,
     ) -> Result<(), SessionError> {
-        if !self.follow_rotation(state, now).await? {
+        if !Box::pin(self.follow_rotation(state, now)).await? {
             self.ended_meanwhile(state);
             return Ok(());
         }
