@@ -156,6 +156,9 @@ impl Session {
         let [candidate] = self.shared.candidates.as_slice() else {
             return false;
         };
+        if let Some(live) = state.handle_live {
+            return live;
+        }
         matches!(
             self.store()
                 .load_handle(&candidate.handle, self.now())

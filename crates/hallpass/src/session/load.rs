@@ -144,32 +144,34 @@ impl Session {
                     None => live.push((index, record)),
                 },
                 Loaded::Expired(reason) => self.expire(state, candidate, reason).await,
-                Loaded::Missing if !self.shared.duplicated => {
-                    match Box::pin(self.replaced(&candidate.handle, &candidate.key, now)).await {
-                        Ok(Replaced::Graced(key, record)) => graced = Some((index, key, record)),
-                        Ok(Replaced::Replayed(record)) => {
+                Loaded::Missing => {
+                    // A duplicate is never graced: its values are never written to.
+                    let replaced = if self.shared.duplicated {
+                        Replaced::Unknown { live: None }
+                    } else {
+                        match Box::pin(self.replaced(&candidate.handle, &candidate.key, now)).await
+                        {
+                            Ok(replaced) => replaced,
+                            Err(err) => return self.load_error(state, err),
+                        }
+                    };
+                    match replaced {
+                        Replaced::Graced(key, record) => graced = Some((index, key, record)),
+                        Replaced::Replayed(record) => {
                             Box::pin(self.replayed(&candidate.key, &record)).await?;
                             state.delete_cookie = true;
                         }
-                        Ok(Replaced::Unknown) => {
+                        Replaced::Unknown { live } => {
                             self.emit(|| Event::InvalidToken {
                                 reason: InvalidReason::UnknownSession,
                                 ip: self.shared.ip,
                             });
-                            state.delete_cookie = true;
-                            state.maybe_rotated_away = true;
+                            if !self.shared.duplicated {
+                                state.delete_cookie = true;
+                                state.maybe_rotated_away = true;
+                                state.handle_live = live;
+                            }
                         }
-                        Err(err) => return self.load_error(state, err),
-                    }
-                }
-                Loaded::Missing => {
-                    self.emit(|| Event::InvalidToken {
-                        reason: InvalidReason::UnknownSession,
-                        ip: self.shared.ip,
-                    });
-                    if !self.shared.duplicated {
-                        state.delete_cookie = true;
-                        state.maybe_rotated_away = true;
                     }
                 }
             }

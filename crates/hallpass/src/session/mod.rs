@@ -113,6 +113,9 @@ struct State {
     /// request): it may have been rotated away by a concurrent request of the same
     /// browser, whose fresher cookie a deletion cookie would overwrite.
     maybe_rotated_away: bool,
+    /// Whether a session with the presented handle lives, when a lookup by handle
+    /// already said so (the grace check, SR-17): [`Session::finish`] need not ask again.
+    handle_live: Option<bool>,
     /// A store failure while loading, under [`LoadFailure::FailClosed`], kept whole
     /// (kind and source) for the commit's error.
     load_failed: Option<Arc<crate::store::StoreError>>,

@@ -34,8 +34,12 @@ pub(super) enum Replaced {
     Graced(StoreKey, Arc<Record>),
     /// The token is the replaced one, after the window: a copy is in use.
     Replayed(Arc<Record>),
-    /// Neither: no such session, or another token.
-    Unknown,
+    /// Neither. `live`: whether a session with the handle lives (another token
+    /// opens it), when the lookup was made (`None`: rotation off, no lookup).
+    Unknown {
+        /// A session with the handle lives.
+        live: Option<bool>,
+    },
 }
 
 impl Session {
@@ -62,20 +66,18 @@ impl Session {
         now: Timestamp,
     ) -> Result<Replaced, crate::store::StoreError> {
         if self.config().rotation_interval.is_none() {
-            return Ok(Replaced::Unknown);
+            return Ok(Replaced::Unknown { live: None });
         }
         let Some((current, record)) = self.store().load_handle(handle, now).await? else {
-            return Ok(Replaced::Unknown);
+            return Ok(Replaced::Unknown { live: Some(false) });
         };
-        let Some(rotation) = record.rotated.as_deref().copied() else {
-            return Ok(Replaced::Unknown);
+        let rotation = record.rotated.as_deref().copied();
+        let Some(rotation) = rotation.filter(|r| {
+            r.replaced
+                .is_some_and(|replaced| bool::from(replaced.ct_eq(key.hash())))
+        }) else {
+            return Ok(Replaced::Unknown { live: Some(true) });
         };
-        let Some(replaced) = rotation.replaced else {
-            return Ok(Replaced::Unknown);
-        };
-        if !bool::from(replaced.ct_eq(key.hash())) {
-            return Ok(Replaced::Unknown);
-        }
         let record = Arc::new(record);
         if now < rotation.at.saturating_add(self.config().rotation_grace) {
             Ok(Replaced::Graced(current, record))
