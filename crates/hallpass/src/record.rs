@@ -380,9 +380,10 @@ impl Record {
     pub fn token_issued_at(&self) -> Timestamp {
         let login = self.authenticated.as_ref().map(|a| a.at);
         let rotation = self.rotated.as_ref().map(|r| r.at);
-        self.created_at
-            .max(login.unwrap_or(self.created_at))
-            .max(rotation.unwrap_or(self.created_at))
+        [login, rotation]
+            .into_iter()
+            .flatten()
+            .fold(self.created_at, Timestamp::max)
     }
 
     /// When the session ends: the earlier of its two deadlines.
