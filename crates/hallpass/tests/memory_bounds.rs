@@ -57,14 +57,11 @@ async fn expired_sessions_go_first_then_least_recently_used_anonymous() {
     let t0 = Timestamp::from_unix_millis(1_000_000);
     let mut keys = Vec::new();
     for i in 0..3u64 {
-        let key = StoreKey::random(&Handle::generate());
         let idle = if i == 1 { Duration::from_secs(1) } else { IDLE };
+        let record = Record::new(Handle::generate(), t0, idle, ABSOLUTE);
+        let key = StoreKey::random(&record.handle);
         store
-            .create(
-                &key,
-                &Record::new(Handle::generate(), t0, idle, ABSOLUTE),
-                &hallpass::store::Admission::default(),
-            )
+            .create(&key, &record, &hallpass::store::Admission::default())
             .await
             .unwrap();
         keys.push(key);
@@ -75,13 +72,10 @@ async fn expired_sessions_go_first_then_least_recently_used_anonymous() {
         store.load(&keys[0], later).await.unwrap(),
         Loaded::Live(_)
     ));
-    let fourth = StoreKey::random(&Handle::generate());
+    let record = Record::new(Handle::generate(), later, IDLE, ABSOLUTE);
+    let fourth = StoreKey::random(&record.handle);
     store
-        .create(
-            &fourth,
-            &Record::new(Handle::generate(), later, IDLE, ABSOLUTE),
-            &hallpass::store::Admission::default(),
-        )
+        .create(&fourth, &record, &hallpass::store::Admission::default())
         .await
         .unwrap();
     assert_eq!(
@@ -91,13 +85,10 @@ async fn expired_sessions_go_first_then_least_recently_used_anonymous() {
     );
     // (Loading key 2 here would refresh it; count it instead.)
     assert_eq!(store.count(later).await.unwrap(), 3);
-    let fifth = StoreKey::random(&Handle::generate());
+    let record = Record::new(Handle::generate(), later, IDLE, ABSOLUTE);
+    let fifth = StoreKey::random(&record.handle);
     store
-        .create(
-            &fifth,
-            &Record::new(Handle::generate(), later, IDLE, ABSOLUTE),
-            &hallpass::store::Admission::default(),
-        )
+        .create(&fifth, &record, &hallpass::store::Admission::default())
         .await
         .unwrap();
     assert_eq!(
@@ -122,8 +113,8 @@ async fn a_store_full_of_authenticated_sessions_refuses_rather_than_drops() {
     let now = Timestamp::from_unix_millis(1_000_000);
     let mut keys = Vec::new();
     for user in ["a", "b"] {
-        let key = StoreKey::random(&Handle::generate());
         let mut record = Record::new(Handle::generate(), now, IDLE, ABSOLUTE);
+        let key = StoreKey::random(&record.handle);
         record.principal = Some(user.into());
         store
             .create(&key, &record, &hallpass::store::Admission::default())
@@ -131,10 +122,11 @@ async fn a_store_full_of_authenticated_sessions_refuses_rather_than_drops() {
             .unwrap();
         keys.push(key);
     }
+    let record = Record::new(Handle::generate(), now, IDLE, ABSOLUTE);
     let err = store
         .create(
-            &StoreKey::random(&Handle::generate()),
-            &Record::new(Handle::generate(), now, IDLE, ABSOLUTE),
+            &StoreKey::random(&record.handle),
+            &record,
             &hallpass::store::Admission::default(),
         )
         .await
@@ -157,7 +149,7 @@ async fn the_cleanup_task_frees_expired_memory_sessions_in_the_background() {
         let record = Record::new(Handle::generate(), now, Duration::from_secs(1), ABSOLUTE);
         store
             .create(
-                &StoreKey::random(&Handle::generate()),
+                &StoreKey::random(&record.handle),
                 &record,
                 &hallpass::store::Admission::default(),
             )
@@ -201,7 +193,7 @@ async fn the_cleanup_task_survives_store_errors_and_keeps_purging() {
                 let record = Record::new(Handle::generate(), now, Duration::from_secs(1), ABSOLUTE);
                 memory
                     .create(
-                        &StoreKey::random(&Handle::generate()),
+                        &StoreKey::random(&record.handle),
                         &record,
                         &hallpass::store::Admission::default(),
                     )

@@ -113,6 +113,7 @@ impl RedisStore {
         record: &Record,
         admission: &Admission,
     ) -> Result<Created, StoreError> {
+        StoreError::check_handle(key, &record.handle)?;
         // Sessions ended by an attempt that was then fenced are still ended: they are
         // reported with the outcome.
         let now = record.last_seen_at;

@@ -181,6 +181,7 @@ macro_rules! session_store {
                     admission: &'a Admission,
                 ) -> StoreFuture<'a, Created> {
                     Box::pin(timed(self.options.call_timeout(), async move {
+                        StoreError::check_handle(key, &record.handle)?;
                         self.index_labels(key.handle(), record.labels(), record.last_seen_at)
                             .await?;
                         self.do_create(key, record, admission).await

@@ -94,7 +94,8 @@ pub(crate) fn assert_not_live(outcome: &Loaded) {
 macro_rules! store_conformance {
     ($make:expr) => {
         $crate::store_conformance!(@cases $make;
-            create_then_load, create_collision_is_reported, load_after_expiry_by_either_clock,
+            create_then_load, create_collision_is_reported, create_refuses_a_key_of_another_handle,
+            load_after_expiry_by_either_clock,
             apply_updates_and_bumps_version, apply_refuses_a_login, failed_delta_changes_nothing,
             increment_returns_the_exact_value_and_version, a_touch_that_is_not_due_changes_no_deadline,
             concurrent_increments_are_exact, thirty_two_tasks_times_a_hundred_increments,

@@ -47,6 +47,32 @@ pub async fn create_collision_is_reported(store: Arc<dyn SessionStore>) {
     assert_eq!(live(&*store, &key, now).await, first);
 }
 
+/// A session lives under its own handle: a create whose key carries another
+/// handle is refused as invalid data and writes nothing under either handle.
+pub async fn create_refuses_a_key_of_another_handle(store: Arc<dyn SessionStore>) {
+    let now = base();
+    let mut rec = record(now);
+    rec.principal = Some("erin".into());
+    let key = missing_key();
+    let error = store
+        .create(&key, &rec, &Admission::default())
+        .await
+        .expect_err("a key of another handle must be refused");
+    assert_eq!(error.kind(), StoreErrorKind::InvalidData, "{error}");
+    assert_eq!(store.load(&key, now).await.unwrap(), Loaded::Missing);
+    assert!(
+        store
+            .load_handle(key.handle(), now)
+            .await
+            .unwrap()
+            .is_none()
+    );
+    assert!(store.load_handle(&rec.handle, now).await.unwrap().is_none());
+    assert!(store.list_principal("erin", now).await.unwrap().is_empty());
+    // The same record under a key of its own handle is then created as usual.
+    create(&*store, &rec).await;
+}
+
 /// SR-20/SR-21, AT-23: a record past either deadline is never returned.
 pub async fn load_after_expiry_by_either_clock(store: Arc<dyn SessionStore>) {
     let now = base();

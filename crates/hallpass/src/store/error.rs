@@ -101,6 +101,38 @@ impl StoreError {
         )
     }
 
+    /// A key that does not carry the session's handle: given to
+    /// [`create`](crate::store::SessionStore::create) for a record of another handle,
+    /// or to [`rotate`](crate::store::SessionStore::rotate) as a new key of another
+    /// handle ([`StoreErrorKind::InvalidData`]). A session lives under its handle for
+    /// its whole life, and every store may key it by that alone.
+    ///
+    /// ```
+    /// use hallpass::Handle;
+    /// use hallpass::store::{StoreError, StoreKey};
+    ///
+    /// let handle = Handle::generate();
+    /// assert!(StoreError::check_handle(&StoreKey::random(&handle), &handle).is_ok());
+    /// assert!(StoreError::check_handle(&StoreKey::random(&Handle::generate()), &handle).is_err());
+    /// ```
+    ///
+    /// # Errors
+    ///
+    /// This error, when `key`'s handle is not `handle`.
+    pub fn check_handle(
+        key: &crate::token::StoreKey,
+        handle: &crate::token::Handle,
+    ) -> Result<(), Self> {
+        if key.handle() == handle {
+            Ok(())
+        } else {
+            Err(Self::msg(
+                StoreErrorKind::InvalidData,
+                "a key opens the session of its own handle only",
+            ))
+        }
+    }
+
     /// A delta given to [`take`](crate::store::SessionStore::take) whose last op is
     /// not a take ([`StoreErrorKind::InvalidData`]).
     ///

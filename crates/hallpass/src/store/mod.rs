@@ -4,7 +4,7 @@
 //!
 //! | method | contract |
 //! |---|---|
-//! | [`create`](SessionStore::create) | insert-if-absent; an existing key is [`Created::KeyTaken`], never overwritten (AT-10); a record with a principal is admitted first (below) |
+//! | [`create`](SessionStore::create) | insert-if-absent; an existing key is [`Created::KeyTaken`], never overwritten (AT-10); a record with a principal is admitted first (below); a key of another handle than the record's is refused ([`StoreError::check_handle`]) and nothing is written |
 //! | [`load`](SessionStore::load) | the record, or [`Loaded::Expired`]/[`Loaded::Missing`]: never an expired record |
 //! | [`apply`](SessionStore::apply) | update-if-present, atomically against the current record, the data bound checked against that record; [`Applied::Gone`] when absent or expired, and nothing is recreated (AT-24) |
 //! | [`take`](SessionStore::take) | an apply whose last op removes a key, with the value it removed back: read and removal in one atomic step |

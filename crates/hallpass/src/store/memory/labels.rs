@@ -59,7 +59,7 @@ impl MemoryStore {
         let mut index = lock(&self.inner.labels);
         index.retain(|_, handles| {
             handles.retain(|(handle, at)| {
-                *at > settled || self.shard_of(handle).entries.contains_key(handle)
+                *at > settled || self.shard_of(handle).get(handle).is_some()
             });
             !handles.is_empty()
         });

@@ -165,47 +165,31 @@ impl MemoryStore {
     /// Makes room in a full shard: expired first, then the least recently used
     /// anonymous session. `false` when only live authenticated sessions remain.
     fn make_room(&self, shard: &mut Shard, now: Timestamp, removed: &mut Removed) -> bool {
-        if shard.entries.len() < self.inner.per_shard_capacity {
+        if shard.len() < self.inner.per_shard_capacity {
             return true;
         }
-        if let Some(&(deadline, handle)) = shard.by_expiry.first() {
-            if deadline <= now {
-                if let Some(record) = shard.remove_handle(&handle) {
-                    removed.push((handle, record.principal.clone()));
-                }
-                return true;
-            }
+        if shard.take_expired(now, usize::MAX, removed) > 0 {
+            return true;
         }
-        if let Some((_, handle)) = shard.anonymous_lru.pop_first() {
-            if shard.remove_handle(&handle).is_some() {
-                tracing::debug!(target: "hallpass::store", handle = %handle, "memory store evicted the least recently used anonymous session");
-            }
+        if let Some(handle) = shard.evict_anonymous() {
+            tracing::debug!(target: "hallpass::store", handle = %handle, "memory store evicted the least recently used anonymous session");
             return true;
         }
         false
     }
 
     fn purge_now(&self, now: Timestamp, batch: usize) -> u64 {
-        let mut purged = 0u64;
+        let mut purged = 0usize;
         let mut removed = Removed::new();
         for shard in &*self.inner.shards {
-            let mut shard = lock(shard);
-            while usize::try_from(purged).unwrap_or(usize::MAX) < batch {
-                let Some(&(deadline, handle)) = shard.by_expiry.first() else {
-                    break;
-                };
-                if deadline > now {
-                    break;
-                }
-                if let Some(record) = shard.remove_handle(&handle) {
-                    removed.push((handle, record.principal.clone()));
-                }
-                purged += 1;
+            if purged >= batch {
+                break;
             }
+            purged += lock(shard).take_expired(now, batch - purged, &mut removed);
         }
         self.unindex_removed(removed);
         self.prune_labels(now);
-        purged
+        u64::try_from(purged).unwrap_or(u64::MAX)
     }
 
     /// The principal's live sessions other than `own`, as (last seen, created,

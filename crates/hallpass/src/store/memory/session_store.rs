@@ -2,7 +2,6 @@
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
-use std::time::Duration;
 
 use crate::delta::{Admission, Delta, PrincipalChange, Touch};
 use crate::record::Record;
@@ -24,6 +23,7 @@ impl SessionStore for MemoryStore {
         admission: &'a Admission,
     ) -> StoreFuture<'a, Created> {
         Box::pin(async move {
+            StoreError::check_handle(key, &record.handle)?;
             let now = record.last_seen_at;
             self.index_labels(key.handle(), record.labels(), now);
             // A login takes the gate first; an anonymous session never does.
@@ -274,7 +274,6 @@ impl SessionStore for MemoryStore {
                 let record = {
                     let mut shard = self.shard_of(&handle);
                     let theirs = shard
-                        .entries
                         .get(&handle)
                         .is_some_and(|entry| entry.record.principal.as_deref() == Some(principal));
                     if theirs {
@@ -319,7 +318,7 @@ impl SessionStore for MemoryStore {
             let mut page: BTreeMap<Handle, SessionSummary> = BTreeMap::new();
             for shard in &*self.inner.shards {
                 let shard = lock(shard);
-                for entry in shard.entries.values() {
+                for entry in shard.iter() {
                     let record = &entry.record;
                     if after.is_some_and(|after| record.handle <= after)
                         || record.expired_by(now).is_some()
@@ -359,17 +358,7 @@ impl SessionStore for MemoryStore {
             let mut live = 0u64;
             for shard in &*self.inner.shards {
                 let shard = lock(shard);
-                let expired = shard
-                    .by_expiry
-                    .range(
-                        ..(
-                            now.saturating_add(Duration::from_millis(1)),
-                            Handle::from_bytes([0; 16]),
-                        ),
-                    )
-                    .count();
-                live +=
-                    u64::try_from(shard.entries.len().saturating_sub(expired)).unwrap_or(u64::MAX);
+                live += u64::try_from(shard.live_count(now)).unwrap_or(u64::MAX);
             }
             Ok(live)
         })
