@@ -145,6 +145,18 @@ impl SessionStore for InstrumentedStore {
             self.slow(self.inner.create(key, record, admission)).await
         })
     }
+    fn create_shared<'a>(
+        &'a self,
+        key: &'a StoreKey,
+        record: &'a Arc<Record>,
+        admission: &'a Admission,
+    ) -> StoreFuture<'a, Created> {
+        Box::pin(async move {
+            self.gate(&self.calls.create, true)?;
+            self.slow(self.inner.create_shared(key, record, admission))
+                .await
+        })
+    }
     fn load<'a>(&'a self, key: &'a StoreKey, now: Timestamp) -> StoreFuture<'a, Loaded> {
         Box::pin(async move {
             self.gate(&self.calls.load, false)?;

@@ -217,6 +217,15 @@ mod metered {
             timed("create", self.0.create(key, record, admission))
         }
 
+        fn create_shared<'a>(
+            &'a self,
+            key: &'a StoreKey,
+            record: &'a Arc<Record>,
+            admission: &'a Admission,
+        ) -> StoreFuture<'a, Created> {
+            timed("create", self.0.create_shared(key, record, admission))
+        }
+
         fn load<'a>(&'a self, key: &'a StoreKey, now: Timestamp) -> StoreFuture<'a, Loaded> {
             timed("load", self.0.load(key, now))
         }

@@ -215,7 +215,7 @@ impl Session {
         for _ in 0..KEY_RETRIES {
             match self
                 .store()
-                .create(&current.key, &current.record, admission)
+                .create_shared(&current.key, &current.record, admission)
                 .await
                 .map_err(SessionError::from_store)?
             {

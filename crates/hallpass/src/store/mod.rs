@@ -372,6 +372,40 @@ pub trait SessionStore: Send + Sync + fmt::Debug + 'static {
         admission: &'a Admission,
     ) -> StoreFuture<'a, Created>;
 
+    /// [`create`](Self::create) with the caller's shared record: the same contract,
+    /// for a store that can keep this very `Arc` instead of a copy (the memory store
+    /// does; the default calls `create`). The engine creates every session through
+    /// it, so a decorating store forwards it to its inner store.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use std::sync::Arc;
+    /// use std::time::Duration;
+    /// use hallpass::{Handle, MemoryStore};
+    /// use hallpass::store::{Admission, Created, Loaded, Record, SessionStore, StoreKey};
+    /// use hallpass::time::Timestamp;
+    ///
+    /// # tokio::runtime::Builder::new_current_thread().build().unwrap().block_on(async {
+    /// let store = MemoryStore::new();
+    /// let now = Timestamp::from_unix_millis(0);
+    /// let record = Arc::new(Record::new(Handle::generate(), now, Duration::from_secs(60), Duration::from_secs(600)));
+    /// let key = StoreKey::random(&record.handle);
+    /// assert_eq!(store.create_shared(&key, &record, &Admission::default()).await?, Created::INSERTED);
+    /// let Loaded::Live(stored) = store.load(&key, now).await? else { panic!("just created") };
+    /// assert_eq!(stored, record);
+    /// # Ok::<(), hallpass::store::StoreError>(())
+    /// # }).unwrap();
+    /// ```
+    fn create_shared<'a>(
+        &'a self,
+        key: &'a StoreKey,
+        record: &'a Arc<Record>,
+        admission: &'a Admission,
+    ) -> StoreFuture<'a, Created> {
+        self.create(key, record, admission)
+    }
+
     /// Loads the record under `key` if it is live at `now`.
     fn load<'a>(&'a self, key: &'a StoreKey, now: Timestamp) -> StoreFuture<'a, Loaded>;
 

@@ -22,57 +22,20 @@ impl SessionStore for MemoryStore {
         record: &'a Record,
         admission: &'a Admission,
     ) -> StoreFuture<'a, Created> {
-        Box::pin(async move {
-            StoreError::check_handle(key, &record.handle)?;
-            let now = record.last_seen_at;
-            self.index_labels(key.handle(), record.labels(), now);
-            // A login takes the gate first; an anonymous session never does.
-            let mut gate = record.principal.as_ref().map(|_| self.gate());
-            let victims = match (&gate, &record.principal) {
-                (Some(gate), Some(principal)) => {
-                    match self.admit(gate, principal, admission, None, now) {
-                        Ok(victims) => victims,
-                        Err(refusal) => return Ok(Created::Refused(refusal)),
-                    }
-                }
-                _ => Vec::new(),
-            };
-            let mut removed = Removed::new();
-            let inserted = {
-                let mut shard = self.shard(key);
-                if shard.holds(key.handle(), now, &mut removed) {
-                    return Ok(Created::KeyTaken);
-                }
-                let room = self.make_room(&mut shard, now, &mut removed);
-                if room {
-                    let tick = self.next_tick();
-                    shard.insert(key, Arc::new(record.clone()), tick);
-                }
-                room
-            };
-            if !inserted {
-                match &mut gate {
-                    Some(gate) => gate.remove_all(removed),
-                    None => self.unindex_removed(removed),
-                }
-                tracing::warn!(target: "hallpass::event", event = "store_full", "memory store is full of authenticated sessions; refusing a new session");
-                return Err(StoreError::msg(
-                    StoreErrorKind::CapacityExceeded,
-                    "every slot holds a live authenticated session",
-                ));
-            }
-            let evicted = match (&mut gate, &record.principal) {
-                (Some(gate), Some(principal)) => {
-                    gate.add(principal, *key.handle());
-                    gate.remove_all(std::mem::take(&mut removed));
-                    self.evict(gate, principal, victims)
-                }
-                _ => Vec::new(),
-            };
-            drop(gate);
-            self.unindex_removed(removed);
-            Ok(Created::Inserted { evicted })
-        })
+        Box::pin(
+            async move { self.create_now(key, record, || Arc::new(record.clone()), admission) },
+        )
+    }
+
+    fn create_shared<'a>(
+        &'a self,
+        key: &'a StoreKey,
+        record: &'a Arc<Record>,
+        admission: &'a Admission,
+    ) -> StoreFuture<'a, Created> {
+        // The caller's snapshot is kept as it is: a later write copies it only if the
+        // caller still holds it then (`Arc::make_mut`).
+        Box::pin(async move { self.create_now(key, record, || Arc::clone(record), admission) })
     }
 
     fn load<'a>(&'a self, key: &'a StoreKey, now: Timestamp) -> StoreFuture<'a, Loaded> {
@@ -401,5 +364,68 @@ impl MemoryStore {
             value: taken,
             record,
         })
+    }
+}
+
+impl MemoryStore {
+    /// A create under the locks the type docs give; `keep` makes the record the
+    /// store keeps (a copy of `record`, or the caller's shared one), only once the
+    /// session is sure to be inserted.
+    fn create_now(
+        &self,
+        key: &StoreKey,
+        record: &Record,
+        keep: impl FnOnce() -> Arc<Record>,
+        admission: &Admission,
+    ) -> Result<Created, StoreError> {
+        StoreError::check_handle(key, &record.handle)?;
+        let now = record.last_seen_at;
+        self.index_labels(key.handle(), record.labels(), now);
+        // A login takes the gate first; an anonymous session never does.
+        let mut gate = record.principal.as_ref().map(|_| self.gate());
+        let victims = match (&gate, &record.principal) {
+            (Some(gate), Some(principal)) => {
+                match self.admit(gate, principal, admission, None, now) {
+                    Ok(victims) => victims,
+                    Err(refusal) => return Ok(Created::Refused(refusal)),
+                }
+            }
+            _ => Vec::new(),
+        };
+        let mut removed = Removed::new();
+        let inserted = {
+            let mut shard = self.shard(key);
+            if shard.holds(key.handle(), now, &mut removed) {
+                return Ok(Created::KeyTaken);
+            }
+            let room = self.make_room(&mut shard, now, &mut removed);
+            if room {
+                let tick = self.next_tick();
+                shard.insert(key, keep(), tick);
+            }
+            room
+        };
+        if !inserted {
+            match &mut gate {
+                Some(gate) => gate.remove_all(removed),
+                None => self.unindex_removed(removed),
+            }
+            tracing::warn!(target: "hallpass::event", event = "store_full", "memory store is full of authenticated sessions; refusing a new session");
+            return Err(StoreError::msg(
+                StoreErrorKind::CapacityExceeded,
+                "every slot holds a live authenticated session",
+            ));
+        }
+        let evicted = match (&mut gate, &record.principal) {
+            (Some(gate), Some(principal)) => {
+                gate.add(principal, *key.handle());
+                gate.remove_all(std::mem::take(&mut removed));
+                self.evict(gate, principal, victims)
+            }
+            _ => Vec::new(),
+        };
+        drop(gate);
+        self.unindex_removed(removed);
+        Ok(Created::Inserted { evicted })
     }
 }
