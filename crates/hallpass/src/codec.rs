@@ -89,6 +89,20 @@ pub(crate) fn encode(
     handle: &Handle,
     token: &Token,
 ) -> String {
+    let mut value = String::with_capacity(VALUE_LEN);
+    encode_into(keyring, cookie_name, handle, token, &mut value);
+    value
+}
+
+/// [`encode`], appended to `out` (the `Set-Cookie` text being built: no string of
+/// its own per response).
+pub(crate) fn encode_into(
+    keyring: &Keyring,
+    cookie_name: &str,
+    handle: &Handle,
+    token: &Token,
+    out: &mut String,
+) {
     let mut raw = zeroize::Zeroizing::new([0u8; RAW_LEN]);
     raw[0] = FORMAT_VERSION;
     raw[1..17].copy_from_slice(handle.as_bytes());
@@ -97,7 +111,7 @@ pub(crate) fn encode(
         .finalize()
         .into_bytes();
     raw[49..].copy_from_slice(&digest);
-    URL_SAFE_NO_PAD.encode(raw.as_ref())
+    URL_SAFE_NO_PAD.encode_string(raw.as_ref(), out);
 }
 
 /// Decodes and verifies a presented cookie value.

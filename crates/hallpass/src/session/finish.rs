@@ -47,17 +47,19 @@ impl Session {
         let context = &self.shared.context;
         let cookie = match state.current.as_ref() {
             Some(current) if current.stored && current.issue_cookie && !current.graced => {
-                let value = crate::codec::encode(
-                    &self.config().keyring,
-                    &self.config().cookie_name,
-                    &current.record.handle,
-                    &current.token,
-                );
                 let max_age = current
                     .record
                     .remember
                     .then(|| current.record.absolute_deadline.since(self.now()));
-                context.set_cookie(&value, max_age)
+                context.set_cookie(max_age, |text| {
+                    crate::codec::encode_into(
+                        &self.config().keyring,
+                        &self.config().cookie_name,
+                        &current.record.handle,
+                        &current.token,
+                        text,
+                    );
+                })
             }
             _ if state.delete_cookie && !moved_on => context.deletion_cookie(),
             _ => None,

@@ -85,6 +85,11 @@ impl KeySet {
 
 impl Principals {
     pub(super) fn add(&mut self, principal: &str, key: Handle) {
+        // The name is copied only for a principal not indexed yet.
+        if let Some(entry) = self.map.get_mut(principal) {
+            entry.keys.insert(key);
+            return;
+        }
         self.map
             .entry(principal.to_owned())
             .or_default()
