@@ -19,6 +19,7 @@ pub use crate::codec::{FORMAT_VERSION, VALUE_LEN};
 
 use http::HeaderMap;
 use http::header::COOKIE;
+use smallvec::SmallVec;
 
 /// The most distinct session-cookie values considered in one request; more than this
 /// is treated as an attack and yields no session.
@@ -103,6 +104,27 @@ pub fn find<'a>(
     name: &str,
     max_bytes: usize,
 ) -> Result<Found<'a>, TooLarge> {
+    Ok(match find_inline(headers, name, max_bytes)? {
+        Inline::None => Found::None,
+        Inline::Values(values) => Found::Values(values.into_vec()),
+        Inline::TooMany => Found::TooMany,
+    })
+}
+
+/// [`Found`] with the values kept inline: what the engine reads on every request,
+/// without a heap allocation.
+pub(crate) enum Inline<'a> {
+    None,
+    Values(SmallVec<[&'a [u8]; MAX_CANDIDATES]>),
+    TooMany,
+}
+
+/// [`find`], for the engine.
+pub(crate) fn find_inline<'a>(
+    headers: &'a HeaderMap,
+    name: &str,
+    max_bytes: usize,
+) -> Result<Inline<'a>, TooLarge> {
     let mut total = 0usize;
     for field in headers.get_all(COOKIE) {
         total = total.saturating_add(field.len());
@@ -114,22 +136,22 @@ pub fn find<'a>(
         }
     }
     let name = name.as_bytes();
-    let mut values: Vec<&'a [u8]> = Vec::new();
+    let mut values: SmallVec<[&'a [u8]; MAX_CANDIDATES]> = SmallVec::new();
     for field in headers.get_all(COOKIE) {
         for (found_name, value) in pairs(field.as_bytes()) {
             if found_name != name || values.contains(&value) {
                 continue;
             }
             if values.len() == MAX_CANDIDATES {
-                return Ok(Found::TooMany);
+                return Ok(Inline::TooMany);
             }
             values.push(value);
         }
     }
     Ok(if values.is_empty() {
-        Found::None
+        Inline::None
     } else {
-        Found::Values(values)
+        Inline::Values(values)
     })
 }
 

@@ -31,9 +31,9 @@ pub use head::RequestHead;
 use crate::codec;
 use crate::config::{ConfigError, SessionConfig};
 use crate::context::Context;
-use crate::cookie::{self, Found};
+use crate::cookie::{self, Inline};
 use crate::events::{Event, InvalidReason};
-use crate::session::{Candidate, Session};
+use crate::session::{Candidate, Candidates, Session};
 use crate::store::{IntoStore, SessionStore};
 use crate::telemetry;
 
@@ -94,7 +94,7 @@ impl SessionEngine {
     pub fn begin(&self, head: &RequestHead<'_>) -> Result<(Session, Commit), Rejection> {
         let config = &self.context.config;
         let headers = head.headers();
-        let found = cookie::find(headers, &config.cookie_name, config.max_cookie_header_bytes)
+        let found = cookie::find_inline(headers, &config.cookie_name, config.max_cookie_header_bytes)
             .map_err(|too_large| {
                 tracing::warn!(target: "hallpass::rejection", len = too_large.len, max = too_large.max, "Cookie header too large");
                 let rejection = Rejection::from(too_large);
@@ -105,8 +105,8 @@ impl SessionEngine {
         let user_agent = headers.get(USER_AGENT).cloned();
         let hook = config.hook.as_ref();
         let (candidates, duplicated, presented) = match found {
-            Found::None => (Vec::new(), false, false),
-            Found::TooMany => {
+            Inline::None => (Candidates::new(), false, false),
+            Inline::TooMany => {
                 telemetry::emit(
                     hook,
                     &Event::DuplicateCookie {
@@ -115,10 +115,10 @@ impl SessionEngine {
                         ip,
                     },
                 );
-                (Vec::new(), true, true)
+                (Candidates::new(), true, true)
             }
-            Found::Values(values) => {
-                let mut candidates = Vec::with_capacity(values.len());
+            Inline::Values(values) => {
+                let mut candidates = Candidates::new();
                 for value in &values {
                     match codec::decode(&config.keyring, &config.cookie_name, value) {
                         Ok(verified) => candidates.push(Candidate::from(verified)),

@@ -124,7 +124,8 @@ impl Session {
         state.loaded = true;
         let now = self.now();
         let candidates = &self.shared.candidates;
-        let mut live: Vec<(usize, Arc<Record>)> = Vec::new();
+        // At most one is live in a request that uses its session (SR-33): inline.
+        let mut live: smallvec::SmallVec<[(usize, Arc<Record>); 1]> = smallvec::SmallVec::new();
         let mut graced = None;
         for (index, candidate) in candidates.iter().enumerate() {
             let outcome = match self.store().load(&candidate.key, now).await {

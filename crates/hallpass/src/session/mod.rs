@@ -37,6 +37,9 @@ mod rotation;
 const KEY_RETRIES: usize = 3;
 
 /// A verified cookie value that may name a live session.
+/// The verified values of one request: one, nearly always (inline, no allocation).
+pub(crate) type Candidates = smallvec::SmallVec<[Candidate; 1]>;
+
 #[derive(Debug)]
 pub(crate) struct Candidate {
     handle: Handle,
@@ -128,7 +131,7 @@ struct State {
 
 struct Shared {
     context: Arc<Context>,
-    candidates: Vec<Candidate>,
+    candidates: Candidates,
     /// More than one value was presented under the session cookie's name.
     duplicated: bool,
     /// The client's IP, through the trusted-proxy setting.
@@ -180,7 +183,7 @@ impl Session {
     /// unknown, expired or revoked one is, so the four look alike from outside (SR-36).
     pub(crate) fn new(
         context: Arc<Context>,
-        candidates: Vec<Candidate>,
+        candidates: Candidates,
         duplicated: bool,
         presented: bool,
         ip: Option<std::net::IpAddr>,
