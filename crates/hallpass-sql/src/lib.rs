@@ -59,6 +59,21 @@
 //! runs its sessions at READ COMMITTED, as PostgreSQL does, so a statement after the
 //! lock sees what committed before it; a principal compares byte for byte there too
 //! (a NO PAD binary collation).
+//!
+//! # When the server is down
+//!
+//! Every call runs under [`SqlOptions::with_call_timeout`]. sqlx's pool retries a
+//! refused connection until that deadline (it takes a refusal for a server still
+//! starting up), so on its own a PostgreSQL or MySQL server that is down would make
+//! every request wait out the whole timeout for its 503. A breaker stops that: a call
+//! that fails unavailable or times out starts a probe (one plain connect, outside the
+//! pool); if the probe cannot connect, every call fails at once with
+//! [`StoreErrorKind::Unavailable`](hallpass::store::StoreErrorKind::Unavailable) (503)
+//! until a probe, every 200 ms, connects again. A probe that connects changes
+//! nothing: a slow server that still answers sheds no load. Measured by the restart
+//! tests (`tests/postgres_restart.rs`, `tests/mysql_restart.rs`, 1 s call timeout):
+//! the median 503 during a three-second outage took 1.0 s without the breaker and
+//! 0.1 ms with it.
 
 #![cfg_attr(docsrs, feature(doc_cfg))]
 // Without a database feature the crate holds the shared code and no store that uses it.
@@ -67,6 +82,7 @@
     allow(dead_code, unused_imports)
 )]
 
+mod breaker;
 mod dialect;
 mod error;
 mod options;

@@ -134,7 +134,7 @@ pub async fn connect(url: &str, options: SqlOptions) -> Result<MySqlStore, Conne
             database: DATABASE,
             source: store_error(err),
         })?;
-    let store = SqlStore::new(pool, dialect(&options), options.clone(), "mysql");
+    let store = SqlStore::new(pool, dialect(&options), options.clone(), "mysql").with_breaker();
     if options.migrate() {
         let lock = format!("SELECT GET_LOCK('{}', 30)", options.table("migrate"));
         let unlock = format!("SELECT RELEASE_LOCK('{}')", options.table("migrate"));

@@ -77,7 +77,7 @@ pub async fn connect(url: &str, options: SqlOptions) -> Result<PostgresStore, Co
             database: DATABASE,
             source: store_error(err),
         })?;
-    let store = SqlStore::new(pool, dialect(&options), options.clone(), "postgres");
+    let store = SqlStore::new(pool, dialect(&options), options.clone(), "postgres").with_breaker();
     if options.migrate() {
         let lock = format!(
             "SELECT pg_advisory_xact_lock(hashtext('{}'))",
@@ -88,4 +88,93 @@ pub async fn connect(url: &str, options: SqlOptions) -> Result<PostgresStore, Co
         store.migrate(&migrations, DATABASE).await?;
     }
     Ok(store)
+}
+
+#[cfg(test)]
+mod tests {
+    use std::time::Duration;
+
+    use hallpass::Handle;
+    use hallpass::store::{SessionStore, StoreErrorKind, StoreKey};
+    use hallpass::time::Timestamp;
+    use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
+
+    use super::{PostgresStore, dialect};
+    use crate::SqlOptions;
+    use crate::store::SqlStore;
+
+    /// A store on a pool that connects lazily to `options`.
+    fn lazy_store(connect: PgConnectOptions, call_timeout: Duration) -> PostgresStore {
+        let options = SqlOptions::default().with_call_timeout(call_timeout);
+        let pool = PgPoolOptions::new()
+            .acquire_timeout(call_timeout)
+            .connect_lazy_with(connect);
+        SqlStore::new(pool, dialect(&options), options, "postgres").with_breaker()
+    }
+
+    async fn wait_for(what: impl Fn() -> bool) {
+        for _ in 0..250 {
+            if what() {
+                return;
+            }
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    }
+
+    /// Nothing listens on loopback port 1: sqlx would retry the refused connection
+    /// until every call's timeout; the breaker's probe sees the refusal and every
+    /// later call fails at once, with the breaker's own message.
+    #[tokio::test]
+    async fn an_unreachable_server_opens_the_breaker_and_calls_then_fail_at_once() {
+        let store = lazy_store(
+            PgConnectOptions::new().host("127.0.0.1").port(1),
+            Duration::from_millis(300),
+        );
+        let breaker = store.breaker().unwrap();
+        let key = StoreKey::random(&Handle::generate());
+        let now = Timestamp::from_unix_millis(1_000_000);
+        let first = store.load(&key, now).await.unwrap_err();
+        assert!(
+            matches!(
+                first.kind(),
+                StoreErrorKind::Timeout | StoreErrorKind::Unavailable
+            ),
+            "{first}"
+        );
+        wait_for(|| breaker.is_open()).await;
+        assert!(breaker.is_open(), "the probe found nothing listening");
+        let err = store.load(&key, now).await.unwrap_err();
+        assert_eq!(err.kind(), StoreErrorKind::Unavailable, "{err}");
+        assert!(err.to_string().contains("failing at once"), "{err}");
+    }
+
+    /// A probe that connects closes the breaker: a timeout on a server that answers
+    /// turns no request away.
+    #[tokio::test]
+    async fn a_probe_that_connects_closes_the_breaker() {
+        let url = std::env::var("DATABASE_URL_POSTGRES")
+            .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/test".to_owned());
+        let connect: PgConnectOptions = url.parse().unwrap();
+        let store = lazy_store(connect, Duration::from_secs(5));
+        let breaker = store.breaker().unwrap();
+        let timeout = hallpass::store::StoreError::msg(StoreErrorKind::Timeout, "slow");
+        breaker.failed(&timeout, store.pool(), Duration::from_secs(5));
+        wait_for(|| !breaker.probing()).await;
+        assert!(!breaker.is_open(), "the server answered the probe");
+        // An open breaker turns calls away at once, until a probe connects: then the
+        // call reaches the server (here it finds no tables: a backend error, not
+        // the breaker's).
+        breaker.force_open();
+        let refused = store.generation("nobody").await.unwrap_err();
+        assert!(refused.to_string().contains("failing at once"), "{refused}");
+        breaker.failed(&timeout, store.pool(), Duration::from_secs(5));
+        wait_for(|| !breaker.is_open()).await;
+        assert!(!breaker.is_open());
+        let reached = store.generation("nobody").await.unwrap_err();
+        assert_eq!(reached.kind(), StoreErrorKind::Backend, "{reached}");
+        assert!(
+            !reached.to_string().contains("failing at once"),
+            "{reached}"
+        );
+    }
 }

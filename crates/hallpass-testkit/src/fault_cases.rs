@@ -22,8 +22,9 @@ struct Tally {
     /// Increments answered 503 on session i: the write may or may not have landed
     /// (the server can die between its commit and its reply).
     unsure: Vec<AtomicU64>,
-    /// The slowest 503, in milliseconds.
-    slowest_503_ms: AtomicU64,
+    /// How long each 503 took, in microseconds: printed as a distribution, the
+    /// measure of how fast a request fails while the server is down.
+    took_503_us: std::sync::Mutex<Vec<u64>>,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -59,7 +60,7 @@ pub async fn outage_under_load(
     call_timeout: Duration,
     stop: impl FnOnce() + Send + 'static,
     start: impl FnOnce() + Send + 'static,
-) {
+) -> Outage {
     let app = TestApp::new(store);
     let mut cookies = Vec::new();
     let mut initial = Vec::new();
@@ -133,8 +134,12 @@ pub async fn outage_under_load(
                                 took <= call_timeout + Duration::from_secs(1),
                                 "a 503 took {took:?}, over the {call_timeout:?} call timeout"
                             );
-                            let ms = u64::try_from(took.as_millis()).unwrap_or(u64::MAX);
-                            tally.slowest_503_ms.fetch_max(ms, Ordering::SeqCst);
+                            let us = u64::try_from(took.as_micros()).unwrap_or(u64::MAX);
+                            tally
+                                .took_503_us
+                                .lock()
+                                .unwrap_or_else(std::sync::PoisonError::into_inner)
+                                .push(us);
                             if let Some(i) = target {
                                 tally.unsure[i].fetch_add(1, Ordering::SeqCst);
                             }
@@ -193,9 +198,23 @@ pub async fn outage_under_load(
         .lock()
         .unwrap_or_else(std::sync::PoisonError::into_inner)
         .clone();
+    let mut took: Vec<u64> = tally
+        .took_503_us
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner)
+        .clone();
+    took.sort_unstable();
+    let quantile = |q: f64| {
+        // Nearest rank: a measurement, not an interpolation.
+        let rank = ((took.len() as f64 * q).ceil() as usize).clamp(1, took.len().max(1));
+        took.get(rank - 1).map_or(0.0, |&us| us as f64 / 1000.0)
+    };
     eprintln!(
-        "outage under load: (phase, status) -> responses {seen:?}; slowest 503: {} ms",
-        tally.slowest_503_ms.load(Ordering::SeqCst)
+        "outage under load: (phase, status) -> responses {seen:?}; 503s: {}, took median {:.1} ms, p99 {:.1} ms, slowest {:.1} ms (call timeout {call_timeout:?})",
+        took.len(),
+        quantile(0.5),
+        quantile(0.99),
+        quantile(1.0),
     );
     let count = |phase: Phase, status: u16| seen.get(&(phase as u8, status)).copied().unwrap_or(0);
     assert!(
@@ -233,4 +252,25 @@ pub async fn outage_under_load(
     let mut newcomer = app.browser();
     assert_eq!(newcomer.post("/login?user=late").await.status, 200);
     assert_eq!(newcomer.get("/me").await.body, "late");
+    Outage {
+        took_503: took.into_iter().map(Duration::from_micros).collect(),
+    }
+}
+
+/// What [`outage_under_load`] measured.
+#[derive(Clone, Debug)]
+pub struct Outage {
+    /// How long each 503 took, shortest first.
+    pub took_503: Vec<Duration>,
+}
+
+impl Outage {
+    /// The median time to a 503 (zero when there was none).
+    #[must_use]
+    pub fn median_503(&self) -> Duration {
+        self.took_503
+            .get(self.took_503.len() / 2)
+            .copied()
+            .unwrap_or_default()
+    }
 }

@@ -19,6 +19,7 @@ use hallpass::store::{Record, StoreError, StoreKey};
 use sqlx::{AssertSqlSafe, Database, Pool};
 
 use crate::SqlOptions;
+use crate::breaker::Breaker;
 use crate::dialect::Dialect;
 use crate::error::{is_retryable, store_error};
 use crate::row::{Columns, log_bad_row};
@@ -57,6 +58,8 @@ pub struct SqlStore<DB: Database> {
     dialect: Arc<Dialect>,
     options: SqlOptions,
     name: &'static str,
+    /// Fails calls at once while the server cannot be reached (network databases).
+    breaker: Option<Arc<Breaker>>,
 }
 
 impl<DB: Database> Clone for SqlStore<DB> {
@@ -66,6 +69,7 @@ impl<DB: Database> Clone for SqlStore<DB> {
             dialect: Arc::clone(&self.dialect),
             options: self.options.clone(),
             name: self.name,
+            breaker: self.breaker.clone(),
         }
     }
 }
@@ -100,7 +104,21 @@ impl<DB: Database> SqlStore<DB> {
             dialect: Arc::new(dialect),
             options,
             name,
+            breaker: None,
         }
+    }
+
+    /// The breaker, if the store has one.
+    #[cfg(test)]
+    pub(crate) fn breaker(&self) -> Option<&Arc<Breaker>> {
+        self.breaker.as_ref()
+    }
+
+    /// With a [`Breaker`]: calls fail at once while the server cannot be reached.
+    #[must_use]
+    pub(crate) fn with_breaker(mut self) -> Self {
+        self.breaker = Some(Arc::default());
+        self
     }
 
     /// The pool.
@@ -133,6 +151,22 @@ fn key_bytes(key: &StoreKey) -> Vec<u8> {
 }
 
 impl<DB: Database> SqlStore<DB> {
+    /// One store call: refused at once while the breaker is open, else run under
+    /// the call timeout; a failure that may mean the server is gone starts a probe.
+    async fn guarded<T>(
+        &self,
+        call: impl Future<Output = Result<T, StoreError>>,
+    ) -> Result<T, StoreError> {
+        if let Some(breaker) = &self.breaker {
+            breaker.check()?;
+        }
+        let result = hallpass::store::timed(self.options.call_timeout(), call).await;
+        if let (Err(err), Some(breaker)) = (&result, &self.breaker) {
+            breaker.failed(err, &self.pool, self.options.call_timeout());
+        }
+        result
+    }
+
     async fn begin_write(&self) -> Result<sqlx::Transaction<'static, DB>, StoreError> {
         match &self.dialect.begin_write {
             Some(begin) => self.pool.begin_with(sql(begin)).await,
@@ -167,7 +201,7 @@ macro_rules! session_store {
         const _: () = {
             use hallpass::store::{
                 Admission, Applied, Created, Deleted, Delta, Loaded, Record, Rotated, SessionPage,
-                SessionStore, StoreFuture, StoreKey, Taken, Touch, timed,
+                SessionStore, StoreFuture, StoreKey, Taken, Touch,
             };
             use hallpass::time::Timestamp;
             use hallpass::{Handle, SessionSummary};
@@ -180,7 +214,7 @@ macro_rules! session_store {
                     record: &'a Record,
                     admission: &'a Admission,
                 ) -> StoreFuture<'a, Created> {
-                    Box::pin(timed(self.options.call_timeout(), async move {
+                    Box::pin(self.guarded(async move {
                         StoreError::check_handle(key, &record.handle)?;
                         self.index_labels(key.handle(), record.labels(), record.last_seen_at)
                             .await?;
@@ -193,7 +227,7 @@ macro_rules! session_store {
                     key: &'a StoreKey,
                     now: Timestamp,
                 ) -> StoreFuture<'a, Loaded> {
-                    Box::pin(timed(self.options.call_timeout(), self.do_load(key, now)))
+                    Box::pin(self.guarded(self.do_load(key, now)))
                 }
 
                 fn apply<'a>(
@@ -202,7 +236,7 @@ macro_rules! session_store {
                     delta: &'a Delta,
                     now: Timestamp,
                 ) -> StoreFuture<'a, Applied> {
-                    Box::pin(timed(self.options.call_timeout(), async move {
+                    Box::pin(self.guarded(async move {
                         self.index_labels(key.handle(), delta.labels(), now).await?;
                         self.do_apply(key, delta, now).await
                     }))
@@ -214,7 +248,7 @@ macro_rules! session_store {
                     delta: &'a Delta,
                     now: Timestamp,
                 ) -> StoreFuture<'a, Taken> {
-                    Box::pin(timed(self.options.call_timeout(), async move {
+                    Box::pin(self.guarded(async move {
                         self.index_labels(key.handle(), delta.labels(), now).await?;
                         self.do_take(key, delta, now).await
                     }))
@@ -226,10 +260,7 @@ macro_rules! session_store {
                     touch: Touch,
                     now: Timestamp,
                 ) -> StoreFuture<'a, bool> {
-                    Box::pin(timed(
-                        self.options.call_timeout(),
-                        self.do_touch(key, touch, now),
-                    ))
+                    Box::pin(self.guarded(self.do_touch(key, touch, now)))
                 }
 
                 fn rotate<'a>(
@@ -239,14 +270,14 @@ macro_rules! session_store {
                     delta: &'a Delta,
                     now: Timestamp,
                 ) -> StoreFuture<'a, Rotated> {
-                    Box::pin(timed(self.options.call_timeout(), async move {
+                    Box::pin(self.guarded(async move {
                         self.index_labels(old.handle(), delta.labels(), now).await?;
                         self.do_rotate(old, new, delta, now).await
                     }))
                 }
 
                 fn delete<'a>(&'a self, key: &'a StoreKey) -> StoreFuture<'a, Option<Deleted>> {
-                    Box::pin(timed(self.options.call_timeout(), self.do_delete(key)))
+                    Box::pin(self.guarded(self.do_delete(key)))
                 }
 
                 fn load_handle<'a>(
@@ -254,14 +285,11 @@ macro_rules! session_store {
                     handle: &'a Handle,
                     now: Timestamp,
                 ) -> StoreFuture<'a, Option<(StoreKey, Record)>> {
-                    Box::pin(timed(
-                        self.options.call_timeout(),
-                        self.do_load_handle(handle, now),
-                    ))
+                    Box::pin(self.guarded(self.do_load_handle(handle, now)))
                 }
 
                 fn revoke<'a>(&'a self, handle: &'a Handle) -> StoreFuture<'a, bool> {
-                    Box::pin(timed(self.options.call_timeout(), self.do_revoke(handle)))
+                    Box::pin(self.guarded(self.do_revoke(handle)))
                 }
 
                 fn list_principal<'a>(
@@ -269,10 +297,7 @@ macro_rules! session_store {
                     principal: &'a str,
                     now: Timestamp,
                 ) -> StoreFuture<'a, Vec<SessionSummary>> {
-                    Box::pin(timed(
-                        self.options.call_timeout(),
-                        self.do_list(principal, now),
-                    ))
+                    Box::pin(self.guarded(self.do_list(principal, now)))
                 }
 
                 fn revoke_principal<'a>(
@@ -280,17 +305,11 @@ macro_rules! session_store {
                     principal: &'a str,
                     except: Option<&'a Handle>,
                 ) -> StoreFuture<'a, u64> {
-                    Box::pin(timed(
-                        self.options.call_timeout(),
-                        self.do_revoke_principal(principal, except),
-                    ))
+                    Box::pin(self.guarded(self.do_revoke_principal(principal, except)))
                 }
 
                 fn generation<'a>(&'a self, principal: &'a str) -> StoreFuture<'a, u64> {
-                    Box::pin(timed(
-                        self.options.call_timeout(),
-                        self.do_generation(principal),
-                    ))
+                    Box::pin(self.guarded(self.do_generation(principal)))
                 }
 
                 fn list_sessions<'a>(
@@ -299,14 +318,11 @@ macro_rules! session_store {
                     limit: usize,
                     now: Timestamp,
                 ) -> StoreFuture<'a, SessionPage> {
-                    Box::pin(timed(
-                        self.options.call_timeout(),
-                        self.do_list_page(cursor, limit, now),
-                    ))
+                    Box::pin(self.guarded(self.do_list_page(cursor, limit, now)))
                 }
 
                 fn purge_expired(&self, now: Timestamp, batch: usize) -> StoreFuture<'_, u64> {
-                    Box::pin(timed(self.options.call_timeout(), async move {
+                    Box::pin(self.guarded(async move {
                         let purged = self.do_purge(now, batch).await?;
                         self.purge_labels(now).await?;
                         Ok(purged)
@@ -314,7 +330,7 @@ macro_rules! session_store {
                 }
 
                 fn count(&self, now: Timestamp) -> StoreFuture<'_, u64> {
-                    Box::pin(timed(self.options.call_timeout(), self.do_count(now)))
+                    Box::pin(self.guarded(self.do_count(now)))
                 }
 
                 fn revoke_label<'a>(
