@@ -105,7 +105,11 @@ mod tests {
 
     /// A store on a pool that connects lazily to `options`.
     fn lazy_store(connect: PgConnectOptions, call_timeout: Duration) -> PostgresStore {
-        let options = SqlOptions::default().with_call_timeout(call_timeout);
+        // A prefix of this process's own: no other test's tables answer for it.
+        let options = SqlOptions::default()
+            .with_table_prefix(&format!("hpbreaker{}_", std::process::id()))
+            .unwrap()
+            .with_call_timeout(call_timeout);
         let pool = PgPoolOptions::new()
             .acquire_timeout(call_timeout)
             .connect_lazy_with(connect);
@@ -162,8 +166,8 @@ mod tests {
         wait_for(|| !breaker.probing()).await;
         assert!(!breaker.is_open(), "the server answered the probe");
         // An open breaker turns calls away at once, until a probe connects: then the
-        // call reaches the server (here it finds no tables: a backend error, not
-        // the breaker's).
+        // call reaches the server (here it finds no tables under this prefix: a
+        // backend error, not the breaker's).
         breaker.force_open();
         let refused = store.generation("nobody").await.unwrap_err();
         assert!(refused.to_string().contains("failing at once"), "{refused}");
