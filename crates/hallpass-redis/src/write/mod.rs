@@ -464,12 +464,7 @@ impl RedisStore {
         delta: &Delta,
         now: Timestamp,
     ) -> Result<Rotated, StoreError> {
-        if old.handle() != new.handle() {
-            return Err(StoreError::msg(
-                StoreErrorKind::InvalidData,
-                "a rotation keeps the session's handle",
-            ));
-        }
+        StoreError::check_handle(new, old.handle())?;
         if old.hash() == new.hash() {
             return Ok(Rotated::KeyTaken);
         }

@@ -331,12 +331,7 @@ where
         delta: &Delta,
         now: Timestamp,
     ) -> Result<Rotated, StoreError> {
-        if old.handle() != new.handle() {
-            return Err(StoreError::msg(
-                hallpass::store::StoreErrorKind::InvalidData,
-                "a rotation keeps the session's handle",
-            ));
-        }
+        StoreError::check_handle(new, old.handle())?;
         // A session whose principal changed between the unlocked read and the row
         // lock is tried again with the right principal locked.
         for _ in 0..4 {

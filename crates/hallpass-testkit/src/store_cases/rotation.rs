@@ -3,7 +3,9 @@
 use std::sync::Arc;
 
 use hallpass::Handle;
-use hallpass::store::{Admission, Applied, Delta, Loaded, PrincipalChange, Rotated, SessionStore};
+use hallpass::store::{
+    Admission, Applied, Delta, Loaded, PrincipalChange, Rotated, SessionStore, StoreErrorKind,
+};
 
 use super::{at, base, create, key_for, live, record};
 
@@ -38,6 +40,22 @@ pub async fn rotate_is_atomic_and_kills_the_old_key(store: Arc<dyn SessionStore>
     );
     let (found_key, _) = store.load_handle(&rec.handle, now).await.unwrap().unwrap();
     assert_eq!(found_key, new);
+}
+
+/// A rotation keeps the session's handle: a new key of another handle is refused as
+/// invalid data, and the session stays under its old key, unchanged.
+pub async fn rotate_refuses_a_new_key_of_another_handle(store: Arc<dyn SessionStore>) {
+    let now = base();
+    let rec = record(now);
+    let old = create(&*store, &rec).await;
+    let elsewhere = key_for(&Handle::generate());
+    let error = store
+        .rotate(&old, &elsewhere, &Delta::default(), now)
+        .await
+        .expect_err("a new key of another handle must be refused");
+    assert_eq!(error.kind(), StoreErrorKind::InvalidData, "{error}");
+    assert_eq!(live(&*store, &old, now).await, rec);
+    assert_eq!(store.load(&elsewhere, now).await.unwrap(), Loaded::Missing);
 }
 
 /// Rotation of a missing session reports Gone and writes nothing.

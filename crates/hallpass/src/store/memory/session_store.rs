@@ -95,12 +95,7 @@ impl SessionStore for MemoryStore {
         now: Timestamp,
     ) -> StoreFuture<'a, Rotated> {
         Box::pin(async move {
-            if old.handle() != new.handle() {
-                return Err(StoreError::msg(
-                    StoreErrorKind::InvalidData,
-                    "a rotation keeps the session's handle",
-                ));
-            }
+            StoreError::check_handle(new, old.handle())?;
             self.index_labels(old.handle(), delta.labels(), now);
             // A rotation that changes the principal takes the gate first (admission,
             // the index); one that keeps it locks only the shard: the session keeps
