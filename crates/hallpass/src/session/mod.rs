@@ -36,10 +36,10 @@ mod rotation;
 /// random tokens means the CSPRNG is broken; the retry only guards the contract).
 const KEY_RETRIES: usize = 3;
 
-/// A verified cookie value that may name a live session.
 /// The verified values of one request: one, nearly always (inline, no allocation).
 pub(crate) type Candidates = smallvec::SmallVec<[Candidate; 1]>;
 
+/// A verified cookie value that may name a live session.
 #[derive(Debug)]
 pub(crate) struct Candidate {
     handle: Handle,

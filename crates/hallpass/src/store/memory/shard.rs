@@ -63,6 +63,11 @@ pub(super) struct Entry {
     pub(super) record: Arc<Record>,
 }
 
+/// Matches the entry that lives under `handle` (the record's own handle is the key).
+fn under(handle: &Handle) -> impl Fn(&Entry) -> bool + '_ {
+    move |entry| entry.record.handle == *handle
+}
+
 impl Entry {
     /// Whether `key` opens this session; in constant time, as the token behind the
     /// key is the secret.
@@ -127,14 +132,12 @@ impl Shard {
 
     /// The entry under `handle`, live or expired.
     pub(super) fn get(&self, handle: &Handle) -> Option<&Entry> {
-        self.entries
-            .find(self.hash_of(handle), |entry| entry.record.handle == *handle)
+        self.entries.find(self.hash_of(handle), under(handle))
     }
 
     fn get_mut(&mut self, handle: &Handle) -> Option<&mut Entry> {
         let hash = self.hash_of(handle);
-        self.entries
-            .find_mut(hash, |entry| entry.record.handle == *handle)
+        self.entries.find_mut(hash, under(handle))
     }
 
     /// Every entry, live or expired, in no particular order.
@@ -163,11 +166,11 @@ impl Shard {
             record,
         };
         let hasher = &self.hasher;
-        let slot = self.entries.entry(
-            hasher.hash_one(handle),
-            |entry| entry.record.handle == handle,
-            |entry| hasher.hash_one(entry.record.handle),
-        );
+        let slot = self
+            .entries
+            .entry(hasher.hash_one(handle), under(&handle), |entry| {
+                hasher.hash_one(entry.record.handle)
+            });
         match slot {
             Slot::Vacant(slot) => {
                 slot.insert(entry);
@@ -195,10 +198,7 @@ impl Shard {
     /// Removes the session under `handle`, whatever token opens it.
     pub(super) fn remove_handle(&mut self, handle: &Handle) -> Option<Arc<Record>> {
         let hash = self.hash_of(handle);
-        let found = self
-            .entries
-            .find_entry(hash, |entry| entry.record.handle == *handle)
-            .ok()?;
+        let found = self.entries.find_entry(hash, under(handle)).ok()?;
         let (entry, _) = found.remove();
         if entry.record.principal.is_none() {
             self.anonymous.forget(handle);
@@ -218,7 +218,7 @@ impl Shard {
         let hash = self.hash_of(key.handle());
         let Some(entry) = self
             .entries
-            .find(hash, |entry| entry.record.handle == *key.handle())
+            .find(hash, under(key.handle()))
             .filter(|entry| entry.opens(key))
         else {
             return Err(None);
