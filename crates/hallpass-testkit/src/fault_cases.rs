@@ -22,9 +22,9 @@ struct Tally {
     /// Increments answered 503 on session i: the write may or may not have landed
     /// (the server can die between its commit and its reply).
     unsure: Vec<AtomicU64>,
-    /// How long each 503 took, in microseconds: printed as a distribution, the
-    /// measure of how fast a request fails while the server is down.
-    took_503_us: std::sync::Mutex<Vec<u64>>,
+    /// How long each 503 took: the measure of how fast a request fails while the
+    /// server is down.
+    took_503: std::sync::Mutex<Vec<Duration>>,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -134,12 +134,11 @@ pub async fn outage_under_load(
                                 took <= call_timeout + Duration::from_secs(1),
                                 "a 503 took {took:?}, over the {call_timeout:?} call timeout"
                             );
-                            let us = u64::try_from(took.as_micros()).unwrap_or(u64::MAX);
                             tally
-                                .took_503_us
+                                .took_503
                                 .lock()
                                 .unwrap_or_else(std::sync::PoisonError::into_inner)
-                                .push(us);
+                                .push(took);
                             if let Some(i) = target {
                                 tally.unsure[i].fetch_add(1, Ordering::SeqCst);
                             }
@@ -198,23 +197,19 @@ pub async fn outage_under_load(
         .lock()
         .unwrap_or_else(std::sync::PoisonError::into_inner)
         .clone();
-    let mut took: Vec<u64> = tally
-        .took_503_us
+    let mut took_503 = tally
+        .took_503
         .lock()
         .unwrap_or_else(std::sync::PoisonError::into_inner)
         .clone();
-    took.sort_unstable();
-    let quantile = |q: f64| {
-        // Nearest rank: a measurement, not an interpolation.
-        let rank = ((took.len() as f64 * q).ceil() as usize).clamp(1, took.len().max(1));
-        took.get(rank - 1).map_or(0.0, |&us| us as f64 / 1000.0)
-    };
+    took_503.sort_unstable();
+    let outage = Outage { took_503 };
     eprintln!(
         "outage under load: (phase, status) -> responses {seen:?}; 503s: {}, took median {:.1} ms, p99 {:.1} ms, slowest {:.1} ms (call timeout {call_timeout:?})",
-        took.len(),
-        quantile(0.5),
-        quantile(0.99),
-        quantile(1.0),
+        outage.took_503.len(),
+        outage.quantile(0.5).as_secs_f64() * 1000.0,
+        outage.quantile(0.99).as_secs_f64() * 1000.0,
+        outage.quantile(1.0).as_secs_f64() * 1000.0,
     );
     let count = |phase: Phase, status: u16| seen.get(&(phase as u8, status)).copied().unwrap_or(0);
     assert!(
@@ -252,9 +247,7 @@ pub async fn outage_under_load(
     let mut newcomer = app.browser();
     assert_eq!(newcomer.post("/login?user=late").await.status, 200);
     assert_eq!(newcomer.get("/me").await.body, "late");
-    Outage {
-        took_503: took.into_iter().map(Duration::from_micros).collect(),
-    }
+    outage
 }
 
 /// What [`outage_under_load`] measured.
@@ -265,12 +258,20 @@ pub struct Outage {
 }
 
 impl Outage {
-    /// The median time to a 503 (zero when there was none).
+    /// The time to a 503 at quantile `q` (0 to 1, nearest rank: a measured time, not
+    /// an interpolation); zero when there was none.
     #[must_use]
-    pub fn median_503(&self) -> Duration {
+    pub fn quantile(&self, q: f64) -> Duration {
+        let rank = (self.took_503.len() as f64 * q).ceil() as usize;
         self.took_503
-            .get(self.took_503.len() / 2)
+            .get(rank.clamp(1, self.took_503.len().max(1)) - 1)
             .copied()
             .unwrap_or_default()
+    }
+
+    /// The median time to a 503.
+    #[must_use]
+    pub fn median_503(&self) -> Duration {
+        self.quantile(0.5)
     }
 }
