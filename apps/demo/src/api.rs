@@ -177,8 +177,8 @@ async fn sessions(who: Authenticated) -> Result<Json<Vec<SessionView>>, ApiError
                 current: Some(s.handle) == current,
                 created_at: rfc3339(s.created_at),
                 last_seen_at: rfc3339(s.last_seen_at),
-                ip: s.client.ip.map(|ip| ip.to_string()),
-                user_agent: s.client.user_agent,
+                ip: s.client.ip().map(|ip| ip.to_string()),
+                user_agent: s.client.user_agent().map(str::to_owned),
             })
             .collect(),
     ))

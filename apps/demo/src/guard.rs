@@ -16,7 +16,7 @@ use crate::page::PageError;
 #[derive(Clone, Debug)]
 pub(crate) struct Authenticated {
     pub(crate) session: Session,
-    pub(crate) user: String,
+    pub(crate) user: hallpass::store::Principal,
 }
 
 /// Why [`Authenticated`] refused a request.

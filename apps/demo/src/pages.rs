@@ -179,11 +179,11 @@ async fn account_page(
         .into_iter()
         .map(|s| Row {
             handle: s.handle.to_string(),
-            device: describe(s.client.user_agent.as_deref()),
-            user_agent: s.client.user_agent.clone().unwrap_or_default(),
+            device: describe(s.client.user_agent()),
+            user_agent: s.client.user_agent().unwrap_or_default().to_owned(),
             ip: s
                 .client
-                .ip
+                .ip()
                 .map_or_else(|| "unknown".to_owned(), |ip| ip.to_string()),
             last_seen: ago(s.last_seen_at, now),
             last_seen_at: rfc3339(s.last_seen_at),

@@ -36,7 +36,7 @@ const X_FORWARDED_FOR: HeaderName = HeaderName::from_static("x-forwarded-for");
 ///     .wrap(sessions.clone())
 ///     .route("/me", web::get().to(|session: Session| async move {
 ///         let who = session.principal().await?;
-///         Ok::<_, hallpass_actix::Error>(HttpResponse::Ok().body(who.unwrap_or_default()))
+///         Ok::<_, hallpass_actix::Error>(HttpResponse::Ok().body(who.map(String::from).unwrap_or_default()))
 ///     }));
 /// # let _ = app;
 /// # Ok::<(), hallpass::ConfigError>(())

@@ -21,10 +21,10 @@ async fn login(session: Session) -> Result<HttpResponse, Error> {
         "{} {}",
         summary
             .client
-            .ip
+            .ip()
             .map(|ip| ip.to_string())
             .unwrap_or_default(),
-        summary.client.user_agent.unwrap_or_default()
+        summary.client.user_agent().unwrap_or_default()
     )))
 }
 

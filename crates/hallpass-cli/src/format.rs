@@ -64,8 +64,8 @@ pub(crate) fn session_json(session: &SessionSummary) -> Value {
         "last_seen_at": rfc3339(session.last_seen_at),
         "idle_expires_at": rfc3339(session.idle_deadline),
         "absolute_expires_at": rfc3339(session.absolute_deadline),
-        "ip": session.client.ip.map(|ip| ip.to_string()),
-        "user_agent": session.client.user_agent,
+        "ip": session.client.ip().map(|ip| ip.to_string()),
+        "user_agent": session.client.user_agent(),
         "authenticated_at": session.authenticated.as_ref().map(|done| rfc3339(done.at)),
         "auth_level": session.authenticated.as_ref().and_then(|done| done.how.level.clone()),
         "auth_methods": session.authenticated.as_ref().map(|done| done.how.methods.clone()),
@@ -108,7 +108,7 @@ fn write_cells(out: &mut impl Write, cells: &[String]) -> std::io::Result<()> {
 pub(crate) fn write_row(out: &mut impl Write, session: &SessionSummary) -> std::io::Result<()> {
     let ip = session
         .client
-        .ip
+        .ip()
         .map_or_else(|| "-".to_owned(), |ip| ip.to_string());
     let cells = [
         session.handle.to_string(),
@@ -118,7 +118,7 @@ pub(crate) fn write_row(out: &mut impl Write, session: &SessionSummary) -> std::
         short_time(session.idle_deadline),
         short_time(session.absolute_deadline),
         ip,
-        cell(session.client.user_agent.as_deref().unwrap_or("-"), 60),
+        cell(session.client.user_agent().unwrap_or("-"), 60),
     ];
     write_cells(out, &cells)
 }

@@ -204,13 +204,12 @@ pub(crate) async fn show(
     )?;
     let ip = record
         .client
-        .ip
+        .ip()
         .map_or_else(|| "-".to_owned(), |ip| ip.to_string());
     line(&mut out, "ip:", &ip)?;
     let agent = record
         .client
-        .user_agent
-        .as_deref()
+        .user_agent()
         .map_or_else(|| "-".to_owned(), |ua| format::cell(ua, 200));
     line(&mut out, "user agent:", &agent)?;
     line(

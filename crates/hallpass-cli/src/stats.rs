@@ -39,7 +39,7 @@ pub(crate) async fn stats(
         }
         if let Some(user) = &session.principal {
             totals.authenticated += 1;
-            *totals.per_user.entry(user.clone()).or_default() += 1;
+            *totals.per_user.entry(user.to_string()).or_default() += 1;
         }
         bar.set_position(totals.total);
         Ok(ControlFlow::Continue(()))

@@ -5,7 +5,7 @@ use std::net::IpAddr;
 use std::time::Duration;
 
 use hallpass::Handle;
-use hallpass::store::{Authenticated, Authentication, ClientMeta, Record, Rotation};
+use hallpass::store::{Authenticated, Authentication, ClientMeta, Principal, Record, Rotation};
 use hallpass::time::Timestamp;
 use redis::Value;
 
@@ -25,13 +25,13 @@ pub(crate) fn to_fields(record: &Record, hash: &[u8; 32]) -> Vec<(&'static str, 
         fields.push(("r", b"1".to_vec()));
     }
     if let Some(principal) = &record.principal {
-        fields.push(("p", principal.clone().into_bytes()));
+        fields.push(("p", principal.as_bytes().to_vec()));
     }
-    if let Some(ip) = record.client.ip {
+    if let Some(ip) = record.client.ip() {
         fields.push(("ip", ip.to_string().into_bytes()));
     }
-    if let Some(ua) = &record.client.user_agent {
-        fields.push(("ua", ua.clone().into_bytes()));
+    if let Some(ua) = &record.client.user_agent() {
+        fields.push(("ua", ua.as_bytes().to_vec()));
     }
     if let Some(authenticated) = &record.authenticated {
         fields.push(("au", authenticated_field(authenticated).into_bytes()));
@@ -175,7 +175,7 @@ fn from_pairs(
                 .ok_or(BadRecord::Field("ro"))
         })
         .transpose()?;
-    record.principal = text("p")?.map(str::to_owned);
+    record.principal = text("p")?.map(Principal::from);
     let ip = text("ip")?.and_then(|ip| ip.parse::<IpAddr>().ok());
     record.client = ClientMeta::new(ip, text("ua")?);
     for (field, value) in pairs {

@@ -195,7 +195,7 @@ async fn stored(
         Duration::from_secs(60),
         Duration::from_secs(600),
     );
-    record.principal = principal.map(str::to_owned);
+    record.principal = principal.map(Into::into);
     let key = StoreKey::random(&record.handle);
     store
         .create(&key, &record, &hallpass::store::Admission::default())

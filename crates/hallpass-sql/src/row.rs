@@ -5,7 +5,7 @@ use std::time::Duration;
 
 use hallpass::Handle;
 use hallpass::store::{
-    Authenticated, ClientMeta, Record, Rotation, StoreError, StoreErrorKind, StoreKey,
+    Authenticated, ClientMeta, Principal, Record, Rotation, StoreError, StoreErrorKind, StoreKey,
 };
 use hallpass::time::Timestamp;
 
@@ -75,7 +75,7 @@ impl Columns {
     pub(crate) fn from_record(record: &Record) -> Result<Self, StoreError> {
         Ok(Self {
             handle: record.handle.as_bytes().to_vec(),
-            principal: record.principal.clone(),
+            principal: record.principal.as_deref().map(str::to_owned),
             data: serde_json::to_string(&record.data)
                 .map_err(|e| StoreError::new(StoreErrorKind::InvalidData, e))?,
             created_at: millis(record.created_at),
@@ -85,8 +85,8 @@ impl Columns {
             expires_at: millis(record.expires_at()),
             version: i64::try_from(record.version).unwrap_or(i64::MAX),
             remember: record.remember,
-            client_ip: record.client.ip.map(|ip| ip.to_string()),
-            user_agent: record.client.user_agent.clone(),
+            client_ip: record.client.ip().map(|ip| ip.to_string()),
+            user_agent: record.client.user_agent().map(str::to_owned),
             authentication: record
                 .authenticated
                 .as_ref()
@@ -122,7 +122,7 @@ impl Columns {
             Duration::ZERO,
             Duration::ZERO,
         );
-        record.principal = self.principal;
+        record.principal = self.principal.map(Principal::from);
         record.data = data;
         record.last_seen_at = timestamp(self.last_seen_at);
         record.idle_deadline = timestamp(self.idle_deadline);

@@ -97,7 +97,7 @@ async fn sessions_survive_a_restart_and_the_store_recovers_by_itself() {
             Duration::from_secs(600),
             Duration::from_secs(3600),
         );
-        record.principal = Some(format!("user{i}"));
+        record.principal = Some(format!("user{i}").into());
         record.data.insert("n".into(), i.into());
         store
             .create(&key, &record, &hallpass::store::Admission::default())

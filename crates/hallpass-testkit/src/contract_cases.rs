@@ -29,7 +29,7 @@ fn record(now: Timestamp) -> Record {
 
 fn owned(now: Timestamp, principal: &str) -> Record {
     let mut record = record(now);
-    record.principal = Some(principal.to_owned());
+    record.principal = Some(principal.into());
     record
 }
 

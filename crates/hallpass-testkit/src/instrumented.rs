@@ -148,7 +148,7 @@ impl SessionStore for InstrumentedStore {
     fn create_shared<'a>(
         &'a self,
         key: &'a StoreKey,
-        record: &'a Arc<Record>,
+        record: &'a mut Arc<Record>,
         admission: &'a Admission,
     ) -> StoreFuture<'a, Created> {
         Box::pin(async move {

@@ -44,7 +44,11 @@ async fn count(session: Session) -> Result<String, SessionError> {
 }
 
 async fn read(session: Session) -> Result<String, SessionError> {
-    Ok(session.principal().await?.unwrap_or_default())
+    Ok(session
+        .principal()
+        .await?
+        .map(String::from)
+        .unwrap_or_default())
 }
 
 fn routes() -> Router {

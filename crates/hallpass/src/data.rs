@@ -10,9 +10,11 @@ use serde_json::Value;
 /// A session's application data: names to JSON values, in name order.
 ///
 /// A map with the methods of `BTreeMap` that sessions use, kept as one sorted
-/// vector. Sessions hold a few entries, and a `BTreeMap` allocates a whole node
+/// slice. Sessions hold a few entries, and a `BTreeMap` allocates a whole node
 /// (about 630 bytes for `String` keys and JSON values) for the first; here one entry
-/// costs its own 56 bytes. The order (byte order of the names) is the one a
+/// costs its own 56 bytes, and the map 16 bytes in the record (a boxed slice holds
+/// exactly its entries: an insert or a remove reallocates it, which for the few
+/// entries of a session costs less than the spare capacity a `Vec` keeps). The order (byte order of the names) is the one a
 /// `BTreeMap` has, so the JSON text and [`Record::encode`](crate::store::Record::encode)
 /// are the same as before.
 ///
@@ -32,15 +34,30 @@ use serde_json::Value;
 /// ```
 #[derive(Clone, Default, PartialEq, Eq)]
 pub struct Data {
-    entries: Vec<(String, Value)>,
+    entries: Box<[(String, Value)]>,
 }
 
 impl Data {
     /// No entries.
     #[must_use]
-    pub const fn new() -> Self {
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// The entries of `entries` in name order, the last of equal names kept (as
+    /// repeated [`Data::insert`]s would leave them), without an insert each.
+    fn from_entries(mut entries: Vec<(String, Value)>) -> Self {
+        // A stable sort keeps equal names in arrival order: the last one wins.
+        entries.sort_by(|(a, _), (b, _)| a.cmp(b));
+        let mut kept: Vec<(String, Value)> = Vec::with_capacity(entries.len());
+        for entry in entries {
+            match kept.last_mut() {
+                Some(last) if last.0 == entry.0 => *last = entry,
+                _ => kept.push(entry),
+            }
+        }
         Self {
-            entries: Vec::new(),
+            entries: kept.into_boxed_slice(),
         }
     }
 
@@ -88,12 +105,12 @@ impl Data {
                 .get_mut(at)
                 .map(|(_, old)| std::mem::replace(old, value)),
             Err(at) => {
-                // Grow 1, 2, 4, …: `Vec` starts at four entries (224 bytes), and most
-                // sessions hold one or two.
-                if self.entries.len() == self.entries.capacity() {
-                    self.entries.reserve_exact(self.entries.len().max(1));
-                }
-                self.entries.insert(at, (key, value));
+                let mut old = std::mem::take(&mut self.entries).into_vec().into_iter();
+                let mut entries = Vec::with_capacity(old.len() + 1);
+                entries.extend(old.by_ref().take(at));
+                entries.push((key, value));
+                entries.extend(old);
+                self.entries = entries.into_boxed_slice();
                 None
             }
         }
@@ -102,14 +119,19 @@ impl Data {
     /// Takes the value under `key` out.
     pub fn remove(&mut self, key: &str) -> Option<Value> {
         match self.find(key) {
-            Ok(at) => Some(self.entries.remove(at).1),
+            Ok(at) => {
+                let mut entries = std::mem::take(&mut self.entries).into_vec();
+                let (_, value) = entries.remove(at);
+                self.entries = entries.into_boxed_slice();
+                Some(value)
+            }
             Err(_) => None,
         }
     }
 
     /// Removes every entry.
     pub fn clear(&mut self) {
-        self.entries.clear();
+        self.entries = Box::default();
     }
 
     /// The entries, in name order.
@@ -186,24 +208,22 @@ impl IntoIterator for Data {
     type IntoIter = std::vec::IntoIter<(String, Value)>;
 
     fn into_iter(self) -> Self::IntoIter {
-        self.entries.into_iter()
+        self.entries.into_vec().into_iter()
     }
 }
 
 /// Later entries win, as with repeated [`Data::insert`].
 impl Extend<(String, Value)> for Data {
     fn extend<I: IntoIterator<Item = (String, Value)>>(&mut self, entries: I) {
-        for (key, value) in entries {
-            self.insert(key, value);
-        }
+        let mut all = std::mem::take(&mut self.entries).into_vec();
+        all.extend(entries);
+        *self = Self::from_entries(all);
     }
 }
 
 impl FromIterator<(String, Value)> for Data {
     fn from_iter<I: IntoIterator<Item = (String, Value)>>(entries: I) -> Self {
-        let mut data = Self::new();
-        data.extend(entries);
-        data
+        Self::from_entries(entries.into_iter().collect())
     }
 }
 
@@ -235,13 +255,11 @@ impl<'de> Deserialize<'de> for Data {
             }
 
             fn visit_map<A: MapAccess<'de>>(self, mut access: A) -> Result<Data, A::Error> {
-                let mut data = Data::new();
-                data.entries
-                    .reserve_exact(access.size_hint().unwrap_or(0).min(64));
-                while let Some((name, value)) = access.next_entry::<String, Value>()? {
-                    data.insert(name, value);
+                let mut entries = Vec::with_capacity(access.size_hint().unwrap_or(0).min(64));
+                while let Some(entry) = access.next_entry::<String, Value>()? {
+                    entries.push(entry);
                 }
-                Ok(data)
+                Ok(Data::from_entries(entries))
             }
         }
 
@@ -308,5 +326,34 @@ mod tests {
         );
         data.clear();
         assert!(data.is_empty());
+    }
+
+    /// Built in one go (collected, extended, parsed), the last of equal names wins,
+    /// as with one insert after another.
+    #[test]
+    fn the_last_of_equal_names_wins_however_the_map_is_built() {
+        let entries = || {
+            [("b", 1), ("a", 2), ("b", 3), ("c", 4), ("a", 5)]
+                .map(|(k, v)| (k.to_owned(), json!(v)))
+        };
+        let expected = [("a", json!(5)), ("b", json!(3)), ("c", json!(4))];
+        let as_pairs = |data: &Data| {
+            data.iter()
+                .map(|(k, v)| (k.clone(), v.clone()))
+                .collect::<Vec<_>>()
+        };
+        let expected: Vec<_> = expected.map(|(k, v)| (k.to_owned(), v)).into();
+        let collected: Data = entries().into_iter().collect();
+        assert_eq!(as_pairs(&collected), expected);
+        let mut inserted = Data::new();
+        for (k, v) in entries() {
+            inserted.insert(k, v);
+        }
+        assert_eq!(inserted, collected);
+        let mut extended: Data = [("a".to_owned(), json!(0))].into_iter().collect();
+        extended.extend(entries());
+        assert_eq!(extended, collected);
+        let parsed: Data = serde_json::from_str(r#"{"b":1,"a":2,"b":3,"c":4,"a":5}"#).unwrap();
+        assert_eq!(parsed, collected);
     }
 }

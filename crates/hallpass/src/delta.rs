@@ -3,6 +3,7 @@
 //! both keep their changes and `increment` never loses a count.
 
 use crate::config::CapPolicy;
+use crate::principal::Principal;
 use crate::record::{Authenticated, ClientMeta, Record, Rotation};
 use crate::time::Timestamp;
 
@@ -214,7 +215,7 @@ pub enum PrincipalChange {
     /// refuses it.
     Login {
         /// The principal.
-        principal: String,
+        principal: Principal,
         /// What the store checks first.
         admission: Admission,
     },
@@ -225,7 +226,7 @@ pub enum PrincipalChange {
 impl PrincipalChange {
     /// A login of `principal` under `admission`.
     #[must_use]
-    pub fn login(principal: impl Into<String>, admission: Admission) -> Self {
+    pub fn login(principal: impl Into<Principal>, admission: Admission) -> Self {
         Self::Login {
             principal: principal.into(),
             admission,

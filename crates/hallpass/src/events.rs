@@ -12,6 +12,7 @@ use base64::Engine as _;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use sha2::{Digest, Sha256};
 
+use crate::principal::Principal;
 use crate::record::Expiry;
 use crate::token::{Handle, StoreKey};
 
@@ -118,7 +119,7 @@ pub enum Event {
         /// The session's (new) token reference.
         session: SessionRef,
         /// Who.
-        principal: String,
+        principal: Principal,
     },
     /// A session was found past a deadline and ended.
     Expired {
@@ -132,14 +133,14 @@ pub enum Event {
         /// The token reference.
         session: SessionRef,
         /// Who was logged in, if anyone.
-        principal: Option<String>,
+        principal: Option<Principal>,
     },
     /// Sessions were ended from elsewhere.
     Revoked {
         /// The handle of the revoked session, when one session was revoked.
         handle: Option<Handle>,
         /// The principal whose sessions were revoked.
-        principal: Option<String>,
+        principal: Option<Principal>,
         /// How many sessions.
         count: u64,
         /// Who did it.
@@ -180,7 +181,7 @@ pub enum Event {
         /// The session's handle.
         handle: Handle,
         /// Its principal, if logged in.
-        principal: Option<String>,
+        principal: Option<Principal>,
         /// The client that sent the replay, when known.
         ip: Option<IpAddr>,
     },

@@ -26,6 +26,7 @@ mod error;
 #[cfg(feature = "axum")]
 mod extract;
 mod keyring;
+mod principal;
 mod record;
 mod session;
 mod telemetry;

@@ -220,7 +220,7 @@ mod metered {
         fn create_shared<'a>(
             &'a self,
             key: &'a StoreKey,
-            record: &'a Arc<Record>,
+            record: &'a mut Arc<Record>,
             admission: &'a Admission,
         ) -> StoreFuture<'a, Created> {
             timed("create", self.0.create_shared(key, record, admission))

@@ -239,3 +239,90 @@ async fn the_cleanup_task_survives_store_errors_and_keeps_purging() {
     assert_eq!(memory.count(epoch).await.unwrap(), 0);
     task.abort();
 }
+
+/// A user's sessions point at one copy of their name, however each was stored: a
+/// copy of a record, the caller's own `Arc`, or a login by rotation. (Bytes per
+/// session, issue 12: the name was a heap string in every record.)
+#[tokio::test]
+async fn a_users_sessions_share_one_copy_of_the_name() {
+    use hallpass::store::{Admission, Delta, Principal, PrincipalChange, Rotated};
+
+    let store = MemoryStore::new();
+    let now = Timestamp::from_unix_millis(1_000_000);
+    let fresh = |principal: Option<&str>| {
+        let mut record = Record::new(Handle::generate(), now, IDLE, ABSOLUTE);
+        record.principal = principal.map(Principal::from);
+        (StoreKey::random(&record.handle), record)
+    };
+    let (copied, record) = fresh(Some("alice"));
+    store
+        .create(&copied, &record, &Admission::default())
+        .await
+        .unwrap();
+    let (shared, record) = fresh(Some("alice"));
+    let mut record = Arc::new(record);
+    store
+        .create_shared(&shared, &mut record, &Admission::default())
+        .await
+        .unwrap();
+    // A caller that still holds a second `Arc` keeps its record as it is.
+    let (held, record) = fresh(Some("alice"));
+    let mut record = Arc::new(record);
+    let kept = Arc::clone(&record);
+    store
+        .create_shared(&held, &mut record, &Admission::default())
+        .await
+        .unwrap();
+    assert!(Arc::ptr_eq(&record, &kept));
+    let (anonymous, record) = fresh(None);
+    store
+        .create(&anonymous, &record, &Admission::default())
+        .await
+        .unwrap();
+    let rotated = StoreKey::random(anonymous.handle());
+    let mut delta = Delta::default();
+    delta.principal = Some(PrincipalChange::login("alice", Admission::default()));
+    assert!(matches!(
+        store
+            .rotate(&anonymous, &rotated, &delta, now)
+            .await
+            .unwrap(),
+        Rotated::Updated { .. }
+    ));
+
+    let name = |loaded: Loaded| match loaded {
+        Loaded::Live(record) => record.principal.clone().unwrap(),
+        other => panic!("expected a live session, got {other:?}"),
+    };
+    let first = name(store.load(&copied, now).await.unwrap());
+    for key in [&shared, &rotated] {
+        let other = name(store.load(key, now).await.unwrap());
+        assert_eq!(other, "alice");
+        assert!(Principal::ptr_eq(&first, &other), "one copy of the name");
+    }
+    assert_eq!(name(store.load(&held, now).await.unwrap()), "alice");
+}
+
+/// The same through the engine: logins over HTTP store sessions that share the name.
+#[tokio::test]
+async fn logins_through_the_engine_share_one_copy_of_the_name() {
+    let store: Arc<dyn SessionStore> = Arc::new(MemoryStore::new());
+    let app = TestApp::new(Arc::clone(&store));
+    for _ in 0..3 {
+        let mut browser = app.browser();
+        assert_eq!(browser.post("/login?user=alice").await.status, 200);
+    }
+    let now = hallpass::time::Clock::now(&app.clock);
+    let sessions = store.list_principal("alice", now).await.unwrap();
+    assert_eq!(sessions.len(), 3);
+    let names: Vec<_> = sessions
+        .iter()
+        .map(|s| s.principal.clone().unwrap())
+        .collect();
+    assert!(
+        names
+            .iter()
+            .all(|name| hallpass::store::Principal::ptr_eq(name, &names[0])),
+        "one copy of the name"
+    );
+}

@@ -20,7 +20,7 @@ async fn count(session: Session) -> Result<String, SessionError> {
 
 async fn read(session: Session) -> Result<axum::response::Response, SessionError> {
     Ok(match session.principal().await? {
-        Some(user) => user.into_response(),
+        Some(user) => String::from(user).into_response(),
         None => StatusCode::UNAUTHORIZED.into_response(),
     })
 }

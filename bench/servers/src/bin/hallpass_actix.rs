@@ -17,7 +17,7 @@ async fn count(session: Session) -> Result<HttpResponse, Error> {
 
 async fn read(session: Session) -> Result<HttpResponse, Error> {
     Ok(match session.principal().await? {
-        Some(user) => HttpResponse::Ok().body(user),
+        Some(user) => HttpResponse::Ok().body(String::from(user)),
         None => HttpResponse::Unauthorized().finish(),
     })
 }

@@ -75,7 +75,7 @@ pub async fn seed(
         idle,
         Duration::from_secs(12 * 3600),
     );
-    record.principal = user.map(str::to_owned);
+    record.principal = user.map(Into::into);
     record.client = ClientMeta::new(Some(ip.parse().unwrap()), Some(agent));
     for (key, value) in data {
         record.data.insert((*key).to_owned(), value.clone());

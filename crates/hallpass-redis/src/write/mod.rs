@@ -7,8 +7,8 @@ use std::sync::Arc;
 
 use hallpass::Handle;
 use hallpass::store::{
-    Admission, Applied, Created, Delta, DeltaError, Incremented, Loaded, Op, PrincipalChange,
-    Record, Rotated, StoreError, StoreErrorKind, StoreKey, Taken, Touch,
+    Admission, Applied, Created, Delta, DeltaError, Incremented, Loaded, Op, Principal,
+    PrincipalChange, Record, Rotated, StoreError, StoreErrorKind, StoreKey, Taken, Touch,
 };
 use hallpass::time::Timestamp;
 use redis::Value;
@@ -36,7 +36,7 @@ fn delta_args(delta: &Delta, now: Timestamp) -> Result<Vec<String>, StoreError> 
     match &delta.principal {
         None => args.extend([String::new(), String::new()]),
         Some(PrincipalChange::Login { principal, .. }) => {
-            args.extend(["=".to_owned(), principal.clone()]);
+            args.extend(["=".to_owned(), principal.to_string()]);
         }
         Some(_) => args.extend(["-".to_owned(), String::new()]),
     }
@@ -49,8 +49,8 @@ fn delta_args(delta: &Delta, now: Timestamp) -> Result<Vec<String>, StoreError> 
         None => args.extend([String::new(), String::new(), String::new()]),
         Some(client) => args.extend([
             "1".to_owned(),
-            client.ip.map(|ip| ip.to_string()).unwrap_or_default(),
-            client.user_agent.clone().unwrap_or_default(),
+            client.ip().map(|ip| ip.to_string()).unwrap_or_default(),
+            client.user_agent().unwrap_or_default().to_owned(),
         ]),
     }
     args.push(delta.absolute_deadline.map(ms).unwrap_or_default());
@@ -521,7 +521,7 @@ impl RedisStore {
             self.zrem(&owner, handle).await?;
         }
         Ok(Some(hallpass::store::Deleted::new(
-            (!owner.is_empty()).then_some(owner),
+            (!owner.is_empty()).then(|| Principal::from(owner)),
         )))
     }
 

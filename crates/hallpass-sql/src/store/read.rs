@@ -3,7 +3,7 @@
 
 use std::sync::Arc;
 
-use hallpass::store::{Deleted, Loaded, Record, SessionPage, StoreError, StoreKey};
+use hallpass::store::{Deleted, Loaded, Principal, Record, SessionPage, StoreError, StoreKey};
 use hallpass::time::Timestamp;
 use hallpass::{Handle, SessionSummary};
 use sqlx::{ColumnIndex, Database, Decode, Encode, Executor, IntoArguments, Pool, Row, Type};
@@ -80,7 +80,10 @@ where
                 .await
                 .map_err(store_error)?;
             return match row {
-                Some(row) => Ok(Some(Deleted::new(row.try_get(0).map_err(store_error)?))),
+                Some(row) => {
+                    let principal: Option<String> = row.try_get(0).map_err(store_error)?;
+                    Ok(Some(Deleted::new(principal.map(Principal::from))))
+                }
                 None => Ok(None),
             };
         }
@@ -97,7 +100,7 @@ where
             .execute_key(&self.pool, &self.dialect.delete, key)
             .await?
             > 0)
-        .then(|| Deleted::new(principal)))
+        .then(|| Deleted::new(principal.map(Principal::from))))
     }
 
     pub(super) async fn do_load_handle(

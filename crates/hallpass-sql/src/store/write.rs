@@ -389,7 +389,7 @@ where
         let Some(mut record) = self.locked(&mut tx, old, now).await? else {
             return Ok(Some(Rotated::Gone));
         };
-        if record.principal != before {
+        if record.principal.as_deref() != before.as_deref() {
             return Ok(None);
         }
         let victims = match login {

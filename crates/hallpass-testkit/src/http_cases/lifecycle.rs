@@ -106,7 +106,7 @@ pub async fn logout_and_rotate_are_one_store_call(
             _ => None,
         })
         .collect();
-    assert_eq!(logged_out, vec![Some("lena".to_owned())]);
+    assert_eq!(logged_out, vec![Some("lena".into())]);
     assert_eq!(browser.get("/me").await.status, StatusCode::UNAUTHORIZED);
 
     // A stale cookie: rotating it finds nothing and clears it.

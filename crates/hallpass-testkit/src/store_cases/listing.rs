@@ -151,7 +151,7 @@ pub async fn list_sessions_pages_through_every_live_session(store: Arc<dyn Sessi
     for n in 0..25 {
         let mut rec = record(now);
         if n % 3 == 0 {
-            rec.principal = Some(format!("user{}", n % 2));
+            rec.principal = Some(format!("user{}", n % 2).into());
         }
         expected.insert(rec.handle);
         create(&*store, &rec).await;

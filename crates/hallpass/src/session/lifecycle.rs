@@ -5,6 +5,7 @@ use std::sync::Arc;
 use crate::delta::{Admission, Delta, PrincipalChange, SessionCap};
 use crate::error::SessionError;
 use crate::events::{Event, RevokedBy, RotationReason, SessionRef};
+use crate::principal::Principal;
 use crate::record::{Authenticated, Authentication};
 use crate::store::{Created, Rotated};
 use crate::time::Timestamp;
@@ -37,7 +38,7 @@ impl Session {
     /// # Ok::<(), hallpass::SessionError>(())
     /// # }).unwrap();
     /// ```
-    pub async fn login(&self, principal: impl Into<String>) -> Result<(), SessionError> {
+    pub async fn login(&self, principal: impl Into<Principal>) -> Result<(), SessionError> {
         self.login_as(principal.into(), None, Authentication::new())
             .await
     }
@@ -69,7 +70,7 @@ impl Session {
     /// ```
     pub async fn login_with(
         &self,
-        principal: impl Into<String>,
+        principal: impl Into<Principal>,
         how: Authentication,
     ) -> Result<(), SessionError> {
         self.login_as(principal.into(), None, how).await
@@ -98,7 +99,7 @@ impl Session {
     /// ```
     pub async fn begin_login(
         &self,
-        principal: impl Into<String>,
+        principal: impl Into<Principal>,
     ) -> Result<LoginTicket, SessionError> {
         let principal = principal.into();
         let generation = self
@@ -141,7 +142,7 @@ impl Session {
 
     pub(super) async fn login_as(
         &self,
-        principal: String,
+        principal: Principal,
         generation: Option<u64>,
         how: Authentication,
     ) -> Result<(), SessionError> {
@@ -215,7 +216,7 @@ impl Session {
         for _ in 0..KEY_RETRIES {
             match self
                 .store()
-                .create_shared(&current.key, &current.record, admission)
+                .create_shared(&current.key, &mut current.record, admission)
                 .await
                 .map_err(SessionError::from_store)?
             {
@@ -226,7 +227,7 @@ impl Session {
                         session: current.reference(),
                         handle: current.record.handle,
                     });
-                    self.emit_evicted(current.record.principal.as_deref(), &evicted);
+                    self.emit_evicted(current.record.principal.as_ref(), &evicted);
                     return Ok(());
                 }
                 Created::KeyTaken => {
@@ -378,7 +379,7 @@ impl Session {
                         to: SessionRef::of(&next_key),
                         reason: RotationReason::Requested,
                     });
-                    self.emit_evicted(record.principal.as_deref(), &evicted);
+                    self.emit_evicted(record.principal.as_ref(), &evicted);
                     self.adopt(state, candidate, record, now);
                     if let Some(current) = state.current.as_mut() {
                         current.token = next;
@@ -448,7 +449,7 @@ impl Session {
                         to: SessionRef::of(&next_key),
                         reason,
                     });
-                    self.emit_evicted(record.principal.as_deref(), &evicted);
+                    self.emit_evicted(record.principal.as_ref(), &evicted);
                     current.token = next;
                     current.key = next_key;
                     current.record = record;
@@ -488,11 +489,11 @@ impl Session {
     }
 
     /// `Revoked` events for the sessions a login's cap ended.
-    pub(super) fn emit_evicted(&self, principal: Option<&str>, evicted: &[Handle]) {
+    pub(super) fn emit_evicted(&self, principal: Option<&Principal>, evicted: &[Handle]) {
         for handle in evicted {
             self.emit(|| Event::Revoked {
                 handle: Some(*handle),
-                principal: principal.map(str::to_owned),
+                principal: principal.cloned(),
                 count: 1,
                 by: RevokedBy::SessionCap,
             });

@@ -239,11 +239,12 @@ impl Session {
         }
         let recorded = &current.record.client;
         let request = &self.client();
-        let ip_changed = match (recorded.ip, request.ip) {
+        let ip_changed = match (recorded.ip(), request.ip()) {
             (Some(a), Some(b)) => !same_prefix(a, b, binding.ipv4_prefix, binding.ipv6_prefix),
             _ => false,
         };
-        let user_agent_changed = binding.user_agent && recorded.user_agent != request.user_agent;
+        let user_agent_changed =
+            binding.user_agent && recorded.user_agent() != request.user_agent();
         if !ip_changed && !user_agent_changed {
             return Ok(());
         }

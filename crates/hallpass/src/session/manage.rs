@@ -6,6 +6,7 @@ use std::sync::Arc;
 use crate::delta::Delta;
 use crate::error::SessionError;
 use crate::events::{Event, RevokedBy, RotationReason};
+use crate::principal::Principal;
 use crate::record::Record;
 use crate::store::SessionSummary;
 use crate::time::Timestamp;
@@ -31,7 +32,7 @@ impl Session {
     /// # Ok::<(), hallpass::SessionError>(())
     /// # }).unwrap();
     /// ```
-    pub async fn principal(&self) -> Result<Option<String>, SessionError> {
+    pub async fn principal(&self) -> Result<Option<Principal>, SessionError> {
         let mut state = self.shared.state.lock().await;
         self.ensure_loaded(&mut state).await?;
         Ok(state
@@ -231,7 +232,7 @@ impl Session {
     }
 
     /// The principal and handle of the session this request loaded.
-    pub(super) fn signed_in(state: &State) -> Result<(String, Handle), SessionError> {
+    pub(super) fn signed_in(state: &State) -> Result<(Principal, Handle), SessionError> {
         let record = &state
             .current
             .as_ref()
@@ -248,7 +249,7 @@ impl Session {
     /// and reports it.
     pub(super) async fn revoke_everywhere(
         &self,
-        principal: String,
+        principal: Principal,
         except: Option<&Handle>,
     ) -> Result<u64, SessionError> {
         let count = self

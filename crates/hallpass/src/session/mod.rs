@@ -17,6 +17,7 @@ use crate::codec::Verified;
 use crate::context::Context;
 use crate::delta::{Delta, Touch};
 use crate::events::{Event, SessionRef};
+use crate::principal::Principal;
 use crate::record::{ClientMeta, Record};
 use crate::telemetry;
 use crate::time::Timestamp;
@@ -270,7 +271,7 @@ impl Session {
 /// are checked: the principal and its generation at that moment.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct LoginTicket {
-    principal: String,
+    principal: Principal,
     generation: u64,
     how: crate::record::Authentication,
 }

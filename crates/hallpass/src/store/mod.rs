@@ -51,6 +51,7 @@ pub use crate::data::Data;
 pub use crate::delta::{
     Admission, Delta, DeltaError, Op, PrincipalChange, Refusal, SessionCap, Touch,
 };
+pub use crate::principal::Principal;
 pub use crate::record::{
     Authenticated, Authentication, ClientMeta, Expiry, RECORD_FORMAT_VERSION, Record,
     RecordDecodeError, Rotation,
@@ -123,20 +124,20 @@ impl Created {
 /// # Examples
 ///
 /// ```
-/// let deleted = hallpass::store::Deleted::new(Some("alice".to_owned()));
+/// let deleted = hallpass::store::Deleted::new(Some("alice".into()));
 /// assert_eq!(deleted.principal.as_deref(), Some("alice"));
 /// ```
 #[non_exhaustive]
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Deleted {
     /// Whose session it was (`None`: anonymous).
-    pub principal: Option<String>,
+    pub principal: Option<Principal>,
 }
 
 impl Deleted {
     /// A deleted session of `principal`.
     #[must_use]
-    pub fn new(principal: Option<String>) -> Self {
+    pub fn new(principal: Option<Principal>) -> Self {
         Self { principal }
     }
 }
@@ -274,7 +275,7 @@ pub struct SessionSummary {
     /// The session's public handle.
     pub handle: Handle,
     /// Its principal.
-    pub principal: Option<String>,
+    pub principal: Option<Principal>,
     /// Creation time.
     pub created_at: Timestamp,
     /// Last activity.
@@ -377,6 +378,10 @@ pub trait SessionStore: Send + Sync + fmt::Debug + 'static {
     /// does; the default calls `create`). The engine creates every session through
     /// it, so a decorating store forwards it to its inner store.
     ///
+    /// The store may point the record's [`principal`](Record::principal) at an equal
+    /// [`Principal`] it already holds, while no one else holds the `Arc` (the memory
+    /// store shares one name among a user's sessions); it changes nothing else.
+    ///
     /// # Examples
     ///
     /// ```
@@ -389,9 +394,9 @@ pub trait SessionStore: Send + Sync + fmt::Debug + 'static {
     /// # tokio::runtime::Builder::new_current_thread().build().unwrap().block_on(async {
     /// let store = MemoryStore::new();
     /// let now = Timestamp::from_unix_millis(0);
-    /// let record = Arc::new(Record::new(Handle::generate(), now, Duration::from_secs(60), Duration::from_secs(600)));
+    /// let mut record = Arc::new(Record::new(Handle::generate(), now, Duration::from_secs(60), Duration::from_secs(600)));
     /// let key = StoreKey::random(&record.handle);
-    /// assert_eq!(store.create_shared(&key, &record, &Admission::default()).await?, Created::INSERTED);
+    /// assert_eq!(store.create_shared(&key, &mut record, &Admission::default()).await?, Created::INSERTED);
     /// let Loaded::Live(stored) = store.load(&key, now).await? else { panic!("just created") };
     /// assert_eq!(stored, record);
     /// # Ok::<(), hallpass::store::StoreError>(())
@@ -400,7 +405,7 @@ pub trait SessionStore: Send + Sync + fmt::Debug + 'static {
     fn create_shared<'a>(
         &'a self,
         key: &'a StoreKey,
-        record: &'a Arc<Record>,
+        record: &'a mut Arc<Record>,
         admission: &'a Admission,
     ) -> StoreFuture<'a, Created> {
         self.create(key, record, admission)

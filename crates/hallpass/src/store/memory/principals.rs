@@ -3,12 +3,14 @@
 use std::collections::{HashMap, HashSet};
 
 use super::shard::{Hasher, Removed};
+use crate::principal::Principal;
 use crate::token::Handle;
 
 /// The per-principal index and generations, behind the gate.
 #[derive(Debug, Default)]
 pub(super) struct Principals {
-    pub(super) map: HashMap<String, PrincipalEntry, Hasher>,
+    /// Keyed by the one `Principal` every indexed session of that user shares.
+    pub(super) map: HashMap<Principal, PrincipalEntry, Hasher>,
 }
 
 #[derive(Debug, Default)]
@@ -84,14 +86,19 @@ impl KeySet {
 }
 
 impl Principals {
-    pub(super) fn add(&mut self, principal: &str, key: Handle) {
-        // The name is copied only for a principal not indexed yet.
-        if let Some(entry) = self.map.get_mut(principal) {
+    /// The name the principal's indexed sessions share, if it has any: a record
+    /// stored for them points at it instead of holding a copy of its own.
+    pub(super) fn shared(&self, principal: &str) -> Option<&Principal> {
+        self.map.get_key_value(principal).map(|(name, _)| name)
+    }
+
+    pub(super) fn add(&mut self, principal: &Principal, key: Handle) {
+        if let Some(entry) = self.map.get_mut(principal.as_str()) {
             entry.keys.insert(key);
             return;
         }
         self.map
-            .entry(principal.to_owned())
+            .entry(principal.clone())
             .or_default()
             .keys
             .insert(key);

@@ -4,6 +4,7 @@ use std::collections::BTreeMap;
 use std::sync::Arc;
 
 use crate::delta::{Admission, Delta, PrincipalChange, Touch};
+use crate::principal::Principal;
 use crate::record::Record;
 use crate::store::{
     Applied, Created, Deleted, Loaded, Rotated, SessionPage, SessionStore, SessionSummary,
@@ -13,6 +14,7 @@ use crate::time::Timestamp;
 use crate::token::{Handle, StoreKey};
 
 use super::MemoryStore;
+use super::principals::Principals;
 use super::shard::{Removed, lock};
 
 impl SessionStore for MemoryStore {
@@ -22,20 +24,18 @@ impl SessionStore for MemoryStore {
         record: &'a Record,
         admission: &'a Admission,
     ) -> StoreFuture<'a, Created> {
-        Box::pin(
-            async move { self.create_now(key, record, || Arc::new(record.clone()), admission) },
-        )
+        Box::pin(async move { self.create_now(key, &mut Arc::new(record.clone()), admission) })
     }
 
     fn create_shared<'a>(
         &'a self,
         key: &'a StoreKey,
-        record: &'a Arc<Record>,
+        record: &'a mut Arc<Record>,
         admission: &'a Admission,
     ) -> StoreFuture<'a, Created> {
         // The caller's snapshot is kept as it is: a later write copies it only if the
         // caller still holds it then (`Arc::make_mut`).
-        Box::pin(async move { self.create_now(key, record, || Arc::clone(record), admission) })
+        Box::pin(async move { self.create_now(key, record, admission) })
     }
 
     fn load<'a>(&'a self, key: &'a StoreKey, now: Timestamp) -> StoreFuture<'a, Loaded> {
@@ -115,13 +115,24 @@ impl SessionStore for MemoryStore {
                 },
                 _ => Vec::new(),
             };
+            let shared = match (&gate, &delta.principal) {
+                (Some(gate), Some(PrincipalChange::Login { principal, .. })) => {
+                    gate.shared(principal).cloned()
+                }
+                _ => None,
+            };
             let tick = self.next_tick();
             let mut before = None;
             let updated = self
                 .shard(old)
                 .modify(old, Some(new), now, tick, |record| {
                     before.clone_from(&record.principal);
-                    Ok(delta.apply_to(record)?)
+                    delta.apply_to(record)?;
+                    if shared.is_some() {
+                        // The same name, the one the user's other sessions point at.
+                        record.principal.clone_from(&shared);
+                    }
+                    Ok(())
                 })?;
             let Some(record) = updated else {
                 return Ok(Rotated::Gone);
@@ -222,7 +233,7 @@ impl SessionStore for MemoryStore {
             // Under the gate: no login is admitted and no session moves until every
             // session of the principal is gone.
             let mut gate = self.gate();
-            let entry = gate.map.entry(principal.to_owned()).or_default();
+            let entry = gate.map.entry(Principal::from(principal)).or_default();
             entry.generation = entry.generation.saturating_add(1);
             let mut revoked = 0u64;
             for handle in gate.keys(principal) {
@@ -369,8 +380,7 @@ impl MemoryStore {
     fn create_now(
         &self,
         key: &StoreKey,
-        record: &Record,
-        keep: impl FnOnce() -> Arc<Record>,
+        record: &mut Arc<Record>,
         admission: &Admission,
     ) -> Result<Created, StoreError> {
         StoreError::check_handle(key, &record.handle)?;
@@ -387,6 +397,9 @@ impl MemoryStore {
             }
             _ => Vec::new(),
         };
+        if let Some(gate) = &gate {
+            share_principal(gate, record);
+        }
         let mut removed = Removed::new();
         let inserted = {
             let mut shard = self.shard(key);
@@ -396,7 +409,7 @@ impl MemoryStore {
             let room = self.make_room(&mut shard, now, &mut removed);
             if room {
                 let tick = self.next_tick();
-                shard.insert(key, keep(), tick);
+                shard.insert(key, Arc::clone(record), tick);
             }
             room
         };
@@ -422,5 +435,24 @@ impl MemoryStore {
         drop(gate);
         self.unindex_removed(removed);
         Ok(Created::Inserted { evicted })
+    }
+}
+
+/// Points a record about to be stored at the name its principal's other sessions
+/// share (under the gate), so that a user's thousand sessions hold one copy of it.
+/// Only a record nobody else holds yet is changed; the name is equal either way.
+fn share_principal(gate: &Principals, record: &mut Arc<Record>) {
+    let Some(principal) = &record.principal else {
+        return;
+    };
+    let Some(shared) = gate.shared(principal) else {
+        return;
+    };
+    if Principal::ptr_eq(shared, principal) {
+        return;
+    }
+    let shared = shared.clone();
+    if let Some(record) = Arc::get_mut(record) {
+        record.principal = Some(shared);
     }
 }

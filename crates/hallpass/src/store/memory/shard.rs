@@ -21,6 +21,7 @@ use hashbrown::HashTable;
 use hashbrown::hash_table::Entry as Slot;
 use subtle::ConstantTimeEq;
 
+use crate::principal::Principal;
 use crate::record::{Expiry, Record};
 use crate::store::StoreError;
 use crate::time::Timestamp;
@@ -118,7 +119,7 @@ pub(super) fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
 
 /// Sessions taken out of a shard whose principal index entries are still to be
 /// removed, once the shard is unlocked (the gate is never taken under a shard).
-pub(super) type Removed = Vec<(Handle, Option<String>)>;
+pub(super) type Removed = Vec<(Handle, Option<Principal>)>;
 
 impl Shard {
     fn hash_of(&self, handle: &Handle) -> u64 {
