@@ -70,8 +70,7 @@ impl Rejected {
 }
 
 fn tag(key: &Key, cookie_name: &str, body: &[u8]) -> Hmac<Sha256> {
-    let mut mac = <Hmac<Sha256> as Mac>::new_from_slice(key.mac_key())
-        .unwrap_or_else(|_| unreachable!("HMAC accepts keys of any length"));
+    let mut mac = key.mac();
     let name = cookie_name.as_bytes();
     // Cookie names are validated to at most 255 bytes when the config is built.
     let name_len = u16::try_from(name.len()).unwrap_or(u16::MAX);

@@ -10,6 +10,7 @@ use std::fmt;
 use base64::Engine as _;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use hkdf::Hkdf;
+use hmac::{Hmac, KeyInit};
 use sha2::Sha256;
 use zeroize::{Zeroize, ZeroizeOnDrop, Zeroizing};
 
@@ -37,7 +38,13 @@ pub(crate) const COOKIE_MAC_INFO: &[u8] = b"hallpass v1 cookie-mac hmac-sha256";
 #[derive(Clone, Zeroize, ZeroizeOnDrop)]
 pub struct Key {
     secret: Vec<u8>,
-    mac_key: [u8; 32],
+    /// HMAC-SHA256 keyed with the cookie MAC key (HKDF of `secret`, see the module
+    /// docs), its two padded-key blocks already hashed:
+    /// each cookie's MAC starts from a copy instead of hashing them again. Its
+    /// SHA-256 states zeroize themselves on drop (the `zeroize` features of `sha2`
+    /// and `hmac`), so it is skipped by the derive, not left behind.
+    #[zeroize(skip)]
+    mac: Hmac<Sha256>,
 }
 
 impl Key {
@@ -54,13 +61,15 @@ impl Key {
         if bytes.len() > MAX_KEY_LEN {
             return Err(KeyError::TooLong { len: bytes.len() });
         }
-        let mut mac_key = [0u8; 32];
+        let mut mac_key = Zeroizing::new([0u8; 32]);
         Hkdf::<Sha256>::new(None, bytes)
-            .expand(COOKIE_MAC_INFO, &mut mac_key)
+            .expand(COOKIE_MAC_INFO, mac_key.as_mut())
+            .map_err(|_| KeyError::TooLong { len: bytes.len() })?;
+        let mac = <Hmac<Sha256> as KeyInit>::new_from_slice(mac_key.as_ref())
             .map_err(|_| KeyError::TooLong { len: bytes.len() })?;
         Ok(Self {
             secret: bytes.to_vec(),
-            mac_key,
+            mac,
         })
     }
 
@@ -117,8 +126,9 @@ impl Key {
         Zeroizing::new(URL_SAFE_NO_PAD.encode(&self.secret))
     }
 
-    pub(crate) fn mac_key(&self) -> &[u8; 32] {
-        &self.mac_key
+    /// A fresh HMAC under this key's MAC key, ready for the message.
+    pub(crate) fn mac(&self) -> Hmac<Sha256> {
+        self.mac.clone()
     }
 }
 
@@ -330,10 +340,26 @@ mod tests {
         );
     }
 
+    /// The prepared HMAC is not covered by `Key`'s derived zeroize: its two SHA-256
+    /// states wipe themselves on drop, which `sha2` does only with its `zeroize`
+    /// feature. This fails to compile if that feature is lost (SR-40).
+    #[test]
+    fn the_prepared_mac_zeroizes_its_states_on_drop() {
+        fn zeroized_on_drop<T: ZeroizeOnDrop>() {}
+        zeroized_on_drop::<sha2::block_api::Sha256VarCore>();
+        zeroized_on_drop::<<Sha256 as hmac::digest::block_api::CoreProxy>::Core>();
+    }
+
     #[test]
     fn key_text_round_trips() {
         let key = Key::generate();
         let again = Key::from_base64url(&key.to_base64url()).unwrap();
-        assert_eq!(key.mac_key(), again.mac_key());
+        let tag = |key: &Key| {
+            let mut mac = key.mac();
+            hmac::Mac::update(&mut mac, b"message");
+            hmac::Mac::finalize(mac).into_bytes()
+        };
+        assert_eq!(tag(&key), tag(&again));
+        assert_ne!(tag(&key), tag(&Key::generate()));
     }
 }
