@@ -38,9 +38,12 @@
 //! ```
 
 mod error;
+pub mod headers;
+mod instructions;
 mod key;
 mod proof;
 
 pub use error::ProofError;
+pub use instructions::{Instructions, InstructionsError};
 pub use key::{Algorithm, PublicKey};
 pub use proof::{MAX_PROOF_LEN, Refresh, Registration, verify_refresh, verify_registration};
