@@ -1,3 +1,4 @@
+#![cfg_attr(not(test), forbid(clippy::panic))]
 //! Device Bound Session Credentials (DBSC) for hallpass: the proofs a browser signs
 //! with a key it cannot export, verified strictly, and the public key a session is
 //! bound to.

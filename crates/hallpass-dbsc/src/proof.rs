@@ -147,10 +147,11 @@ impl<'a> Parts<'a> {
             .strip_prefix('"')
             .and_then(|inner| inner.strip_suffix('"'))
             .unwrap_or(proof);
-        let mut parts = proof.split('.');
-        let (Some(header), Some(payload), Some(signature), None) =
-            (parts.next(), parts.next(), parts.next(), parts.next())
-        else {
+        let three = proof.rsplit_once('.').and_then(|(signed, signature)| {
+            let (header, payload) = signed.split_once('.')?;
+            (!payload.contains('.')).then_some((signed, header, payload, signature))
+        });
+        let Some((signed, header, payload, signature)) = three else {
             return Err(ProofError::Malformed("not three dot-separated parts"));
         };
         let decode = |part: &str, what| {
@@ -159,7 +160,7 @@ impl<'a> Parts<'a> {
                 .map_err(|_| ProofError::Malformed(what))
         };
         Ok(Self {
-            signed: &proof[..header.len() + 1 + payload.len()],
+            signed,
             header: decode(header, "the header is not base64url")?,
             payload: decode(payload, "the payload is not base64url")?,
             signature: decode(signature, "the signature is not base64url")?,
