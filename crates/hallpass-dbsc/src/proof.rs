@@ -3,7 +3,6 @@
 use base64::Engine as _;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use serde::Deserialize;
-use serde::de::DeserializeOwned;
 use serde_json::{Map, Value};
 
 use crate::{Algorithm, ProofError, PublicKey};
@@ -82,7 +81,7 @@ pub fn verify_registration(proof: &str, allowed: &[Algorithm]) -> Result<Registr
     let jwk = header.jwk.ok_or(ProofError::KeyMissing)?;
     let key = PublicKey::from_members(&jwk)?;
     parts.verify(&key, algorithm)?;
-    let payload: Payload = parts.payload()?;
+    let payload = parts.payload()?;
     Ok(Registration {
         key,
         jti: payload.jti,
@@ -119,7 +118,7 @@ pub fn verify_refresh(proof: &str, key: &PublicKey) -> Result<Refresh, ProofErro
     }
     let algorithm = Algorithm::from_name(&header.alg).ok_or(ProofError::AlgorithmNotAllowed)?;
     parts.verify(key, algorithm)?;
-    let payload: Payload = parts.payload()?;
+    let payload = parts.payload()?;
     Ok(Refresh { jti: payload.jti })
 }
 
@@ -180,7 +179,7 @@ impl<'a> Parts<'a> {
         key.verify(algorithm, self.signed.as_bytes(), &self.signature)
     }
 
-    fn payload<T: DeserializeOwned>(&self) -> Result<T, ProofError> {
+    fn payload(&self) -> Result<Payload, ProofError> {
         serde_json::from_slice(&self.payload)
             .map_err(|_| ProofError::Malformed("the payload is not a JSON object with a jti"))
     }
