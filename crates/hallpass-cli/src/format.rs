@@ -69,6 +69,7 @@ pub(crate) fn session_json(session: &SessionSummary) -> Value {
         "authenticated_at": session.authenticated.as_ref().map(|done| rfc3339(done.at)),
         "auth_level": session.authenticated.as_ref().and_then(|done| done.how.level.clone()),
         "auth_methods": session.authenticated.as_ref().map(|done| done.how.methods.clone()),
+        "device_bound_at": session.device_bound_at.map(rfc3339),
     })
 }
 

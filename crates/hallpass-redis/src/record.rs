@@ -5,7 +5,9 @@ use std::net::IpAddr;
 use std::time::Duration;
 
 use hallpass::Handle;
-use hallpass::store::{Authenticated, Authentication, ClientMeta, Principal, Record, Rotation};
+use hallpass::store::{
+    Authenticated, Authentication, BoundDevice, ClientMeta, Principal, Record, Rotation,
+};
 use hallpass::time::Timestamp;
 use redis::Value;
 
@@ -38,6 +40,15 @@ pub(crate) fn to_fields(record: &Record, hash: &[u8; 32]) -> Vec<(&'static str, 
     }
     if let Some(rotated) = &record.rotated {
         fields.push(("ro", rotated.to_text().into_bytes()));
+    }
+    if let Some(binding) = &record.device {
+        fields.extend([
+            ("bt", binding.thumbprint.as_bytes().to_vec()),
+            ("bk", binding.key.as_bytes().to_vec()),
+            ("be", binding.epoch.to_string().into_bytes()),
+            ("bg", ms(binding.registered_at)),
+            ("bf", ms(binding.refreshed_at)),
+        ]);
     }
     fields
 }
@@ -175,6 +186,17 @@ fn from_pairs(
                 .ok_or(BadRecord::Field("ro"))
         })
         .transpose()?;
+    record.device = match text("bt")? {
+        None => None,
+        Some(thumbprint) => {
+            let key = text("bk")?.ok_or(BadRecord::Field("bk"))?;
+            let mut binding =
+                BoundDevice::new(key, thumbprint, Timestamp::from_unix_millis(number("bg")?));
+            binding.epoch = number("be")?;
+            binding.refreshed_at = Timestamp::from_unix_millis(number("bf")?);
+            Some(Box::new(binding))
+        }
+    };
     record.principal = text("p")?.map(Principal::from);
     let ip = text("ip")?.and_then(|ip| ip.parse::<IpAddr>().ok());
     record.client = ClientMeta::new(ip, text("ua")?);
@@ -218,6 +240,11 @@ mod tests {
             .insert("cart".into(), serde_json::json!(["x", {"n": -3}]));
         record.data.insert("big".into(), i64::MAX.into());
         record.client = ClientMeta::new(Some("10.0.0.1".parse().unwrap()), Some("agent"));
+        let mut binding =
+            BoundDevice::new(r#"{"kty":"EC"}"#, "thumb", Timestamp::from_unix_millis(7));
+        binding.epoch = 12;
+        binding.refreshed_at = Timestamp::from_unix_millis(9);
+        record.device = Some(Box::new(binding));
         let hash = [7u8; 32];
         let mut pairs: Vec<(String, Vec<u8>)> = to_fields(&record, &hash)
             .into_iter()

@@ -7,7 +7,9 @@
 //! else the JSON text of `Authenticated`; absent: none), `ro` the last token
 //! rotation (its Unix milliseconds, then for a periodic rotation `:` and the hex
 //! SHA-256 of the token it replaced; absent: never rotated), `z` the data size
-//! ([`hallpass::store::Record::data_size`], kept up to date by every write), `ip`, `ua`, and
+//! ([`hallpass::store::Record::data_size`], kept up to date by every write), `ip`, `ua`, the
+//! device binding (DBSC; all absent when unbound): `bt` the key's thumbprint, `bk` the
+//! key (JWK text), `be` the epoch, `bg` when it was registered and `bf` last refreshed, and
 //! one `d:<name>` field per data key holding its value as compact JSON text. Times
 //! are Unix milliseconds. On a cluster a hash may also carry a fence (`fp`
 //! principal, `fg` generation floor, `fq` admission floor, see [`ADMIT`]); a hash
@@ -210,7 +212,7 @@ local function apply_data(key, B, z)
       if string.sub(field, 1, 2) == 'd:' then save(key, field); redis.call('HDEL', key, field) end
     end
   end
-  local i = B + 16
+  local i = B + 20
   for _ = 1, tonumber(ARGV[B + 12]) do
     local op, name = ARGV[i], ARGV[i + 1]
     local field = 'd:' .. name
@@ -266,10 +268,17 @@ pub(crate) static WRITE: LazyLock<Lua> = LazyLock::new(|| {
 local key, inline, prefix, handle = KEYS[1], ARGV[1] == '1', ARGV[2], ARGV[3]
 local B = 9
 local now = tonumber(ARGV[B])
-local f = redis.call('HMGET', key, 'k', 'i', 'a', 'p', 'z', 'fp', 'fg', 'fq')
+local f = redis.call('HMGET', key, 'k', 'i', 'a', 'p', 'z', 'fp', 'fg', 'fq', 'bt', 'be', 'bf')
 if f[1] ~= ARGV[4] then return false end
 local idle, abs = tonumber(f[2]), tonumber(f[3])
 if deadline(idle, abs) <= now then return false end
+local bind = ARGV[B + 16]
+if bind == 'R' and f[9] then return {{'e', 'device:bound'}} end
+if bind == 'F' then
+  if not f[9] then return {{'e', 'device:unbound'}} end
+  if f[9] ~= ARGV[B + 17] then return {{'e', 'device:key'}} end
+  if f[10] ~= ARGV[B + 18] then return {{'e', 'device:epoch'}} end
+end
 local before = f[4]
 local mode, principal = ARGV[B + 2], ARGV[B + 3]
 if mode == '=' and not inline then
@@ -288,6 +297,13 @@ elseif mode == '-' then redis.call('HDEL', key, 'p') end
 if ARGV[B + 14] ~= '' then redis.call('HSET', key, 'au', ARGV[B + 14])
 elseif mode == '-' or (mode == '=' and before ~= principal) then redis.call('HDEL', key, 'au') end
 if ARGV[B + 15] ~= '' then redis.call('HSET', key, 'ro', ARGV[B + 15]) end
+if mode ~= '' or bind == 'E' then redis.call('HDEL', key, 'bt', 'be', 'bk', 'bg', 'bf') end
+if bind == 'R' then
+  redis.call('HSET', key, 'bt', ARGV[B + 17], 'bk', ARGV[B + 18], 'be', '0', 'bg', ARGV[B + 19], 'bf', ARGV[B + 19])
+elseif bind == 'F' then
+  redis.call('HINCRBY', key, 'be', 1)
+  if tonumber(ARGV[B + 19]) > tonumber(f[11]) then redis.call('HSET', key, 'bf', ARGV[B + 19]) end
+end
 if ARGV[B + 4] == '1' then redis.call('HSET', key, 'r', '1')
 elseif ARGV[B + 4] == '0' then redis.call('HDEL', key, 'r') end
 if ARGV[B + 5] == '1' then

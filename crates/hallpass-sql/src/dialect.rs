@@ -132,7 +132,7 @@ impl Dialect {
         };
         let set_columns = "principal = ?, data = ?, last_seen_at = ?, idle_deadline = ?, \
              absolute_deadline = ?, expires_at = ?, version = ?, remember = ?, client_ip = ?, \
-             user_agent = ?, authentication = ?, rotation = ?";
+             user_agent = ?, authentication = ?, rotation = ?, device = ?";
         let by_key = format!("SELECT {select} FROM {t} WHERE token_hash = ?");
         Self {
             begin_write: None,

@@ -41,6 +41,7 @@
 //! | `remember`, `client_ip`, `user_agent` | "remember me" and the client shown in session lists |
 //! | `authentication` | when and how the principal last authenticated (JSON: `at`, `level`, `methods`), or NULL |
 //! | `rotation` | the last token rotation (JSON: `at`, and `replaced`, the hex SHA-256 of the token a periodic rotation replaced), or NULL |
+//! | `device` | the device binding, DBSC (JSON: `key`, the public JWK; `thumbprint`; `epoch`; `registered_at`; `refreshed_at`), or NULL |
 //!
 //! A delta is applied by locking the row (`SELECT … FOR UPDATE`, or SQLite's
 //! `BEGIN IMMEDIATE`), applying [`hallpass::store::Delta::apply_to`] — the one reference

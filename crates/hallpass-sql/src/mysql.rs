@@ -31,6 +31,7 @@ pub const MIGRATIONS: &[(i64, &str)] = &[
     (3, include_str!("../sql/mysql/003_authentication.sql")),
     (4, include_str!("../sql/mysql/004_rotation.sql")),
     (5, include_str!("../sql/mysql/005_labels.sql")),
+    (6, include_str!("../sql/mysql/006_device.sql")),
 ];
 
 /// A MySQL / MariaDB session store.

@@ -34,6 +34,7 @@ pub const MIGRATIONS: &[(i64, &str)] = &[
     (3, include_str!("../sql/postgres/003_authentication.sql")),
     (4, include_str!("../sql/postgres/004_rotation.sql")),
     (5, include_str!("../sql/postgres/005_labels.sql")),
+    (6, include_str!("../sql/postgres/006_device.sql")),
 ];
 
 /// A PostgreSQL session store.

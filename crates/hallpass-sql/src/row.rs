@@ -5,21 +5,22 @@ use std::time::Duration;
 
 use hallpass::Handle;
 use hallpass::store::{
-    Authenticated, ClientMeta, Principal, Record, Rotation, StoreError, StoreErrorKind, StoreKey,
+    Authenticated, BoundDevice, ClientMeta, Principal, Record, Rotation, StoreError,
+    StoreErrorKind, StoreKey,
 };
 use hallpass::time::Timestamp;
 
 /// The columns every query reads, in this order (see [`Columns`]).
 pub(crate) const SELECT_COLUMNS: &str = "handle, principal, data, created_at, last_seen_at, idle_deadline, \
-     absolute_deadline, version, remember, client_ip, user_agent, authentication, rotation";
+     absolute_deadline, version, remember, client_ip, user_agent, authentication, rotation, device";
 
 /// The columns an insert writes, in the order of [`Columns::bind_all`]'s binds.
 pub(crate) const INSERT_COLUMNS: &str = "token_hash, handle, principal, data, created_at, last_seen_at, \
      idle_deadline, absolute_deadline, expires_at, version, remember, client_ip, user_agent, \
-     authentication, rotation";
+     authentication, rotation, device";
 
 /// One `?` per column of [`INSERT_COLUMNS`].
-pub(crate) const INSERT_VALUES: &str = "?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?";
+pub(crate) const INSERT_VALUES: &str = "?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?";
 
 /// A record as SQL column values.
 #[derive(Debug)]
@@ -53,6 +54,8 @@ pub(crate) struct Columns {
     pub(crate) authentication: Option<String>,
     /// `rotation` (JSON text of [`Rotation`]; NULL: never rotated)
     pub(crate) rotation: Option<String>,
+    /// `device` (JSON text of [`BoundDevice`]; NULL: not bound to a device)
+    pub(crate) device: Option<String>,
 }
 
 /// Milliseconds as a SQL `BIGINT` (saturating: no timestamp reaches `i64::MAX`).
@@ -95,6 +98,12 @@ impl Columns {
                 .map_err(|e| StoreError::new(StoreErrorKind::InvalidData, e))?,
             rotation: record
                 .rotated
+                .as_deref()
+                .map(serde_json::to_string)
+                .transpose()
+                .map_err(|e| StoreError::new(StoreErrorKind::InvalidData, e))?,
+            device: record
+                .device
                 .as_deref()
                 .map(serde_json::to_string)
                 .transpose()
@@ -147,6 +156,13 @@ impl Columns {
             .transpose()
             .map_err(RowError::Rotation)?
             .map(Box::new);
+        record.device = self
+            .device
+            .as_deref()
+            .map(serde_json::from_str::<BoundDevice>)
+            .transpose()
+            .map_err(RowError::Device)?
+            .map(Box::new);
         Ok(record)
     }
 }
@@ -167,6 +183,9 @@ pub(crate) enum RowError {
     /// The rotation column is not what hallpass writes there.
     #[error("the stored rotation is malformed")]
     Rotation(#[source] serde_json::Error),
+    /// The device column is not what hallpass writes there.
+    #[error("the stored device binding is malformed")]
+    Device(#[source] serde_json::Error),
 }
 
 /// Reads a [`Columns`] from a row whose first columns are [`SELECT_COLUMNS`], starting
@@ -192,6 +211,7 @@ macro_rules! read_columns {
                 user_agent: row.try_get(o + 10)?,
                 authentication: row.try_get(o + 11)?,
                 rotation: row.try_get(o + 12)?,
+                device: row.try_get(o + 13)?,
             })
         })()
     }};
@@ -229,12 +249,13 @@ impl Columns {
             .bind(self.user_agent)
             .bind(self.authentication)
             .bind(self.rotation)
+            .bind(self.device)
     }
 
     /// Binds the columns a delta can change, then `token_hash`, in the order of an
     /// `UPDATE … SET principal, data, last_seen_at, idle_deadline, absolute_deadline,
-    /// expires_at, version, remember, client_ip, user_agent, authentication, rotation
-    /// WHERE token_hash`.
+    /// expires_at, version, remember, client_ip, user_agent, authentication, rotation,
+    /// device WHERE token_hash`.
     pub(crate) fn bind_update<'q, DB>(
         self,
         key: &StoreKey,
@@ -261,6 +282,7 @@ impl Columns {
             .bind(self.user_agent)
             .bind(self.authentication)
             .bind(self.rotation)
+            .bind(self.device)
             .bind(key.hash().to_vec())
     }
 }

@@ -33,6 +33,7 @@ pub const MIGRATIONS: &[(i64, &str)] = &[
     (3, include_str!("../sql/sqlite/003_authentication.sql")),
     (4, include_str!("../sql/sqlite/004_rotation.sql")),
     (5, include_str!("../sql/sqlite/005_labels.sql")),
+    (6, include_str!("../sql/sqlite/006_device.sql")),
 ];
 
 /// A SQLite session store.

@@ -3,6 +3,7 @@
 //! both keep their changes and `increment` never loses a count.
 
 use crate::config::CapPolicy;
+use crate::device::{DeviceChange, DeviceConflict};
 use crate::principal::Principal;
 use crate::record::{Authenticated, ClientMeta, Record, Rotation};
 use crate::time::Timestamp;
@@ -291,6 +292,15 @@ pub struct Delta {
     /// [`Record::data_size`] on the record as the store holds it when it applies the
     /// delta (SR-34): a delta that would exceed it changes nothing. `None`: no bound.
     pub max_data_bytes: Option<usize>,
+    /// `Some` to change the device binding, checked against the record as the store
+    /// holds it (see [`DeviceChange`]). A principal change ends the binding first.
+    pub device: Option<DeviceChange>,
+}
+
+impl From<DeviceConflict> for DeltaError {
+    fn from(conflict: DeviceConflict) -> Self {
+        Self::Device(conflict)
+    }
 }
 
 impl Delta {
@@ -331,6 +341,7 @@ impl Delta {
             || self.absolute_deadline.is_some()
             || self.authenticated.is_some()
             || self.rotated.is_some()
+            || self.device.is_some()
     }
 
     /// Whether the delta changes nothing at all.
@@ -385,6 +396,9 @@ impl Delta {
     ) -> Result<Option<serde_json::Value>, DeltaError> {
         // Check first, then change in place: no copy of the record is needed for the
         // all-or-nothing guarantee.
+        if let Some(change) = &self.device {
+            change.check(record.device.as_deref())?;
+        }
         let outcome = self.check(&record.data)?;
         if let Some(max) = self.max_data_bytes {
             let size = self.size_after(record, &outcome);
@@ -432,6 +446,12 @@ impl Delta {
                 record.authenticated = None;
             }
             _ => {}
+        }
+        if self.principal.is_some() {
+            record.device = None;
+        }
+        if let Some(change) = &self.device {
+            change.apply_to(&mut record.device);
         }
         if let Some(authenticated) = &self.authenticated {
             record.authenticated = Some(authenticated.clone());
@@ -558,6 +578,9 @@ pub enum DeltaError {
         /// The bound.
         max: usize,
     },
+    /// The delta's [`DeviceChange`] does not hold for the binding as stored.
+    #[error("device binding refused: {0}")]
+    Device(DeviceConflict),
     /// An op this store does not know (a newer [`Op`] than the store was built for).
     #[error("the session store does not know the delta operation {op:?}")]
     UnknownOp {
@@ -609,6 +632,42 @@ mod tests {
         );
         assert!(!r.data.contains_key("a"));
         assert_eq!(r.version, 1);
+    }
+
+    fn binding() -> crate::device::BoundDevice {
+        crate::device::BoundDevice::new("{}", "thumb", Timestamp::from_unix_millis(1))
+    }
+
+    #[test]
+    fn a_refused_binding_change_leaves_the_record_untouched() {
+        let mut r = record();
+        r.device = Some(Box::new(binding()));
+        let mut delta = Delta::default();
+        delta.set("a", 1.into());
+        delta.device = Some(DeviceChange::Register(binding()));
+        assert_eq!(
+            delta.apply_to(&mut r),
+            Err(DeltaError::Device(DeviceConflict::AlreadyBound))
+        );
+        assert!(!r.data.contains_key("a"));
+        assert_eq!(r.version, 1);
+    }
+
+    #[test]
+    fn a_principal_change_ends_the_binding() {
+        for change in [
+            PrincipalChange::login("ana", Admission::default()),
+            PrincipalChange::Clear,
+        ] {
+            let mut r = record();
+            r.device = Some(Box::new(binding()));
+            let delta = Delta {
+                principal: Some(change),
+                ..Delta::default()
+            };
+            delta.apply_to(&mut r).unwrap();
+            assert_eq!(r.device, None);
+        }
     }
 
     #[test]

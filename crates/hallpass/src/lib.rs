@@ -22,6 +22,7 @@ mod codec;
 mod context;
 mod data;
 mod delta;
+mod device;
 mod error;
 #[cfg(feature = "axum")]
 mod extract;

@@ -8,6 +8,7 @@ use std::time::Duration;
 use serde::{Deserialize, Serialize};
 
 use crate::data::Data;
+use crate::device::BoundDevice;
 use crate::principal::Principal;
 use crate::time::Timestamp;
 use crate::token::Handle;
@@ -395,6 +396,10 @@ pub struct Record {
     /// record that never rotated).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub rotated: Option<Box<Rotation>>,
+    /// The device key the session is bound to (DBSC); `None`: not bound. Changed
+    /// only through a [`DeviceChange`](crate::store::DeviceChange) in a delta.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub device: Option<Box<BoundDevice>>,
 }
 
 /// The format version [`Record::encode`] writes.
@@ -432,6 +437,7 @@ impl Record {
             client: ClientMeta::default(),
             authenticated: None,
             rotated: None,
+            device: None,
         }
     }
 
@@ -577,6 +583,7 @@ impl fmt::Debug for Record {
             .field("client", &self.client)
             .field("authenticated", &self.authenticated)
             .field("rotated", &self.rotated.as_ref().map(|r| r.at))
+            .field("binding", &self.device)
             .finish()
     }
 }
@@ -768,11 +775,35 @@ mod tests {
         assert!(Record::decode(bad.as_bytes()).is_err());
     }
 
+    /// The stored form of a device binding, pinned (the SQL stores keep the same
+    /// JSON in their `binding` column).
+    #[test]
+    fn a_binding_is_encoded_as_pinned() {
+        let mut record = one_second_record();
+        record.handle = Handle::from_bytes([7; 16]);
+        let mut binding = BoundDevice::new(
+            r#"{"crv":"P-256","kty":"EC","x":"AA","y":"AQ"}"#,
+            "thumb",
+            Timestamp::from_unix_millis(1_000),
+        );
+        binding.epoch = 3;
+        binding.refreshed_at = Timestamp::from_unix_millis(2_000);
+        record.device = Some(Box::new(binding));
+        let text = String::from_utf8(record.encode()).unwrap();
+        let expected = concat!(
+            r#","device":{"key":"{\"crv\":\"P-256\",\"kty\":\"EC\",\"x\":\"AA\",\"y\":\"AQ\"}","#,
+            r#""thumbprint":"thumb","epoch":3,"registered_at":1000,"refreshed_at":2000}}"#
+        );
+        assert!(text.ends_with(expected), "{text}");
+        assert_eq!(Record::decode(text.as_bytes()).unwrap(), record);
+    }
+
     /// The memory store keeps one record per session: its size is pinned, so a new
     /// field that costs every session memory is a decision, not an accident. In its
-    /// `Arc` (16 bytes of counts) 152 bytes is a 176-byte allocation; at 184 (before
+    /// `Arc` (16 bytes of counts) 160 bytes is a 176-byte request; at 184 (before
     /// the principal was shared, the client's IP packed into 16 bytes and the data
-    /// map boxed) it was 208.
+    /// map boxed) it was 208. The device binding (DBSC) costs an unbound session
+    /// the eight bytes of an empty box pointer.
     #[test]
     fn a_record_stays_small() {
         assert_eq!(size_of::<Option<Authenticated>>(), 16);
@@ -782,7 +813,8 @@ mod tests {
         assert_eq!(size_of::<Option<Principal>>(), 16);
         assert_eq!(size_of::<ClientMeta>(), 32);
         assert_eq!(size_of::<Data>(), 16);
-        assert!(size_of::<Record>() <= 152, "{}", size_of::<Record>());
+        assert_eq!(size_of::<Option<Box<BoundDevice>>>(), 8);
+        assert!(size_of::<Record>() <= 160, "{}", size_of::<Record>());
         let plain = Authenticated::new(Timestamp::from_unix_millis(1), Authentication::new());
         let other = Authenticated::new(Timestamp::from_unix_millis(2), Authentication::new());
         assert!(

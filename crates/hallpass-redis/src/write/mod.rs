@@ -7,8 +7,9 @@ use std::sync::Arc;
 
 use hallpass::Handle;
 use hallpass::store::{
-    Admission, Applied, Created, Delta, DeltaError, Incremented, Loaded, Op, Principal,
-    PrincipalChange, Record, Rotated, StoreError, StoreErrorKind, StoreKey, Taken, Touch,
+    Admission, Applied, Created, Delta, DeltaError, DeviceChange, Incremented, Loaded, Op,
+    Principal, PrincipalChange, Record, Rotated, StoreError, StoreErrorKind, StoreKey, Taken,
+    Touch,
 };
 use hallpass::time::Timestamp;
 use redis::Value;
@@ -30,7 +31,7 @@ use reply::{Refused, Written, bad_record, handles, int, refused, unexpected, wri
 /// skipped.
 fn delta_args(delta: &Delta, now: Timestamp) -> Result<Vec<String>, StoreError> {
     let ms = |t: Timestamp| t.as_unix_millis().to_string();
-    let mut args = Vec::with_capacity(16 + 3 * delta.ops.len());
+    let mut args = Vec::with_capacity(20 + 3 * delta.ops.len());
     args.push(ms(now));
     args.push(if delta.clear_data { "1" } else { "0" }.to_owned());
     match &delta.principal {
@@ -83,6 +84,34 @@ fn delta_args(delta: &Delta, now: Timestamp) -> Result<Vec<String>, StoreError> 
             .map(hallpass::store::Rotation::to_text)
             .unwrap_or_default(),
     );
+    match &delta.device {
+        None => args.extend([String::new(), String::new(), String::new(), String::new()]),
+        Some(DeviceChange::Register(binding)) => args.extend([
+            "R".to_owned(),
+            binding.thumbprint.to_string(),
+            binding.key.to_string(),
+            ms(binding.registered_at),
+        ]),
+        Some(DeviceChange::Refresh {
+            thumbprint,
+            epoch,
+            at,
+        }) => args.extend([
+            "F".to_owned(),
+            thumbprint.to_string(),
+            epoch.to_string(),
+            ms(*at),
+        ]),
+        Some(DeviceChange::End) => {
+            args.extend(["E".to_owned(), String::new(), String::new(), String::new()]);
+        }
+        Some(other) => {
+            return Err(DeltaError::UnknownOp {
+                op: format!("{other:?}"),
+            }
+            .into());
+        }
+    }
     for op in &delta.ops {
         match op {
             Op::Set { key, value } => args.extend(["S".to_owned(), key.clone(), value.to_string()]),
@@ -404,7 +433,10 @@ impl RedisStore {
             && delta.principal.is_none()
             && delta.remember.is_none()
             && delta.client.is_none()
-            && delta.absolute_deadline.is_none();
+            && delta.absolute_deadline.is_none()
+            && delta.authenticated.is_none()
+            && delta.rotated.is_none()
+            && delta.device.is_none();
         let Some(Op::Increment { key: name, by }) = delta.ops.last() else {
             return Err(StoreError::msg(
                 StoreErrorKind::InvalidData,

@@ -1,7 +1,7 @@
 //! Script replies decoded: refusals, written records, handle lists.
 
 use hallpass::Handle;
-use hallpass::store::{DeltaError, Record, Refusal, StoreError, StoreErrorKind};
+use hallpass::store::{DeltaError, DeviceConflict, Record, Refusal, StoreError, StoreErrorKind};
 use redis::Value;
 
 use crate::record;
@@ -10,6 +10,12 @@ use crate::record;
 pub(super) fn refused_delta(detail: &str) -> DeltaError {
     let (code, rest) = detail.split_once(':').unwrap_or(("integer", detail));
     match code {
+        "device" => DeviceConflict::from_name(rest).map_or_else(
+            || DeltaError::NotAnInteger {
+                key: rest.to_owned(),
+            },
+            DeltaError::Device,
+        ),
         "overflow" => DeltaError::Overflow {
             key: rest.to_owned(),
         },

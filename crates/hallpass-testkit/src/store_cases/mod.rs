@@ -12,6 +12,7 @@ use hallpass::time::Timestamp;
 
 mod authentication;
 mod counters;
+mod device;
 mod flash;
 mod labels;
 mod listing;
@@ -20,6 +21,7 @@ mod rotation;
 
 pub use authentication::*;
 pub use counters::*;
+pub use device::*;
 pub use flash::*;
 pub use labels::*;
 pub use listing::*;
@@ -109,7 +111,11 @@ macro_rules! store_conformance {
             list_and_revoke_by_principal, principal_changes_are_indexed, purge_in_batches_and_count,
             delete_races_apply_without_resurrection, list_sessions_pages_through_every_live_session,
             take_hands_a_value_out_once, concurrent_takes_hand_a_value_to_one,
-            authentication_is_kept_and_never_carried_to_another_principal
+            authentication_is_kept_and_never_carried_to_another_principal,
+            a_binding_is_registered_once_and_refreshed_by_epoch,
+            concurrent_refreshes_of_one_epoch_admit_one,
+            a_principal_change_ends_the_binding_and_a_rotation_keeps_it,
+            a_refresh_racing_a_revoke_never_outlives_it
         );
         $crate::store_conformance!(@cases $make; contract_cases;
             data_bound_holds_against_the_stored_record, a_stale_generation_is_refused,

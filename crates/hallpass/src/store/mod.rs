@@ -51,6 +51,7 @@ pub use crate::data::Data;
 pub use crate::delta::{
     Admission, Delta, DeltaError, Op, PrincipalChange, Refusal, SessionCap, Touch,
 };
+pub use crate::device::{BoundDevice, DeviceChange, DeviceConflict};
 pub use crate::principal::Principal;
 pub use crate::record::{
     Authenticated, Authentication, ClientMeta, Expiry, RECORD_FORMAT_VERSION, Record,
@@ -288,6 +289,8 @@ pub struct SessionSummary {
     pub client: ClientMeta,
     /// When and how its principal last authenticated.
     pub authenticated: Option<Authenticated>,
+    /// When the session was bound to a device key (DBSC); `None`: not bound.
+    pub device_bound_at: Option<Timestamp>,
 }
 
 impl From<&Record> for SessionSummary {
@@ -301,6 +304,7 @@ impl From<&Record> for SessionSummary {
             absolute_deadline: record.absolute_deadline,
             client: record.client.clone(),
             authenticated: record.authenticated.clone(),
+            device_bound_at: record.device.as_ref().map(|b| b.registered_at),
         }
     }
 }

@@ -1,0 +1,6 @@
+-- hallpass session store, MySQL / MariaDB, migration 6: the session's device binding
+-- (DBSC), as the JSON text of hallpass's `BoundDevice` (the public key as a JWK, its
+-- RFC 7638 thumbprint, the epoch, when it was registered and last refreshed); NULL
+-- for a session that is not bound to a device. `IF NOT EXISTS` as in migration 3
+-- (the store drops it on MySQL 8).
+ALTER TABLE hallpass_sessions ADD COLUMN IF NOT EXISTS device TEXT NULL;
