@@ -33,6 +33,9 @@
 //! `revoke`, `revoke_others`, `revoke_all`, `remember`, …), and `?` turns its
 //! [`hallpass::SessionError`] into this crate's [`Error`], an actix response.
 
+#[cfg(feature = "device-binding")]
+#[cfg_attr(docsrs, doc(cfg(feature = "device-binding")))]
+pub mod dbsc;
 mod error;
 mod extract;
 mod middleware;

@@ -102,7 +102,8 @@ pub struct SessionService<S> {
 type Reply<B> =
     Pin<Box<dyn Future<Output = Result<ServiceResponse<EitherBody<B>>, actix_web::Error>>>>;
 
-/// Every `Cookie` and `X-Forwarded-For` field, the first `User-Agent` and the peer.
+/// Every `Cookie` and `X-Forwarded-For` field, the first `User-Agent`,
+/// `Secure-Session-Skipped` and the peer.
 fn request_head(
     req: &ServiceRequest,
 ) -> Result<RequestHead<'static>, http::header::InvalidHeaderValue> {
@@ -117,12 +118,16 @@ fn request_head(
     if let Some(agent) = headers.get(USER_AGENT) {
         head.set_user_agent(agent.as_bytes())?;
     }
+    if let Some(skipped) = headers.get("secure-session-skipped") {
+        head.set_refresh_skipped(skipped.as_bytes())?;
+    }
     head.set_peer(req.peer_addr().map(|addr| addr.ip()));
     Ok(head)
 }
 
 /// [`SetHeaders::apply`] for actix's header map: `Set-Cookie` appended (marked
-/// sensitive), `Cache-Control: no-store` with a cookie, `Cookie` merged into `Vary`.
+/// sensitive), `Cache-Control: no-store` with a cookie, `Cookie` merged into `Vary`,
+/// device binding's headers set.
 fn apply(
     set: &SetHeaders,
     headers: &mut HeaderMap,
@@ -137,6 +142,13 @@ fn apply(
     }
     if set.vary_cookie() && !vary_lists_cookie(headers.get_all(VARY).map(HeaderValue::as_bytes)) {
         headers.append(VARY, HeaderValue::from_static("Cookie"));
+    }
+    for (name, value) in set.device_headers() {
+        // The engine's names are static, lower-case and valid: the conversion
+        // between the two `http` versions cannot fail.
+        if let Ok(name) = HeaderName::from_bytes(name.as_str().as_bytes()) {
+            headers.insert(name, HeaderValue::from_bytes(value.as_bytes())?);
+        }
     }
     Ok(())
 }

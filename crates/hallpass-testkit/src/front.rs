@@ -37,6 +37,20 @@ pub enum Framework {
     Axum,
     /// `hallpass_actix::SessionMiddleware` and its extractor, over a loopback socket.
     Actix,
+    /// `hallpass::SessionLayer` and the axum extractor, served by `axum::serve` on a
+    /// loopback socket (with the peer's address) and driven over HTTP.
+    AxumOverTcp,
+}
+
+impl Framework {
+    /// The same framework, served on a real socket: `Axum` becomes `AxumOverTcp`.
+    #[must_use]
+    pub fn over_tcp(self) -> Self {
+        match self {
+            Self::Axum => Self::AxumOverTcp,
+            other => other,
+        }
+    }
 }
 
 /// A running test application on one framework.
@@ -44,6 +58,7 @@ pub enum Framework {
 pub(crate) enum Served {
     Axum(Router),
     Actix(Arc<ActixServer>),
+    AxumOverTcp(Arc<AxumServer>),
 }
 
 const JSON: HeaderValue = HeaderValue::from_static("application/json");
@@ -53,6 +68,9 @@ impl Served {
         match framework {
             Framework::Axum => Self::Axum(axum_router(engine, ctx)),
             Framework::Actix => Self::Actix(Arc::new(ActixServer::start(engine, ctx))),
+            Framework::AxumOverTcp => {
+                Self::AxumOverTcp(Arc::new(AxumServer::start(axum_router(engine, ctx))))
+            }
         }
     }
 
@@ -88,7 +106,8 @@ impl Served {
                     body: String::from_utf8_lossy(&bytes).into_owned(),
                 }
             }
-            Self::Actix(server) => server.send(request).await?,
+            Self::Actix(server) => server.remote.send(request).await?,
+            Self::AxumOverTcp(server) => server.remote.send(request).await?,
         })
     }
 }
@@ -120,17 +139,88 @@ fn axum_router(engine: SessionEngine, ctx: Ctx) -> Router {
         }
     }
     Router::new()
+        .route(
+            DEVICE_REGISTRATION,
+            axum::routing::post(hallpass::dbsc::register),
+        )
+        .route(DEVICE_REFRESH, axum::routing::post(hallpass::dbsc::refresh))
         .fallback(dispatch)
         .with_state(ctx)
         .layer(SessionLayer::from_engine(engine))
+}
+
+/// The device-binding endpoints' paths in every test app (the defaults).
+pub(crate) const DEVICE_REGISTRATION: &str = "/hallpass/dbsc/register";
+/// See [`DEVICE_REGISTRATION`].
+pub(crate) const DEVICE_REFRESH: &str = "/hallpass/dbsc/refresh";
+
+/// A server on a loopback port, driven over plain HTTP/1.1.
+#[derive(Debug)]
+pub(crate) struct Remote {
+    base: String,
+    client: Client,
+}
+
+impl Remote {
+    fn new(addr: SocketAddr) -> Self {
+        Self {
+            base: format!("http://{addr}"),
+            client: hyper_util::client::legacy::Client::builder(
+                hyper_util::rt::TokioExecutor::new(),
+            )
+            .build_http(),
+        }
+    }
+}
+
+/// An axum app served by `axum::serve` on `127.0.0.1:<any>`, on the test's runtime;
+/// stopped when the last [`TestApp`](crate::TestApp) clone is dropped.
+#[derive(Debug)]
+pub(crate) struct AxumServer {
+    remote: Remote,
+    task: tokio::task::JoinHandle<()>,
+}
+
+impl AxumServer {
+    fn start(router: Router) -> Self {
+        let listener = TcpListener::bind(SocketAddr::from((Ipv4Addr::LOCALHOST, 0)))
+            .unwrap_or_else(|e| panic!("cannot bind a loopback port: {e}"));
+        let addr = listener
+            .local_addr()
+            .unwrap_or_else(|e| panic!("no local address: {e}"));
+        listener
+            .set_nonblocking(true)
+            .unwrap_or_else(|e| panic!("cannot make the listener non-blocking: {e}"));
+        let listener = tokio::net::TcpListener::from_std(listener)
+            .unwrap_or_else(|e| panic!("tokio cannot take the listener: {e}"));
+        let task = tokio::spawn(async move {
+            let served = axum::serve(
+                listener,
+                router.into_make_service_with_connect_info::<SocketAddr>(),
+            )
+            .await;
+            if let Err(err) = served {
+                tracing::error!("the axum test server stopped: {err}");
+            }
+        });
+        Self {
+            remote: Remote::new(addr),
+            task,
+        }
+    }
+}
+
+impl Drop for AxumServer {
+    fn drop(&mut self) {
+        self.task.abort();
+    }
 }
 
 /// An actix-web server on `127.0.0.1:<any>` in a thread of its own, stopped when
 /// the last [`TestApp`](crate::TestApp) clone is dropped.
 #[derive(Debug)]
 pub(crate) struct ActixServer {
-    base: String,
-    client: Client,
+    remote: Remote,
     system: actix_rt::System,
 }
 
@@ -177,6 +267,14 @@ impl ActixServer {
                     actix_web::App::new()
                         .app_data(ctx.clone())
                         .wrap(middleware.clone())
+                        .route(
+                            DEVICE_REGISTRATION,
+                            actix_web::web::post().to(hallpass_actix::dbsc::register),
+                        )
+                        .route(
+                            DEVICE_REFRESH,
+                            actix_web::web::post().to(hallpass_actix::dbsc::refresh),
+                        )
                         .default_service(actix_web::web::to(actix_dispatch))
                 })
                 .workers(1)
@@ -195,16 +293,14 @@ impl ActixServer {
         let system = ready
             .recv()
             .unwrap_or_else(|e| panic!("the actix server did not start: {e}"));
-        let client =
-            hyper_util::client::legacy::Client::builder(hyper_util::rt::TokioExecutor::new())
-                .build_http();
         Self {
-            base: format!("http://{addr}"),
-            client,
+            remote: Remote::new(addr),
             system,
         }
     }
+}
 
+impl Remote {
     async fn send(&self, request: Request<()>) -> Result<Reply, String> {
         let (parts, ()) = request.into_parts();
         let path = parts.uri.path_and_query().map_or("/", |p| p.as_str());

@@ -36,6 +36,7 @@
 
 pub mod app;
 pub mod contract_cases;
+pub mod device;
 pub mod fault_cases;
 mod front;
 pub mod http_cases;

@@ -190,6 +190,80 @@ pub enum Event {
         /// The token reference.
         session: SessionRef,
     },
+    /// A browser bound the session to a device key (DBSC registration).
+    DeviceRegistered {
+        /// The token reference.
+        session: SessionRef,
+        /// The session's handle.
+        handle: Handle,
+    },
+    /// A bound session's bound cookie was renewed with a fresh proof.
+    DeviceRefreshed {
+        /// The token reference.
+        session: SessionRef,
+        /// The binding's epoch after the refresh.
+        epoch: u64,
+    },
+    /// A registration or refresh was refused: nothing was minted.
+    DeviceProofFailed {
+        /// The token reference, when the request named a session.
+        session: Option<SessionRef>,
+        /// Why.
+        reason: DeviceFailure,
+        /// The client's IP, when known.
+        ip: Option<IpAddr>,
+    },
+    /// A request of a bound session came without a valid bound cookie: it was
+    /// treated as having no session (a copied session cookie, or a browser that
+    /// skipped its refresh).
+    DeviceProofMissing {
+        /// The token reference.
+        session: SessionRef,
+        /// The client's IP, when known.
+        ip: Option<IpAddr>,
+    },
+    /// The browser said it skipped a refresh (`Secure-Session-Skipped`).
+    DeviceRefreshSkipped {
+        /// The browser's reason (`unreachable`, `server_error`, `quota_exceeded`, …).
+        reason: String,
+        /// The client's IP, when known.
+        ip: Option<IpAddr>,
+    },
+}
+
+/// Why a device-binding registration or refresh was refused.
+#[non_exhaustive]
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum DeviceFailure {
+    /// The proof is missing or does not verify (format, algorithm, key, signature,
+    /// a refresh proof carrying a key).
+    Proof,
+    /// The proof answers a challenge that was not issued for this session, is
+    /// stale, or is for the other endpoint.
+    Challenge,
+    /// The proof's challenge was already spent by another refresh.
+    Spent,
+    /// A registration of a session that is already bound.
+    AlreadyBound,
+    /// The request's session cookie names no live session.
+    NoSession,
+    /// `Secure-Session-Response` longer than the bound: refused unparsed.
+    TooLarge,
+}
+
+impl DeviceFailure {
+    /// A stable snake_case name (the metrics label).
+    #[must_use]
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Proof => "proof",
+            Self::Challenge => "challenge",
+            Self::Spent => "spent",
+            Self::AlreadyBound => "already_bound",
+            Self::NoSession => "no_session",
+            Self::TooLarge => "too_large",
+        }
+    }
 }
 
 impl Event {
@@ -208,6 +282,11 @@ impl Event {
             Self::BindingMismatch { .. } => "binding_mismatch",
             Self::WriteDiscarded { .. } => "write_discarded",
             Self::TokenReplayed { .. } => "token_replayed",
+            Self::DeviceRegistered { .. } => "device_registered",
+            Self::DeviceRefreshed { .. } => "device_refreshed",
+            Self::DeviceProofFailed { .. } => "device_proof_failed",
+            Self::DeviceProofMissing { .. } => "device_proof_missing",
+            Self::DeviceRefreshSkipped { .. } => "device_refresh_skipped",
         }
     }
 }

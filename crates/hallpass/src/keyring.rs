@@ -21,6 +21,8 @@ pub const MAX_KEY_LEN: usize = 1024;
 
 /// HKDF `info` for the cookie MAC key of wire format version 1.
 pub(crate) const COOKIE_MAC_INFO: &[u8] = b"hallpass v1 cookie-mac hmac-sha256";
+/// HKDF `info` for the MAC key of device binding (DBSC) challenges and bound cookies.
+pub(crate) const DEVICE_MAC_INFO: &[u8] = b"hallpass v1 device-mac hmac-sha256";
 
 /// One signing key.
 ///
@@ -45,6 +47,10 @@ pub struct Key {
     /// and `hmac`), so it is skipped by the derive, not left behind.
     #[zeroize(skip)]
     mac: Hmac<Sha256>,
+    /// The same for the device binding's MAC key (its own HKDF `info`, H11):
+    /// challenges and bound cookies can never pass for session cookies.
+    #[zeroize(skip)]
+    device_mac: Hmac<Sha256>,
 }
 
 impl Key {
@@ -61,15 +67,18 @@ impl Key {
         if bytes.len() > MAX_KEY_LEN {
             return Err(KeyError::TooLong { len: bytes.len() });
         }
-        let mut mac_key = Zeroizing::new([0u8; 32]);
-        Hkdf::<Sha256>::new(None, bytes)
-            .expand(COOKIE_MAC_INFO, mac_key.as_mut())
-            .map_err(|_| KeyError::TooLong { len: bytes.len() })?;
-        let mac = <Hmac<Sha256> as KeyInit>::new_from_slice(mac_key.as_ref())
-            .map_err(|_| KeyError::TooLong { len: bytes.len() })?;
+        let hkdf = Hkdf::<Sha256>::new(None, bytes);
+        let derive = |info: &[u8]| -> Result<Hmac<Sha256>, KeyError> {
+            let mut mac_key = Zeroizing::new([0u8; 32]);
+            hkdf.expand(info, mac_key.as_mut())
+                .map_err(|_| KeyError::TooLong { len: bytes.len() })?;
+            <Hmac<Sha256> as KeyInit>::new_from_slice(mac_key.as_ref())
+                .map_err(|_| KeyError::TooLong { len: bytes.len() })
+        };
         Ok(Self {
             secret: bytes.to_vec(),
-            mac,
+            mac: derive(COOKIE_MAC_INFO)?,
+            device_mac: derive(DEVICE_MAC_INFO)?,
         })
     }
 
@@ -129,6 +138,11 @@ impl Key {
     /// A fresh HMAC under this key's MAC key, ready for the message.
     pub(crate) fn mac(&self) -> Hmac<Sha256> {
         self.mac.clone()
+    }
+
+    /// A fresh HMAC under this key's device-binding MAC key.
+    pub(crate) fn device_mac(&self) -> Hmac<Sha256> {
+        self.device_mac.clone()
     }
 }
 

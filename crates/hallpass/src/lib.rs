@@ -8,6 +8,9 @@
 
 pub mod config;
 pub mod cookie;
+#[cfg(feature = "device-binding")]
+#[cfg_attr(docsrs, doc(cfg(feature = "device-binding")))]
+pub mod dbsc;
 pub mod engine;
 pub mod events;
 pub mod guide;
@@ -21,6 +24,8 @@ mod client_ip;
 mod codec;
 mod context;
 mod data;
+#[cfg(not(feature = "device-binding"))]
+mod dbsc;
 mod delta;
 mod device;
 mod error;

@@ -41,6 +41,11 @@ mod names {
     pub(super) const STORE_DURATION: &str = "hallpass.store.duration";
     pub(super) const STORE_ERRORS: &str = "hallpass.store.errors";
     pub(super) const LIVE: &str = "hallpass.sessions.live";
+    pub(super) const DEVICE_REGISTERED: &str = "hallpass.device.registered";
+    pub(super) const DEVICE_REFRESHED: &str = "hallpass.device.refreshed";
+    pub(super) const DEVICE_PROOF_FAILED: &str = "hallpass.device.proof_failed";
+    pub(super) const DEVICE_PROOF_MISSING: &str = "hallpass.device.proof_missing";
+    pub(super) const DEVICE_SKIPPED: &str = "hallpass.device.refresh_skipped";
 }
 
 /// Whether a `tracing` subscriber listens to session events at all.
@@ -54,7 +59,9 @@ pub(crate) fn emit(hook: Option<&EventHook>, event: &Event) {
         Event::InvalidToken { .. }
         | Event::DuplicateCookie { .. }
         | Event::BindingMismatch { .. }
-        | Event::TokenReplayed { .. } => {
+        | Event::TokenReplayed { .. }
+        | Event::DeviceProofFailed { .. }
+        | Event::DeviceProofMissing { .. } => {
             tracing::warn!(target: "hallpass::event", event = event.name(), details = ?event, "session event");
         }
         _ => {
@@ -115,6 +122,13 @@ fn count(event: &Event) {
                 counter!(INVALID_COOKIE, "reason" => reason).increment(1);
             }
             Event::DuplicateCookie { .. } => counter!(DUPLICATE_COOKIE).increment(1),
+            Event::DeviceRegistered { .. } => counter!(DEVICE_REGISTERED).increment(1),
+            Event::DeviceRefreshed { .. } => counter!(DEVICE_REFRESHED).increment(1),
+            Event::DeviceProofFailed { reason, .. } => {
+                counter!(DEVICE_PROOF_FAILED, "reason" => reason.as_str()).increment(1);
+            }
+            Event::DeviceProofMissing { .. } => counter!(DEVICE_PROOF_MISSING).increment(1),
+            Event::DeviceRefreshSkipped { .. } => counter!(DEVICE_SKIPPED).increment(1),
         }
     }
     #[cfg(not(feature = "metrics"))]

@@ -10,6 +10,7 @@ use crate::app::TestApp;
 mod accounts;
 mod authentication;
 mod cookies;
+mod device;
 mod failures;
 mod flash;
 mod labels;
@@ -19,6 +20,7 @@ mod rotation;
 pub use accounts::*;
 pub use authentication::*;
 pub use cookies::*;
+pub use device::*;
 pub use failures::*;
 pub use flash::*;
 pub use labels::*;
@@ -89,7 +91,10 @@ macro_rules! http_conformance {
             periodic_rotation_keeps_the_replaced_token_for_its_grace,
             a_replayed_token_ends_the_session_on_every_server,
             two_servers_rotating_at_once_leave_one_winner,
-            revoke_by_label_is_a_federated_logout
+            revoke_by_label_is_a_federated_logout,
+            a_bound_session_lives_on_proofs_es256, a_bound_session_lives_on_proofs_rs256,
+            registrations_that_must_bind_nothing, refreshes_that_must_mint_nothing,
+            the_binding_ends_with_the_session, a_bound_session_may_live_longer
         );
         $crate::http_conformance!(@cases $make; $framework; race_cases;
             rotation_races_concurrent_requests, revoke_all_races_concurrent_logins,

@@ -13,7 +13,7 @@ pub use crate::keyring::{Key, KeyError, Keyring, MAX_KEY_LEN, MIN_KEY_LEN};
 use crate::time::{Clock, SystemClock};
 
 mod policy;
-mod validate;
+pub(crate) mod validate;
 
 pub use policy::{BindingPolicy, CapPolicy, ClientBinding, LoadFailure, ReplayPolicy, SameSite};
 pub(crate) use validate::MAX_COOKIE_AGE;
@@ -67,6 +67,8 @@ pub struct SessionConfig {
     pub(crate) load_failure: LoadFailure,
     pub(crate) clock: Arc<dyn Clock>,
     pub(crate) hook: Option<EventHook>,
+    /// Device binding (DBSC), when configured.
+    pub(crate) device: Option<Arc<crate::dbsc::DeviceBinding>>,
 }
 
 impl SessionConfig {
@@ -106,6 +108,7 @@ impl SessionConfig {
             load_failure: LoadFailure::FailClosed,
             clock: Arc::new(SystemClock),
             hook: None,
+            device: None,
         }
     }
 
@@ -607,6 +610,29 @@ impl SessionConfig {
         self
     }
 
+    /// Turns on device binding (DBSC, crate feature `device-binding`): registration
+    /// is offered after each login, and a session a browser bound to its key is then
+    /// authenticated only with a short-lived bound cookie that the browser renews
+    /// with fresh proofs. Mount the two endpoints (see [`crate::dbsc`]).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use hallpass::{Key, SessionConfig};
+    /// use hallpass::dbsc::DeviceBinding;
+    ///
+    /// let config = SessionConfig::new(Key::generate())
+    ///     .with_device_binding(DeviceBinding::after_login("https://app.example"));
+    /// # let _ = config;
+    /// ```
+    #[cfg(feature = "device-binding")]
+    #[cfg_attr(docsrs, doc(cfg(feature = "device-binding")))]
+    #[must_use]
+    pub fn with_device_binding(mut self, binding: crate::dbsc::DeviceBinding) -> Self {
+        self.device = Some(Arc::new(binding));
+        self
+    }
+
     /// The attributes every `Set-Cookie` of this configuration carries:
     /// `; Path=/; Secure; HttpOnly; SameSite=Strict` and so on.
     pub(crate) fn cookie_attributes(&self) -> String {
@@ -692,6 +718,7 @@ impl fmt::Debug for SessionConfig {
             .field("load_failure", &self.load_failure)
             .field("clock", &self.clock)
             .field("hook", &self.hook.as_ref().map(|_| "<fn>"))
+            .field("device", &self.device)
             .finish()
     }
 }

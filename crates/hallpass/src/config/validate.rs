@@ -110,6 +110,9 @@ impl SessionConfig {
         if self.max_cookie_header_bytes < crate::codec::VALUE_LEN + self.cookie_name.len() + 1 {
             return Err(ConfigError::CookieHeaderBoundTooSmall);
         }
+        if let Some(device) = &self.device {
+            device.validate(self).map_err(ConfigError::DeviceBinding)?;
+        }
         Ok(())
     }
 }
@@ -142,7 +145,7 @@ const MAX_ATTRIBUTE_LEN: usize = 1024;
 pub const MAX_TIMEOUT: Duration = Duration::from_secs(400 * 24 * 3600);
 
 /// RFC 6265 `token` characters (cookie names).
-fn is_token_char(b: u8) -> bool {
+pub(crate) fn is_token_char(b: u8) -> bool {
     b.is_ascii_alphanumeric() || b"!#$%&'*+-.^_`|~".contains(&b)
 }
 
@@ -243,4 +246,7 @@ pub enum ConfigError {
     /// The Cookie header bound could not even fit the session cookie.
     #[error("the Cookie header bound is smaller than one session cookie")]
     CookieHeaderBoundTooSmall,
+    /// The device binding's settings do not fit (the message says which and how).
+    #[error("device binding: {0}")]
+    DeviceBinding(&'static str),
 }

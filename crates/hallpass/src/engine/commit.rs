@@ -3,7 +3,7 @@
 //! The failure policy lives here, so every adapter applies the same one.
 
 use http::header::{CACHE_CONTROL, SET_COOKIE, VARY};
-use http::{HeaderMap, HeaderValue, StatusCode};
+use http::{HeaderMap, HeaderName, HeaderValue, StatusCode};
 
 use crate::cookie::TooLarge;
 use crate::error::SessionError;
@@ -41,6 +41,7 @@ impl Commit {
             Ok(finished) => Ok(SetHeaders {
                 set_cookie: finished.cookie,
                 vary_cookie: finished.vary,
+                extra: finished.headers,
             }),
             Err(source) => {
                 let err = CommitError {
@@ -84,6 +85,7 @@ impl Commit {
 pub struct SetHeaders {
     pub(super) set_cookie: Option<HeaderValue>,
     pub(super) vary_cookie: bool,
+    pub(super) extra: Vec<(HeaderName, HeaderValue)>,
 }
 
 impl SetHeaders {
@@ -100,6 +102,17 @@ impl SetHeaders {
         {
             headers.append(VARY, HeaderValue::from_static("Cookie"));
         }
+        for (name, value) in self.extra {
+            headers.insert(name, value);
+        }
+    }
+
+    /// Headers device binding adds (`Secure-Session-Registration` after a login,
+    /// `Clear-Site-Data` after a logout), each to be set, replacing any of the same
+    /// name. Empty without device binding.
+    #[must_use]
+    pub fn device_headers(&self) -> &[(HeaderName, HeaderValue)] {
+        &self.extra
     }
 
     /// The `Set-Cookie` value to append, if any. Marked sensitive: it holds the token.

@@ -7,9 +7,11 @@ use http::header::{COOKIE, InvalidHeaderValue, USER_AGENT};
 use http::{HeaderMap, HeaderName, HeaderValue};
 
 const X_FORWARDED_FOR: HeaderName = HeaderName::from_static("x-forwarded-for");
+const SECURE_SESSION_SKIPPED: HeaderName = HeaderName::from_static("secure-session-skipped");
 
 /// What the engine needs from a request: every `Cookie` field, the `User-Agent`,
-/// every `X-Forwarded-For` field and the TCP peer address.
+/// every `X-Forwarded-For` field, the TCP peer address, and (device binding)
+/// `Secure-Session-Skipped`.
 ///
 /// Every field counts: several `Cookie` fields are merged (a duplicated session
 /// cookie is a defence signal, AT-08), and every `X-Forwarded-For` field is read
@@ -86,6 +88,18 @@ impl<'a> RequestHead<'a> {
     pub fn set_user_agent(&mut self, value: &[u8]) -> Result<(), InvalidHeaderValue> {
         let value = HeaderValue::from_bytes(value)?;
         self.headers.to_mut().insert(USER_AGENT, value);
+        Ok(())
+    }
+
+    /// Sets the `Secure-Session-Skipped` field (device binding: a browser that skipped
+    /// a refresh says so, and the engine logs it).
+    ///
+    /// # Errors
+    ///
+    /// [`InvalidHeaderValue`] when `value` holds bytes no header field may hold.
+    pub fn set_refresh_skipped(&mut self, value: &[u8]) -> Result<(), InvalidHeaderValue> {
+        let value = HeaderValue::from_bytes(value)?;
+        self.headers.to_mut().insert(SECURE_SESSION_SKIPPED, value);
         Ok(())
     }
 

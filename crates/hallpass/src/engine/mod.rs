@@ -148,6 +148,17 @@ impl SessionEngine {
                 (candidates, values.len() > 1, true)
             }
         };
+        let (bound, skipped) = match &config.device {
+            Some(device) if !candidates.is_empty() => {
+                let handles: smallvec::SmallVec<[crate::Handle; 1]> =
+                    candidates.iter().map(Candidate::handle).collect();
+                (
+                    device.read_bound(headers, &config.keyring, &handles),
+                    device.skipped(headers),
+                )
+            }
+            _ => (None, None),
+        };
         let session = Session::new(
             Arc::clone(&self.context),
             candidates,
@@ -155,7 +166,11 @@ impl SessionEngine {
             presented,
             ip,
             user_agent,
+            bound,
         );
+        if let Some(reason) = skipped {
+            session.note_skipped(reason);
+        }
         Ok((session.clone(), Commit::new(session)))
     }
 }

@@ -242,6 +242,7 @@ fn vary_is_merged_never_duplicated() {
         super::SetHeaders {
             set_cookie: None,
             vary_cookie: true,
+            extra: Vec::new(),
         }
         .apply(&mut headers);
         headers

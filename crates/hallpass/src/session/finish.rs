@@ -36,6 +36,7 @@ impl Session {
             return Ok(Finished {
                 cookie: None,
                 vary: state.counted,
+                headers: Vec::new(),
             });
         }
         // Asked at most once, and only when this request found its token dead.
@@ -64,7 +65,11 @@ impl Session {
             _ if state.delete_cookie && !moved_on => context.deletion_cookie(),
             _ => None,
         };
-        Ok(Finished { cookie, vary: true })
+        Ok(Finished {
+            cookie,
+            vary: true,
+            headers: self.device_headers(&state),
+        })
     }
 
     /// The store writes of [`Session::finish`].

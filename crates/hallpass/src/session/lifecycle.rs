@@ -198,6 +198,7 @@ impl Session {
             }
             Err(err) => return Err(err),
         }
+        state.offer_device = self.config().device.is_some();
         if let Some(current) = state.current.as_ref() {
             self.emit(|| Event::Authenticated {
                 session: current.reference(),
@@ -284,6 +285,8 @@ impl Session {
             }
             return Ok(());
         }
+        // Device binding: the logout also ends the browser's DBSC session.
+        state.clear_site_data = self.config().device.is_some();
         self.ensure_loaded(&mut state).await?;
         let now = self.now();
         let mut followed = false;

@@ -106,6 +106,7 @@ impl Session {
         !state.loaded
             && state.load_failed.is_none()
             && self.config().binding.policy == BindingPolicy::Off
+            && self.config().device.is_none()
             && self.shared.candidates.len() == 1
             && self.config().rotation_interval.is_none()
     }
@@ -187,6 +188,7 @@ impl Session {
         if let Some((index, key, record)) = graced {
             // One candidate (a duplicate never gets here): its replaced token, graced.
             self.adopt_under(state, &candidates[index], key, record, true, now);
+            self.check_device(state, now);
             return self.check_binding(state, now).await;
         }
         // SR-33: with several values, a session is used only if exactly one is live;
@@ -197,6 +199,7 @@ impl Session {
                 return Ok(());
             };
             self.adopt(state, &candidates[index], record, now);
+            self.check_device(state, now);
             self.check_binding(state, now).await?;
         }
         Ok(())

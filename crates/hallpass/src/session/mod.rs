@@ -25,6 +25,7 @@ use crate::token::{Handle, StoreKey, Token};
 
 mod authentication;
 mod data;
+mod device;
 mod finish;
 mod flash;
 mod labels;
@@ -49,6 +50,12 @@ pub(crate) struct Candidate {
     by_primary: bool,
 }
 
+impl Candidate {
+    pub(crate) fn handle(&self) -> Handle {
+        self.handle
+    }
+}
+
 impl From<Verified> for Candidate {
     fn from(verified: Verified) -> Self {
         let key = verified.token.store_key(&verified.handle);
@@ -68,6 +75,8 @@ pub(crate) struct Finished {
     pub(crate) cookie: Option<http::HeaderValue>,
     /// The response depends on the session cookie.
     pub(crate) vary: bool,
+    /// Device binding's headers: the registration offer, `Clear-Site-Data`.
+    pub(crate) headers: Vec<(http::HeaderName, http::HeaderValue)>,
 }
 
 /// The session this request works with.
@@ -128,6 +137,10 @@ struct State {
     /// A counter was incremented in the store without loading the session: the
     /// response depends on the cookie (`Vary`), though nothing was adopted.
     counted: bool,
+    /// Offer device binding on this response (a login, or the handler asked).
+    offer_device: bool,
+    /// A logout under device binding: the response clears the browser's cookies.
+    clear_site_data: bool,
 }
 
 struct Shared {
@@ -140,6 +153,9 @@ struct Shared {
     /// The raw `User-Agent` header: a refcounted copy, turned into a `String` only
     /// when a session actually records or compares it.
     user_agent: Option<http::HeaderValue>,
+    /// The request's verified bound cookie (device binding) and the session it is
+    /// for; checked against the binding's epoch when the session loads.
+    bound: Option<(Handle, crate::dbsc::tokens::BoundCookie)>,
     state: Mutex<State>,
 }
 
@@ -189,6 +205,7 @@ impl Session {
         presented: bool,
         ip: Option<std::net::IpAddr>,
         user_agent: Option<http::HeaderValue>,
+        bound: Option<(Handle, crate::dbsc::tokens::BoundCookie)>,
     ) -> Self {
         let state = State {
             delete_cookie: presented && candidates.is_empty() && !duplicated,
@@ -201,6 +218,7 @@ impl Session {
                 duplicated,
                 ip,
                 user_agent,
+                bound,
                 state: Mutex::new(state),
             }),
         }

@@ -1,0 +1,284 @@
+//! [`DeviceBinding`]: the device-binding settings, and what the request path asks of
+//! them (the bound cookie, the registration offer, a skipped refresh).
+
+use std::time::Duration;
+
+use hallpass_dbsc::{Algorithm, headers};
+use http::{HeaderMap, HeaderName, HeaderValue};
+
+use super::tokens::{self, BoundCookie, Purpose};
+use crate::keyring::Keyring;
+use crate::time::Timestamp;
+use crate::token::Handle;
+
+const SKIPPED: HeaderName = HeaderName::from_static(headers::SKIPPED);
+
+/// Device binding (DBSC) for a [`SessionConfig`](crate::SessionConfig): where the
+/// browser registers and refreshes, the bound cookie, and how long proofs last.
+///
+/// # Examples
+///
+/// ```
+/// use std::time::Duration;
+/// use hallpass::{Key, SessionConfig};
+/// use hallpass::dbsc::DeviceBinding;
+///
+/// let config = SessionConfig::new(Key::generate()).with_device_binding(
+///     DeviceBinding::after_login("https://app.example")
+///         .with_cookie_lifetime(Duration::from_secs(5 * 60))
+///         // A bound session may live longer: a stolen cookie is worth minutes.
+///         .with_bound_absolute_timeout(Duration::from_secs(7 * 24 * 3600)),
+/// );
+/// # let _ = config;
+/// ```
+#[derive(Clone, Debug)]
+pub struct DeviceBinding {
+    pub(crate) origin: String,
+    pub(crate) registration_path: String,
+    pub(crate) refresh_path: String,
+    pub(crate) cookie_name: String,
+    pub(crate) cookie_lifetime: Duration,
+    pub(crate) challenge_lifetime: Duration,
+    pub(crate) algorithms: Vec<Algorithm>,
+    pub(crate) bound_absolute_timeout: Option<Duration>,
+}
+
+impl DeviceBinding {
+    /// Registration is offered after every login; the session instructions scope
+    /// the binding to `origin` (`https://host[:port]`, the origin your pages are
+    /// served from). Defaults: the paths `/hallpass/dbsc/register` and
+    /// `/hallpass/dbsc/refresh`, the bound cookie `__Host-hallpass-bound` for 10
+    /// minutes, challenges good for 5 minutes, ES256 and RS256.
+    #[must_use]
+    pub fn after_login(origin: impl Into<String>) -> Self {
+        Self {
+            origin: origin.into(),
+            registration_path: "/hallpass/dbsc/register".to_owned(),
+            refresh_path: "/hallpass/dbsc/refresh".to_owned(),
+            cookie_name: "__Host-hallpass-bound".to_owned(),
+            cookie_lifetime: Duration::from_secs(10 * 60),
+            challenge_lifetime: Duration::from_secs(5 * 60),
+            algorithms: vec![Algorithm::Es256, Algorithm::Rs256],
+            bound_absolute_timeout: None,
+        }
+    }
+
+    /// The registration and refresh paths (absolute, on the same origin). Neither
+    /// may redirect: Chrome has deadlocked on a redirected registration.
+    #[must_use]
+    pub fn with_paths(
+        mut self,
+        registration: impl Into<String>,
+        refresh: impl Into<String>,
+    ) -> Self {
+        self.registration_path = registration.into();
+        self.refresh_path = refresh.into();
+        self
+    }
+
+    /// The bound cookie's name (default `__Host-hallpass-bound`; without TLS, for
+    /// [`dangerous_insecure_cookie`](crate::SessionConfig::dangerous_insecure_cookie),
+    /// choose one without the `__Host-` prefix).
+    #[must_use]
+    pub fn with_cookie_name(mut self, name: impl Into<String>) -> Self {
+        self.cookie_name = name.into();
+        self
+    }
+
+    /// How long a bound cookie lasts (default 10 minutes, at least 3: Chrome
+    /// refreshes 2 minutes before it runs out). A stolen copy works at most this
+    /// long.
+    #[must_use]
+    pub fn with_cookie_lifetime(mut self, lifetime: Duration) -> Self {
+        self.cookie_lifetime = lifetime;
+        self
+    }
+
+    /// How long a challenge can be answered (default 5 minutes, 10 seconds to an
+    /// hour). Browsers may keep a signed challenge for the next refresh; an older
+    /// one earns a fresh challenge.
+    #[must_use]
+    pub fn with_challenge_lifetime(mut self, lifetime: Duration) -> Self {
+        self.challenge_lifetime = lifetime;
+        self
+    }
+
+    /// The algorithms offered (default ES256 and RS256; at least one).
+    #[must_use]
+    pub fn with_algorithms(mut self, algorithms: impl IntoIterator<Item = Algorithm>) -> Self {
+        self.algorithms = algorithms.into_iter().collect();
+        self.algorithms.dedup();
+        self
+    }
+
+    /// A bound session's absolute timeout, from its login (default: the same as any
+    /// session's). Set at registration; never shorter than the configured absolute
+    /// timeout.
+    #[must_use]
+    pub fn with_bound_absolute_timeout(mut self, timeout: Duration) -> Self {
+        self.bound_absolute_timeout = Some(timeout);
+        self
+    }
+
+    /// The registration path.
+    #[must_use]
+    pub fn registration_path(&self) -> &str {
+        &self.registration_path
+    }
+
+    /// The refresh path.
+    #[must_use]
+    pub fn refresh_path(&self) -> &str {
+        &self.refresh_path
+    }
+
+    /// The bound cookie's name.
+    #[must_use]
+    pub fn cookie_name(&self) -> &str {
+        &self.cookie_name
+    }
+
+    /// The verified bound cookie of one of the sessions `handles` names, if the
+    /// request carries one (the first that verifies; its expiry and epoch are
+    /// checked against the session when it is loaded).
+    pub(crate) fn read_bound(
+        &self,
+        headers: &HeaderMap,
+        keyring: &Keyring,
+        handles: &[Handle],
+    ) -> Option<(Handle, BoundCookie)> {
+        // The session cookie's bound already capped the Cookie fields' size.
+        let crate::cookie::Inline::Values(values) =
+            crate::cookie::find_inline(headers, &self.cookie_name, usize::MAX).ok()?
+        else {
+            return None;
+        };
+        values.iter().find_map(|value| {
+            handles.iter().find_map(|handle| {
+                tokens::read_bound_cookie(keyring, &self.cookie_name, handle, value)
+                    .map(|cookie| (*handle, cookie))
+            })
+        })
+    }
+
+    /// The `Secure-Session-Registration` value offering to bind `handle`'s session.
+    pub(crate) fn offer(
+        &self,
+        keyring: &Keyring,
+        handle: &Handle,
+        now: Timestamp,
+    ) -> Option<HeaderValue> {
+        let challenge = tokens::challenge(keyring, Purpose::Registration, handle, now, 0);
+        let value =
+            headers::registration(&self.algorithms, &self.registration_path, &challenge, None)
+                .ok()?;
+        HeaderValue::try_from(value).ok()
+    }
+
+    /// Why the browser skipped a refresh, if the request says it did
+    /// (`Secure-Session-Skipped`): logged, never an error.
+    pub(crate) fn skipped(&self, headers: &HeaderMap) -> Option<String> {
+        let notice = headers::skipped(headers.get(SKIPPED)?.as_bytes())?;
+        Some(match notice.reason {
+            headers::SkipReason::Unreachable => "unreachable".to_owned(),
+            headers::SkipReason::ServerError => "server_error".to_owned(),
+            headers::SkipReason::QuotaExceeded => "quota_exceeded".to_owned(),
+            headers::SkipReason::Other(other) => other,
+            _ => "other".to_owned(),
+        })
+    }
+
+    /// The attributes of the bound cookie (as its `Set-Cookie` carries them, less its
+    /// expiry): what the session instructions must repeat exactly.
+    pub(crate) fn attributes(&self, session: &crate::SessionConfig) -> String {
+        let mut attributes = "Path=/".to_owned();
+        if session.secure {
+            attributes.push_str("; Secure");
+        }
+        attributes.push_str("; HttpOnly");
+        attributes.push_str(match session.same_site {
+            crate::config::SameSite::Strict => "; SameSite=Strict",
+            crate::config::SameSite::Lax => "; SameSite=Lax",
+            crate::config::SameSite::None => "; SameSite=None",
+        });
+        attributes
+    }
+
+    /// Checks the settings against the session configuration.
+    pub(crate) fn validate(&self, session: &crate::SessionConfig) -> Result<(), &'static str> {
+        let token = |name: &str| {
+            !name.is_empty()
+                && name.len() <= 255
+                && name.bytes().all(crate::config::validate::is_token_char)
+        };
+        if !token(&self.cookie_name) {
+            return Err("the bound cookie's name is not a valid cookie name");
+        }
+        if self.cookie_name.eq_ignore_ascii_case(&session.cookie_name) {
+            return Err("the bound cookie needs a name of its own, not the session cookie's");
+        }
+        let host_prefix = self
+            .cookie_name
+            .get(..7)
+            .is_some_and(|prefix| prefix.eq_ignore_ascii_case("__Host-"));
+        if host_prefix && !session.secure {
+            return Err(
+                "a __Host- bound cookie needs Secure: rename it (with_cookie_name) for a deployment without TLS",
+            );
+        }
+        if session.partitioned {
+            return Err(
+                "DBSC refuses Partitioned cookies: device binding cannot be used with a partitioned session cookie",
+            );
+        }
+        if self.cookie_lifetime <= Duration::from_secs(180)
+            || self.cookie_lifetime > Duration::from_secs(24 * 3600)
+        {
+            return Err(
+                "the bound cookie's lifetime must be more than 3 minutes and at most a day",
+            );
+        }
+        if self.challenge_lifetime < Duration::from_secs(10)
+            || self.challenge_lifetime > Duration::from_secs(3600)
+        {
+            return Err("a challenge's lifetime must be 10 seconds to an hour");
+        }
+        if self.algorithms.is_empty() {
+            return Err("offer at least one algorithm");
+        }
+        for path in [&self.registration_path, &self.refresh_path] {
+            if !path.starts_with('/')
+                || !path
+                    .bytes()
+                    .all(|b| b.is_ascii_graphic() && b != b'"' && b != b'\\')
+            {
+                return Err(
+                    "the registration and refresh paths must be absolute paths of visible ASCII",
+                );
+            }
+        }
+        if self.registration_path == self.refresh_path {
+            return Err("the registration and refresh paths must differ");
+        }
+        let Some((scheme, host)) = self.origin.split_once("://") else {
+            return Err("the origin must be scheme://host[:port]");
+        };
+        let scheme_ok = scheme == "https" || (scheme == "http" && !session.secure);
+        let host_ok = !host.is_empty()
+            && host
+                .bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b"-.:[]".contains(&b));
+        if !scheme_ok || !host_ok {
+            return Err(
+                "the origin must be https://host[:port] (http:// only with an insecure cookie), with no path",
+            );
+        }
+        if self
+            .bound_absolute_timeout
+            .is_some_and(|timeout| timeout < session.absolute_timeout)
+        {
+            return Err("a bound session's absolute timeout cannot be shorter than any session's");
+        }
+        Ok(())
+    }
+}
