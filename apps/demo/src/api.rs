@@ -7,7 +7,7 @@
 //! | `GET`/`POST /api/cart` | `{"items": [...]}`; POST takes `{"item": "…"}` |
 //! | `POST /api/login` | `{"username","password","remember"?}` → `{"user"}`, new token, cart kept; 401 on bad credentials, 503 with `Retry-After` when too many logins run at once |
 //! | `GET /api/me` | `{"user","handle","created_at","last_seen_at","idle_expires_at","absolute_expires_at"}` or 401 |
-//! | `GET /api/sessions` | `[{"handle","current","created_at","last_seen_at","ip","user_agent"}]` or 401 |
+//! | `GET /api/sessions` | `[{"handle","current","created_at","last_seen_at","ip","user_agent","device_bound_at"}]` or 401 (`device_bound_at`: when a browser bound the session to its key, DBSC; `null` when not bound) |
 //! | `DELETE /api/sessions/{handle}` | 204; 404 for anything but one's own session |
 //! | `POST /api/sessions/revoke-others` | `{"revoked": N}` |
 //! | `POST /api/password` | `{"current","new"}` → 204; rotates this session, revokes the others |
@@ -45,6 +45,11 @@ pub(crate) fn routes() -> Router<AppState> {
         .route("/api/sessions/{handle}", delete(revoke))
         .route("/api/password", post(change_password))
         .route("/api/logout", post(logout))
+        .route(
+            crate::app::DEVICE_REGISTRATION,
+            post(hallpass::dbsc::register),
+        )
+        .route(crate::app::DEVICE_REFRESH, post(hallpass::dbsc::refresh))
 }
 
 async fn views(session: Session) -> Result<Json<serde_json::Value>, ApiError> {
@@ -165,6 +170,7 @@ struct SessionView {
     last_seen_at: String,
     ip: Option<String>,
     user_agent: Option<String>,
+    device_bound_at: Option<String>,
 }
 
 async fn sessions(who: Authenticated) -> Result<Json<Vec<SessionView>>, ApiError> {
@@ -179,6 +185,7 @@ async fn sessions(who: Authenticated) -> Result<Json<Vec<SessionView>>, ApiError
                 last_seen_at: rfc3339(s.last_seen_at),
                 ip: s.client.ip().map(|ip| ip.to_string()),
                 user_agent: s.client.user_agent().map(str::to_owned),
+                device_bound_at: s.device_bound_at.map(rfc3339),
             })
             .collect(),
     ))

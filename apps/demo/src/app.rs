@@ -11,6 +11,7 @@ use std::time::Duration;
 use axum::Router;
 use axum::extract::DefaultBodyLimit;
 use hallpass::config::CapPolicy;
+use hallpass::dbsc::DeviceBinding;
 use hallpass::store::SessionStore;
 use hallpass::time::{Clock, SystemClock};
 use hallpass::{ConfigError, Keyring, SessionConfig, SessionLayer};
@@ -49,9 +50,18 @@ pub struct AppOptions {
     /// OpenID Connect back-channel logout (`POST /backchannel-logout`), when a key
     /// is given (see [`crate::backchannel`]).
     pub backchannel: Option<crate::backchannel::BackchannelLogout>,
+    /// Device binding (DBSC) for pages served at this origin (`https://host:port`,
+    /// or `http://` on loopback); `None`: off. The CLI turns it on for TLS and for
+    /// loopback.
+    pub device_binding_origin: Option<String>,
     /// The clock (tests inject a [`hallpass::time::ManualClock`]).
     pub clock: Arc<dyn Clock>,
 }
+
+/// Where a browser registers its key (device binding).
+pub const DEVICE_REGISTRATION: &str = "/hallpass/dbsc/register";
+/// Where a browser refreshes its bound cookie (device binding).
+pub const DEVICE_REFRESH: &str = "/hallpass/dbsc/refresh";
 
 impl Default for AppOptions {
     fn default() -> Self {
@@ -65,6 +75,7 @@ impl Default for AppOptions {
             tls: false,
             insecure_cookie: false,
             backchannel: None,
+            device_binding_origin: None,
             clock: Arc::new(SystemClock),
         }
     }
@@ -91,6 +102,14 @@ impl AppOptions {
             config = config
                 .with_cookie_name("hallpass-demo-id")
                 .dangerous_insecure_cookie();
+        }
+        if let Some(origin) = &self.device_binding_origin {
+            let mut binding = DeviceBinding::after_login(origin.clone())
+                .with_paths(DEVICE_REGISTRATION, DEVICE_REFRESH);
+            if self.insecure_cookie {
+                binding = binding.with_cookie_name("hallpass-demo-bound");
+            }
+            config = config.with_device_binding(binding);
         }
         config
     }

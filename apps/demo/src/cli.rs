@@ -132,6 +132,18 @@ pub struct Cli {
     #[arg(long, value_name = "ADDR")]
     pub metrics_listen: Option<SocketAddr>,
 
+    /// The origin browsers load the demo from, for device-bound sessions (DBSC):
+    /// `https://host[:port]`. By default the listen address (with TLS, or on
+    /// loopback); give it when the demo is reached by a name, or behind a proxy.
+    /// Chrome binds a session to a key it cannot export, and a copied cookie then
+    /// stops working within minutes.
+    #[arg(long, value_name = "URL", conflicts_with = "no_device_binding")]
+    pub device_binding_origin: Option<String>,
+
+    /// Turn device-bound sessions (DBSC) off.
+    #[arg(long)]
+    pub no_device_binding: bool,
+
     /// Allow plain HTTP on a non-loopback address. Anyone on the network can then
     /// read and replay session cookies, which also lose their Secure flag.
     #[arg(long)]

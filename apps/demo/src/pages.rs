@@ -149,6 +149,8 @@ struct Row {
     created_at: String,
     created: String,
     current: bool,
+    /// Bound to the browser's key (DBSC): a copied cookie stops working in minutes.
+    device_bound: bool,
 }
 
 #[derive(Template)]
@@ -199,6 +201,7 @@ async fn account_page(
                     .map_or(s.created_at, |done| done.at),
             ),
             current: Some(s.handle) == current,
+            device_bound: s.device_bound_at.is_some(),
         })
         .collect();
     // This device first, then the most recently used.

@@ -124,10 +124,18 @@ pub(crate) async fn same_origin(
     request: Request,
     next: Next,
 ) -> Response {
-    let safe = matches!(
-        *request.method(),
-        Method::GET | Method::HEAD | Method::OPTIONS
+    // The device-binding endpoints are POSTed by the browser itself, not by a page:
+    // a forged one gets nothing (a registration needs a challenge only the
+    // session's own login response carried, a refresh a proof by the bound key).
+    let device = matches!(
+        request.uri().path(),
+        crate::app::DEVICE_REGISTRATION | crate::app::DEVICE_REFRESH
     );
+    let safe = device
+        || matches!(
+            *request.method(),
+            Method::GET | Method::HEAD | Method::OPTIONS
+        );
     let refused = if safe {
         None
     } else {

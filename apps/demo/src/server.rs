@@ -249,8 +249,6 @@ pub async fn prepare(cli: &Cli) -> Result<Prepared, StartError> {
         insecure_cookie: cli.insecure_cookie(),
         ..AppOptions::default()
     };
-    let key_count = keyring.len();
-    let app = crate::app::router(Arc::clone(&store), keyring, Arc::clone(&users), &options)?;
     let listener = std::net::TcpListener::bind(cli.listen)
         .and_then(|l| l.set_nonblocking(true).map(|()| l))
         .map_err(|source| StartError::Listen {
@@ -266,6 +264,25 @@ pub async fn prepare(cli: &Cli) -> Result<Prepared, StartError> {
         std::net::IpAddr::V6(ip) => format!("[{ip}]"),
         std::net::IpAddr::V4(ip) => ip.to_string(),
     };
+    // Device binding: on with TLS and on loopback (Chrome's developer mode allows
+    // http://localhost), at the origin browsers use.
+    let options = AppOptions {
+        device_binding_origin: if cli.no_device_binding {
+            None
+        } else if let Some(origin) = &cli.device_binding_origin {
+            Some(origin.clone())
+        } else if addr.ip().is_unspecified() {
+            tracing::info!(target: "hallpass_demo", "device-bound sessions are off: listening on every address, give --device-binding-origin to say which origin browsers use");
+            None
+        } else if tls.is_some() || addr.ip().is_loopback() {
+            Some(format!("{scheme}://{host}:{}", addr.port()))
+        } else {
+            None
+        },
+        ..options
+    };
+    let key_count = keyring.len();
+    let app = crate::app::router(Arc::clone(&store), keyring, Arc::clone(&users), &options)?;
     let mut banner = format!(
         "hallpass-demo listening on {scheme}://{host}:{}/\n",
         addr.port()
@@ -303,6 +320,13 @@ pub async fn prepare(cli: &Cli) -> Result<Prepared, StartError> {
             "tls:      self-signed certificate for localhost (your browser will warn)".to_owned(),
         ),
     }
+    line(
+        &mut banner,
+        match &options.device_binding_origin {
+            Some(origin) => format!("dbsc:     device-bound sessions offered to {origin}"),
+            None => "dbsc:     off".to_owned(),
+        },
+    );
     if let Some(metrics) = &metrics {
         let addr = metrics.local_addr().map_err(|source| StartError::Listen {
             addr: cli.metrics_listen.unwrap_or(addr),

@@ -196,8 +196,21 @@ async fn defaults_create_the_database_and_a_private_key_and_survive_a_restart() 
         );
     }
 
+    // Device binding is on by default on loopback, for the origin the banner prints.
+    let dbsc = first.banner.iter().find(|l| l.contains("dbsc:")).unwrap();
+    assert!(
+        dbsc.ends_with(&format!(
+            "device-bound sessions offered to {}",
+            first.base.trim_end_matches('/')
+        )),
+        "{dbsc}"
+    );
     let mut agent = Agent::new(&first.base);
-    agent.login(("demo", &password)).await;
+    let login = agent.login(("demo", &password)).await;
+    assert!(
+        login.header("secure-session-registration").is_some(),
+        "a login offers device binding"
+    );
     assert_eq!(agent.get("/api/views").await.json()["views"], 1);
     drop(first);
 

@@ -16,8 +16,10 @@ use std::sync::atomic::Ordering;
 use std::time::Duration;
 
 use hallpass::MemoryStore;
+use hallpass::dbsc::DeviceBinding;
 use hallpass::store::SessionStore;
-use hallpass_testkit::TestApp;
+use hallpass_testkit::device::{DeviceBrowser, DeviceKey};
+use hallpass_testkit::{Framework, TestApp};
 use http::Method;
 use metrics_util::debugging::{DebugValue, DebuggingRecorder, Snapshotter};
 use metrics_util::{CompositeKey, MetricKind};
@@ -199,6 +201,40 @@ async fn a_scripted_sequence_moves_exactly_these_metrics() {
     #[expect(clippy::cast_precision_loss, reason = "small test counts")]
     let load_calls = app.store.calls().load.load(Ordering::SeqCst) as f64;
     assert_eq!(loads, load_calls);
+
+    // Device binding: a registration, a refusal, a refresh, a request without its
+    // bound cookie, a skipped refresh (a second app, so the timing above holds).
+    let bound_app = TestApp::on(Framework::AxumOverTcp, Arc::new(MemoryStore::new()), |c| {
+        c.with_device_binding(DeviceBinding::after_login("https://app.test"))
+    });
+    let mut device = DeviceBrowser::new(&bound_app, DeviceKey::es256());
+    let offer = device
+        .post("/login?user=dana")
+        .await
+        .header("secure-session-registration")
+        .unwrap();
+    assert_eq!(
+        device
+            .register_with("/hallpass/dbsc/register", "not.a.proof")
+            .await
+            .status,
+        403
+    );
+    assert_eq!(device.register(&offer).await.status, 200);
+    assert_eq!(device.refresh().await.status, 200);
+    device.jar.remove("__Host-hallpass-bound");
+    let skipped = [("secure-session-skipped", "quota_exceeded")];
+    assert_eq!(device.send(Method::GET, "/me", &skipped).await.status, 401);
+    let seen = snapshot(&snapshotter);
+    let c = |name: &str, labels: &[(&str, &str)]| counter(&seen, name, labels);
+    assert_eq!(c("hallpass.device.registered", &[]), 1.0);
+    assert_eq!(c("hallpass.device.refreshed", &[]), 1.0);
+    assert_eq!(
+        c("hallpass.device.proof_failed", &[("reason", "proof")]),
+        1.0
+    );
+    assert_eq!(c("hallpass.device.proof_missing", &[]), 1.0);
+    assert_eq!(c("hallpass.device.refresh_skipped", &[]), 1.0);
 
     // The cleanup task sets the gauge of live sessions after a purge round: every
     // session above has ended (logged out, revoked, expired, never stored) but this one.

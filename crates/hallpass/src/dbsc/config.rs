@@ -263,7 +263,21 @@ impl DeviceBinding {
         let Some((scheme, host)) = self.origin.split_once("://") else {
             return Err("the origin must be scheme://host[:port]");
         };
-        let scheme_ok = scheme == "https" || (scheme == "http" && !session.secure);
+        // Browsers treat http://localhost as secure (Secure cookies, Chrome's DBSC
+        // developer mode); any other http origin needs a cookie without Secure.
+        let name = host.rsplit_once(':').map_or(host, |(name, port)| {
+            if port.bytes().all(|b| b.is_ascii_digit()) {
+                name
+            } else {
+                host
+            }
+        });
+        let loopback = name == "localhost"
+            || name == "[::1]"
+            || name
+                .parse::<std::net::Ipv4Addr>()
+                .is_ok_and(|ip| ip.is_loopback());
+        let scheme_ok = scheme == "https" || (scheme == "http" && (loopback || !session.secure));
         let host_ok = !host.is_empty()
             && host
                 .bytes()
@@ -280,5 +294,102 @@ impl DeviceBinding {
             return Err("a bound session's absolute timeout cannot be shorter than any session's");
         }
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::time::Duration;
+
+    use super::DeviceBinding;
+    use crate::config::ConfigError;
+    use crate::{Key, SessionConfig};
+
+    fn check(config: SessionConfig, binding: DeviceBinding) -> Result<(), ConfigError> {
+        config.with_device_binding(binding).validate()
+    }
+
+    fn plain() -> SessionConfig {
+        SessionConfig::new(Key::generate())
+    }
+
+    #[test]
+    fn settings_a_browser_would_reject_are_refused_when_the_layer_is_built() {
+        let ok = |origin: &str| DeviceBinding::after_login(origin);
+        assert!(check(plain(), ok("https://app.example")).is_ok());
+        assert!(check(plain(), ok("https://app.example:8443")).is_ok());
+        assert!(
+            check(plain(), ok("http://127.0.0.1:3000")).is_ok(),
+            "loopback"
+        );
+        assert!(
+            check(plain(), ok("http://localhost:3000")).is_ok(),
+            "loopback"
+        );
+        assert!(check(plain(), ok("http://[::1]:3000")).is_ok(), "loopback");
+        let refused = [
+            (plain(), ok("http://app.example"), "http off loopback"),
+            (plain(), ok("https://app.example/path"), "a path"),
+            (plain(), ok("app.example"), "no scheme"),
+            (
+                plain(),
+                ok("https://app.example").with_cookie_name("__Host-id"),
+                "the session cookie's name",
+            ),
+            (
+                plain(),
+                ok("https://a.example").with_cookie_lifetime(Duration::from_secs(120)),
+                "shorter than Chrome's refresh lead",
+            ),
+            (
+                plain(),
+                ok("https://a.example").with_challenge_lifetime(Duration::from_secs(1)),
+                "a challenge too short",
+            ),
+            (
+                plain(),
+                ok("https://a.example").with_algorithms([]),
+                "no algorithm",
+            ),
+            (
+                plain(),
+                ok("https://a.example").with_paths("/same", "/same"),
+                "one path for both",
+            ),
+            (
+                plain(),
+                ok("https://a.example").with_paths("relative", "/r"),
+                "a relative path",
+            ),
+            (
+                plain().with_absolute_timeout(Duration::from_secs(3600)),
+                ok("https://a.example").with_bound_absolute_timeout(Duration::from_secs(60)),
+                "a bound session shorter-lived than any",
+            ),
+            (
+                plain()
+                    .with_cookie_name("lab-id")
+                    .dangerous_insecure_cookie(),
+                ok("http://lab.example"),
+                "a __Host- bound cookie without Secure",
+            ),
+            (
+                plain()
+                    .dangerous_same_site_none()
+                    .dangerous_partitioned_cookie(),
+                ok("https://a.example"),
+                "a partitioned session",
+            ),
+        ];
+        for (config, binding, what) in refused {
+            assert!(
+                matches!(check(config, binding), Err(ConfigError::DeviceBinding(_))),
+                "{what}"
+            );
+        }
+        let lab = plain()
+            .with_cookie_name("lab-id")
+            .dangerous_insecure_cookie();
+        assert!(check(lab, ok("http://lab.example").with_cookie_name("lab-bound")).is_ok());
     }
 }
