@@ -222,6 +222,9 @@ async fn account_page(
 }
 
 async fn account(State(app): State<AppState>, who: Authenticated) -> PageResult {
+    // A login offers device binding on its own answer (a redirect, here); the page
+    // it leads to offers it again while the session is unbound.
+    who.session.offer_device_binding().await;
     let notice = who.session.take_flash(NOTICE).await?;
     account_page(&app, &who, notice, None, false).await
 }

@@ -1,5 +1,6 @@
 //! A session revoked by the CLI is refused by a running demo on its very next
-//! request, and the CLI lists what the demo recorded. The demo runs in this process,
+//! request (a device-bound one is told to stop refreshing), and the CLI lists what
+//! the demo recorded. The demo runs in this process,
 //! started through its own start-up path, on a SQLite file both share.
 
 #![allow(
@@ -90,6 +91,64 @@ async fn a_session_revoked_by_the_cli_is_refused_by_the_running_demo() {
         me(cookie).await.status(),
         401,
         "the demo still accepted a revoked session"
+    );
+
+    // Device binding (on by default for a demo on loopback): a browser binds its new
+    // session, the CLI lists it as bound, and its revoke ends the binding too: the
+    // browser's next refresh is told to stop.
+    let login = http
+        .post(format!("{base}/api/login"))
+        .json(&serde_json::json!({"username": "alice", "password": "alice-password"}))
+        .send()
+        .await
+        .unwrap();
+    let cookie = login.headers()["set-cookie"]
+        .to_str()
+        .unwrap()
+        .split(';')
+        .next()
+        .unwrap()
+        .to_owned();
+    let offer = login.headers()["secure-session-registration"]
+        .to_str()
+        .unwrap()
+        .to_owned();
+    let offer = hallpass_testkit::device::Offer::parse(&offer).unwrap();
+    let key = hallpass_testkit::device::DeviceKey::es256();
+    let registered = http
+        .post(format!("{base}{}", offer.path))
+        .header("cookie", &cookie)
+        .header(
+            "secure-session-response",
+            key.registration(&offer.challenge),
+        )
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(registered.status(), 200);
+    let id = registered.json::<serde_json::Value>().await.unwrap()["session_identifier"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let listed = hallpass(&[
+        "--store", &store, "sessions", "list", "--user", "alice", "--format", "json",
+    ])
+    .ok()
+    .json();
+    assert_eq!(listed[0]["handle"], id.as_str());
+    humantime::parse_rfc3339(listed[0]["device_bound_at"].as_str().unwrap()).unwrap();
+    hallpass(&["--store", &store, "sessions", "revoke", &id]).ok();
+    let refresh = http
+        .post(format!("{base}/hallpass/dbsc/refresh"))
+        .header("cookie", &cookie)
+        .header("sec-secure-session-id", &id)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(refresh.status(), 200);
+    assert_eq!(
+        refresh.json::<serde_json::Value>().await.unwrap(),
+        serde_json::json!({"continue": false})
     );
 
     let _ = stop.send(());

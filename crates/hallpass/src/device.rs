@@ -121,6 +121,10 @@ pub enum DeviceConflict {
 
 impl DeviceConflict {
     /// A short name for logs and store replies: `bound`, `unbound`, `key` or `epoch`.
+    ///
+    /// ```
+    /// assert_eq!(hallpass::store::DeviceConflict::StaleEpoch.as_str(), "epoch");
+    /// ```
     #[must_use]
     pub fn as_str(self) -> &'static str {
         match self {

@@ -253,6 +253,10 @@ pub enum DeviceFailure {
 
 impl DeviceFailure {
     /// A stable snake_case name (the metrics label).
+    ///
+    /// ```
+    /// assert_eq!(hallpass::events::DeviceFailure::Spent.as_str(), "spent");
+    /// ```
     #[must_use]
     pub fn as_str(self) -> &'static str {
         match self {

@@ -1,4 +1,4 @@
-//! Device binding (DBSC) over a real socket (issue 16, AT-05): a browser with a
+//! Device binding (DBSC) over a real socket (issue 16, AT-34): a browser with a
 //! software key registers after login, is authenticated by its short-lived bound
 //! cookie, and renews it with signed proofs; a stolen session cookie gets nothing
 //! once the bound cookie it came with has run out; and every malformed, replayed,

@@ -1,5 +1,5 @@
 //! Device binding (DBSC) in the store: registration and refresh are each one atomic
-//! step, checked against the binding as the store holds it (issue 16; AT-05, the
+//! step, checked against the binding as the store holds it (issue 16; AT-34, the
 //! replayed cookie a binding defeats).
 
 use std::sync::Arc;

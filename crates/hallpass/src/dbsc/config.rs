@@ -65,6 +65,12 @@ impl DeviceBinding {
 
     /// The registration and refresh paths (absolute, on the same origin). Neither
     /// may redirect: Chrome has deadlocked on a redirected registration.
+    ///
+    /// ```
+    /// use hallpass::dbsc::DeviceBinding;
+    /// let binding = DeviceBinding::after_login("https://app.example").with_paths("/dbsc/start", "/dbsc/refresh");
+    /// assert_eq!((binding.registration_path(), binding.refresh_path()), ("/dbsc/start", "/dbsc/refresh"));
+    /// ```
     #[must_use]
     pub fn with_paths(
         mut self,
@@ -79,6 +85,12 @@ impl DeviceBinding {
     /// The bound cookie's name (default `__Host-hallpass-bound`; without TLS, for
     /// [`dangerous_insecure_cookie`](crate::SessionConfig::dangerous_insecure_cookie),
     /// choose one without the `__Host-` prefix).
+    ///
+    /// ```
+    /// use hallpass::dbsc::DeviceBinding;
+    /// let binding = DeviceBinding::after_login("https://app.example").with_cookie_name("__Host-bound");
+    /// assert_eq!(binding.cookie_name(), "__Host-bound");
+    /// ```
     #[must_use]
     pub fn with_cookie_name(mut self, name: impl Into<String>) -> Self {
         self.cookie_name = name.into();
@@ -88,6 +100,13 @@ impl DeviceBinding {
     /// How long a bound cookie lasts (default 10 minutes, at least 3: Chrome
     /// refreshes 2 minutes before it runs out). A stolen copy works at most this
     /// long.
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use hallpass::dbsc::DeviceBinding;
+    /// let binding = DeviceBinding::after_login("https://app.example").with_cookie_lifetime(Duration::from_secs(300));
+    /// # let _ = binding;
+    /// ```
     #[must_use]
     pub fn with_cookie_lifetime(mut self, lifetime: Duration) -> Self {
         self.cookie_lifetime = lifetime;
@@ -97,6 +116,13 @@ impl DeviceBinding {
     /// How long a challenge can be answered (default 5 minutes, 10 seconds to an
     /// hour). Browsers may keep a signed challenge for the next refresh; an older
     /// one earns a fresh challenge.
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use hallpass::dbsc::DeviceBinding;
+    /// let binding = DeviceBinding::after_login("https://app.example").with_challenge_lifetime(Duration::from_secs(60));
+    /// # let _ = binding;
+    /// ```
     #[must_use]
     pub fn with_challenge_lifetime(mut self, lifetime: Duration) -> Self {
         self.challenge_lifetime = lifetime;
@@ -104,6 +130,13 @@ impl DeviceBinding {
     }
 
     /// The algorithms offered (default ES256 and RS256; at least one).
+    ///
+    /// ```
+    /// use hallpass::dbsc::{Algorithm, DeviceBinding};
+    /// // ES256 alone keeps proofs small.
+    /// let binding = DeviceBinding::after_login("https://app.example").with_algorithms([Algorithm::Es256]);
+    /// # let _ = binding;
+    /// ```
     #[must_use]
     pub fn with_algorithms(mut self, algorithms: impl IntoIterator<Item = Algorithm>) -> Self {
         self.algorithms = algorithms.into_iter().collect();
@@ -114,6 +147,14 @@ impl DeviceBinding {
     /// A bound session's absolute timeout, from its login (default: the same as any
     /// session's). Set at registration; never shorter than the configured absolute
     /// timeout.
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use hallpass::dbsc::DeviceBinding;
+    /// let binding = DeviceBinding::after_login("https://app.example")
+    ///     .with_bound_absolute_timeout(Duration::from_secs(30 * 24 * 3600));
+    /// # let _ = binding;
+    /// ```
     #[must_use]
     pub fn with_bound_absolute_timeout(mut self, timeout: Duration) -> Self {
         self.bound_absolute_timeout = Some(timeout);
@@ -121,18 +162,33 @@ impl DeviceBinding {
     }
 
     /// The registration path.
+    ///
+    /// ```
+    /// use hallpass::dbsc::DeviceBinding;
+    /// assert_eq!(DeviceBinding::after_login("https://a.example").registration_path(), "/hallpass/dbsc/register");
+    /// ```
     #[must_use]
     pub fn registration_path(&self) -> &str {
         &self.registration_path
     }
 
     /// The refresh path.
+    ///
+    /// ```
+    /// use hallpass::dbsc::DeviceBinding;
+    /// assert_eq!(DeviceBinding::after_login("https://a.example").refresh_path(), "/hallpass/dbsc/refresh");
+    /// ```
     #[must_use]
     pub fn refresh_path(&self) -> &str {
         &self.refresh_path
     }
 
     /// The bound cookie's name.
+    ///
+    /// ```
+    /// use hallpass::dbsc::DeviceBinding;
+    /// assert_eq!(DeviceBinding::after_login("https://a.example").cookie_name(), "__Host-hallpass-bound");
+    /// ```
     #[must_use]
     pub fn cookie_name(&self) -> &str {
         &self.cookie_name

@@ -58,6 +58,17 @@ impl DeviceResponse {
     }
 
     /// The status.
+    ///
+    /// ```
+    /// # tokio::runtime::Builder::new_current_thread().build().unwrap().block_on(async {
+    /// # let session = hallpass::__private::doc_session();
+    /// // Without device binding configured, the endpoints answer 404.
+    /// let answer = session.refresh_device(&http::HeaderMap::new()).await;
+    /// assert_eq!(answer.status(), http::StatusCode::NOT_FOUND);
+    /// assert_eq!(answer.headers()[http::header::CACHE_CONTROL], "no-store");
+    /// assert_eq!(answer.body(), "device binding is not configured");
+    /// # });
+    /// ```
     #[must_use]
     pub fn status(&self) -> StatusCode {
         self.status

@@ -1,6 +1,6 @@
 //! Device Bound Session Credentials (DBSC): a stolen session cookie stops working
 //! within minutes, because the cookie that authenticates requests is short-lived and
-//! renewed only with a fresh proof from a key the browser cannot export (AT-05).
+//! renewed only with a fresh proof from a key the browser cannot export (AT-34).
 //!
 //! Opt-in, with the crate feature `device-binding` and
 //! [`SessionConfig::with_device_binding`](crate::SessionConfig::with_device_binding):

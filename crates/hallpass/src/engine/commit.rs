@@ -110,6 +110,20 @@ impl SetHeaders {
     /// Headers device binding adds (`Secure-Session-Registration` after a login,
     /// `Clear-Site-Data` after a logout), each to be set, replacing any of the same
     /// name. Empty without device binding.
+    ///
+    /// ```
+    /// use hallpass::{Key, MemoryStore, SessionConfig};
+    /// use hallpass::engine::{RequestHead, SessionEngine};
+    ///
+    /// # tokio::runtime::Builder::new_current_thread().build().unwrap().block_on(async {
+    /// let engine = SessionEngine::new(MemoryStore::new(), SessionConfig::new(Key::generate()))?;
+    /// let (session, commit) = engine.begin(&RequestHead::new())?;
+    /// session.login("alice").await?;
+    /// // An adapter with its own header types sets each of them.
+    /// assert!(commit.finish().await?.device_headers().is_empty(), "no device binding configured");
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// # }).unwrap();
+    /// ```
     #[must_use]
     pub fn device_headers(&self) -> &[(HeaderName, HeaderValue)] {
         &self.extra

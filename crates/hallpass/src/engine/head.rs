@@ -94,6 +94,12 @@ impl<'a> RequestHead<'a> {
     /// Sets the `Secure-Session-Skipped` field (device binding: a browser that skipped
     /// a refresh says so, and the engine logs it).
     ///
+    /// ```
+    /// let mut head = hallpass::engine::RequestHead::new();
+    /// head.set_refresh_skipped(br#"quota_exceeded;session_identifier="s1""#)?;
+    /// # Ok::<(), http::header::InvalidHeaderValue>(())
+    /// ```
+    ///
     /// # Errors
     ///
     /// [`InvalidHeaderValue`] when `value` holds bytes no header field may hold.

@@ -11,7 +11,7 @@ use super::{Session, State};
 
 impl Session {
     /// A bound session is authenticated only by a bound cookie of its current epoch
-    /// that has not run out (issue 16, AT-05): without one, this request has no
+    /// that has not run out (issue 16, AT-34): without one, this request has no
     /// session. The stored session is neither used nor ended (the browser that
     /// holds the key refreshes and comes back), and no deletion cookie is sent.
     pub(super) fn check_device(&self, state: &mut State, now: Timestamp) {

@@ -77,7 +77,17 @@ impl Session {
     /// lifetime ago, and that the session cookie names a live session; then binds
     /// the session to the proof's key in one store step, which refuses a session
     /// that is already bound. 200 with the instructions and a bound cookie, 403 for
-    /// any refusal, 503 when the store is down.
+    /// any refusal, 431 for a proof over 8 KiB (unread), 503 when the store is down.
+    ///
+    /// ```
+    /// # tokio::runtime::Builder::new_current_thread().build().unwrap().block_on(async {
+    /// # let session = hallpass::__private::doc_session();
+    /// // In a framework without an adapter's handler: the request's headers in, the
+    /// // answer out (here without device binding configured: 404).
+    /// let answer = session.register_device(&http::HeaderMap::new()).await;
+    /// assert_eq!(answer.status(), http::StatusCode::NOT_FOUND);
+    /// # });
+    /// ```
     pub async fn register_device(&self, headers: &HeaderMap) -> DeviceResponse {
         let Some(device) = self.config().device.clone() else {
             return DeviceResponse::new(StatusCode::NOT_FOUND)
@@ -163,6 +173,14 @@ impl Session {
     /// binding to the next epoch (spending the challenge) and the answer is a new
     /// bound cookie and the instructions. A session that is gone or no longer bound
     /// gets `{"continue":false}`; a session id that is not this cookie's session, 404.
+    ///
+    /// ```
+    /// # tokio::runtime::Builder::new_current_thread().build().unwrap().block_on(async {
+    /// # let session = hallpass::__private::doc_session();
+    /// let answer = session.refresh_device(&http::HeaderMap::new()).await;
+    /// assert_eq!(answer.status(), http::StatusCode::NOT_FOUND, "not configured");
+    /// # });
+    /// ```
     pub async fn refresh_device(&self, headers: &HeaderMap) -> DeviceResponse {
         let Some(device) = self.config().device.clone() else {
             return DeviceResponse::new(StatusCode::NOT_FOUND)
