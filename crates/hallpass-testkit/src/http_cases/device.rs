@@ -545,3 +545,38 @@ pub async fn a_bound_session_may_live_longer(framework: Framework, store: Arc<dy
     );
     assert_eq!(bound.get("/me").await.body, "ana", "bound: 60 minutes");
 }
+
+/// A refresh that comes with a session cookie a rotation has just replaced (a
+/// periodic rotation racing the browser's proactive refresh) still refreshes: the
+/// proof by the bound key is what counts, and ending the binding of a live session
+/// for a lost race would cost the user it. A session that is gone still ends.
+pub async fn a_refresh_follows_a_rotation(framework: Framework, store: Arc<dyn SessionStore>) {
+    let app = TestApp::on(framework.over_tcp(), store, |config| {
+        config
+            .with_rotation_interval(5 * MINUTE)
+            .with_device_binding(DeviceBinding::after_login(ORIGIN))
+    });
+    let mut browser = registered(&app, DeviceKey::es256(), "ana").await;
+    let before = browser.cookie(SESSION).map(str::to_owned);
+    app.advance(6 * MINUTE);
+    let mut late = browser.clone();
+    assert_eq!(browser.get("/me").await.body, "ana");
+    assert_ne!(
+        browser.cookie(SESSION).map(str::to_owned),
+        before,
+        "rotated"
+    );
+    // `late` still holds the replaced session cookie.
+    assert_eq!(
+        late.refresh().await.status,
+        StatusCode::OK,
+        "the refresh follows the rotation"
+    );
+    assert_eq!(browser.refresh().await.status, StatusCode::OK);
+    assert_eq!(browser.post("/logout").await.status, StatusCode::OK);
+    let after = late.refresh_with(None).await;
+    assert_eq!(
+        serde_json::from_str::<Value>(&after.body).ok(),
+        Some(json!({"continue": false}))
+    );
+}

@@ -94,7 +94,8 @@ macro_rules! http_conformance {
             revoke_by_label_is_a_federated_logout,
             a_bound_session_lives_on_proofs_es256, a_bound_session_lives_on_proofs_rs256,
             registrations_that_must_bind_nothing, refreshes_that_must_mint_nothing,
-            the_binding_ends_with_the_session, a_bound_session_may_live_longer
+            the_binding_ends_with_the_session, a_bound_session_may_live_longer,
+            a_refresh_follows_a_rotation
         );
         $crate::http_conformance!(@cases $make; $framework; race_cases;
             rotation_races_concurrent_requests, revoke_all_races_concurrent_logins,

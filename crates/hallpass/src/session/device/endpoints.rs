@@ -216,9 +216,17 @@ impl Session {
                 DeviceResponse::new(StatusCode::NOT_FOUND).text("unknown session")
             });
         };
-        let key = candidate.key;
-        let Some(record) = self.live_record(&key, now).await? else {
-            return Ok(end());
+        // The session under the cookie's key or, when a rotation moved it meanwhile
+        // (a periodic rotation racing a proactive refresh), under its new key: the
+        // proof, not the cookie, is what a refresh rests on, and ending a live
+        // session's binding for a lost race would cost the user it.
+        let (key, record) = match self.live_record(&candidate.key, now).await? {
+            Some(record) => (candidate.key, record),
+            None => match self.store().load_handle(&handle, now).await {
+                Ok(Some((key, record))) => (key, std::sync::Arc::new(record)),
+                Ok(None) => return Ok(end()),
+                Err(err) => return stop(store_failed(&err)),
+            },
         };
         let Some(bound) = record.device.as_deref() else {
             return Ok(end());
