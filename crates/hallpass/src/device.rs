@@ -1,23 +1,7 @@
 //! A session's device binding (DBSC): the public key a browser proved it holds, kept
 //! on the record so that every store changes it atomically with the session.
 //!
-//! The store's part is small and exact. A [`DeviceChange`] rides in a
-//! [`Delta`](crate::store::Delta) and is checked against the record as the store holds
-//! it when it applies the delta:
-//!
-//! | change | holds when | then |
-//! |---|---|---|
-//! | [`Register`](DeviceChange::Register) | the session is not bound | the binding is stored, epoch 0 |
-//! | [`Refresh`](DeviceChange::Refresh) | the session is bound to the key with that thumbprint, at that epoch | the epoch moves on by one |
-//! | [`End`](DeviceChange::End) | always | the binding is gone |
-//!
-//! When the check fails the whole delta changes nothing and the store answers
-//! [`DeltaError::Device`](crate::store::DeltaError) (so a second registration, a
-//! refresh with a spent challenge and a refresh racing another refresh mint nothing),
-//! and a delta that reaches a session that is gone is [`Applied::Gone`](crate::store::Applied)
-//! as always (so a refresh racing a revoke mints nothing). A principal change (login
-//! or logout) ends the binding in the same step: a device proves a browser, not a
-//! user, and a new login starts unbound.
+//! [`DeviceChange`] says what a store does with it.
 
 use std::fmt;
 
@@ -85,7 +69,25 @@ impl fmt::Debug for BoundDevice {
 }
 
 /// A change to a session's [`BoundDevice`], checked and applied by the store in the same
-/// atomic step as the rest of the delta (see the [module docs](self)).
+/// atomic step as the rest of the delta.
+///
+/// A `DeviceChange` rides in a
+/// [`Delta`](crate::store::Delta) and is checked against the record as the store holds
+/// it when it applies the delta:
+///
+/// | change | holds when | then |
+/// |---|---|---|
+/// | [`Register`](DeviceChange::Register) | the session is not bound | the binding is stored, epoch 0 |
+/// | [`Refresh`](DeviceChange::Refresh) | the session is bound to the key with that thumbprint, at that epoch | the epoch moves on by one |
+/// | [`End`](DeviceChange::End) | always | the binding is gone |
+///
+/// When the check fails the whole delta changes nothing and the store answers
+/// [`DeltaError::Device`](crate::store::DeltaError) (so a second registration, a
+/// refresh with a spent challenge and a refresh racing another refresh mint nothing),
+/// and a delta that reaches a session that is gone is [`Applied::Gone`](crate::store::Applied)
+/// as always (so a refresh racing a revoke mints nothing). A principal change (login
+/// or logout) ends the binding in the same step: a device proves a browser, not a
+/// user, and a new login starts unbound.
 #[non_exhaustive]
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum DeviceChange {
