@@ -46,10 +46,10 @@ pub(crate) fn routes() -> Router<AppState> {
         .route("/api/password", post(change_password))
         .route("/api/logout", post(logout))
         .route(
-            crate::app::DEVICE_REGISTRATION,
+            crate::device::DEVICE_REGISTRATION,
             post(hallpass::dbsc::register),
         )
-        .route(crate::app::DEVICE_REFRESH, post(hallpass::dbsc::refresh))
+        .route(crate::device::DEVICE_REFRESH, post(hallpass::dbsc::refresh))
 }
 
 async fn views(session: Session) -> Result<Json<serde_json::Value>, ApiError> {

@@ -58,10 +58,7 @@ pub struct AppOptions {
     pub clock: Arc<dyn Clock>,
 }
 
-/// Where a browser registers its key (device binding).
-pub const DEVICE_REGISTRATION: &str = "/hallpass/dbsc/register";
-/// Where a browser refreshes its bound cookie (device binding).
-pub const DEVICE_REFRESH: &str = "/hallpass/dbsc/refresh";
+pub use crate::device::{DEVICE_REFRESH, DEVICE_REGISTRATION};
 
 impl Default for AppOptions {
     fn default() -> Self {

@@ -1,4 +1,10 @@
-//! "Chrome on Linux": a short, readable name for a User-Agent in the session list.
+//! Devices: a short, readable name for a User-Agent in the session list ("Chrome on
+//! Linux"), and where a browser binds its session to its key (device-bound sessions).
+
+/// Where a browser registers its key (device binding).
+pub const DEVICE_REGISTRATION: &str = "/hallpass/dbsc/register";
+/// Where a browser refreshes its bound cookie (device binding).
+pub const DEVICE_REFRESH: &str = "/hallpass/dbsc/refresh";
 
 /// Browser and operating system read from a User-Agent, or the header itself (cut
 /// short) when neither is recognised.

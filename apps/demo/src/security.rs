@@ -129,7 +129,7 @@ pub(crate) async fn same_origin(
     // session's own login response carried, a refresh a proof by the bound key).
     let device = matches!(
         request.uri().path(),
-        crate::app::DEVICE_REGISTRATION | crate::app::DEVICE_REFRESH
+        crate::device::DEVICE_REGISTRATION | crate::device::DEVICE_REFRESH
     );
     let safe = device
         || matches!(

@@ -34,3 +34,28 @@ impl<S: Send + Sync> FromRequestParts<S> for Session {
             .ok_or(MissingSessionLayer(()))
     }
 }
+
+/// The registration endpoint as an axum handler: mount it at the configured
+/// [`registration_path`](crate::dbsc::DeviceBinding::registration_path) for `POST`.
+///
+/// ```
+/// use axum::Router;
+/// use axum::routing::post;
+///
+/// let app: Router = Router::new()
+///     .route("/hallpass/dbsc/register", post(hallpass::dbsc::register))
+///     .route("/hallpass/dbsc/refresh", post(hallpass::dbsc::refresh));
+/// # let _ = app;
+/// ```
+#[cfg(feature = "device-binding")]
+pub async fn register(session: Session, headers: http::HeaderMap) -> crate::dbsc::DeviceResponse {
+    session.register_device(&headers).await
+}
+
+/// The refresh endpoint as an axum handler: mount it at the configured
+/// [`refresh_path`](crate::dbsc::DeviceBinding::refresh_path) for `POST` (see
+/// [`register`]).
+#[cfg(feature = "device-binding")]
+pub async fn refresh(session: Session, headers: http::HeaderMap) -> crate::dbsc::DeviceResponse {
+    session.refresh_device(&headers).await
+}

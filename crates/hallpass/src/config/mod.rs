@@ -13,7 +13,7 @@ pub use crate::keyring::{Key, KeyError, Keyring, MAX_KEY_LEN, MIN_KEY_LEN};
 use crate::time::{Clock, SystemClock};
 
 mod policy;
-pub(crate) mod validate;
+mod validate;
 
 pub use policy::{BindingPolicy, CapPolicy, ClientBinding, LoadFailure, ReplayPolicy, SameSite};
 pub(crate) use validate::MAX_COOKIE_AGE;
@@ -631,6 +631,31 @@ impl SessionConfig {
     pub fn with_device_binding(mut self, binding: crate::dbsc::DeviceBinding) -> Self {
         self.device = Some(Arc::new(binding));
         self
+    }
+
+    /// The attributes of the device binding's bound cookie (as its `Set-Cookie`
+    /// carries them, less its expiry, and as the session instructions repeat them):
+    /// always `Path=/`, no `Domain` (the instructions' scope is the origin), and the
+    /// session cookie's `Secure` and `SameSite`.
+    #[cfg_attr(
+        not(feature = "device-binding"),
+        allow(
+            dead_code,
+            reason = "only the device-binding endpoints set a bound cookie"
+        )
+    )]
+    pub(crate) fn device_cookie_attributes(&self) -> String {
+        let mut attributes = "Path=/".to_owned();
+        if self.secure {
+            attributes.push_str("; Secure");
+        }
+        attributes.push_str("; HttpOnly");
+        attributes.push_str(match self.same_site {
+            SameSite::Strict => "; SameSite=Strict",
+            SameSite::Lax => "; SameSite=Lax",
+            SameSite::None => "; SameSite=None",
+        });
+        attributes
     }
 
     /// The attributes every `Set-Cookie` of this configuration carries:

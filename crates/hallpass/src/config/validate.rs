@@ -111,7 +111,7 @@ impl SessionConfig {
             return Err(ConfigError::CookieHeaderBoundTooSmall);
         }
         if let Some(device) = &self.device {
-            device.validate(self).map_err(ConfigError::DeviceBinding)?;
+            validate_device(device, self).map_err(ConfigError::DeviceBinding)?;
         }
         Ok(())
     }
@@ -145,7 +145,109 @@ const MAX_ATTRIBUTE_LEN: usize = 1024;
 pub const MAX_TIMEOUT: Duration = Duration::from_secs(400 * 24 * 3600);
 
 /// RFC 6265 `token` characters (cookie names).
-pub(crate) fn is_token_char(b: u8) -> bool {
+/// Checks device-binding settings against the session configuration they join.
+#[cfg(feature = "device-binding")]
+fn validate_device(
+    device: &crate::dbsc::DeviceBinding,
+    session: &SessionConfig,
+) -> Result<(), &'static str> {
+    let token =
+        |name: &str| !name.is_empty() && name.len() <= 255 && name.bytes().all(is_token_char);
+    if !token(&device.cookie_name) {
+        return Err("the bound cookie's name is not a valid cookie name");
+    }
+    if device
+        .cookie_name
+        .eq_ignore_ascii_case(&session.cookie_name)
+    {
+        return Err("the bound cookie needs a name of its own, not the session cookie's");
+    }
+    let host_prefix = device
+        .cookie_name
+        .get(..7)
+        .is_some_and(|prefix| prefix.eq_ignore_ascii_case("__Host-"));
+    if host_prefix && !session.secure {
+        return Err(
+            "a __Host- bound cookie needs Secure: rename it (with_cookie_name) for a deployment without TLS",
+        );
+    }
+    if session.partitioned {
+        return Err(
+            "DBSC refuses Partitioned cookies: device binding cannot be used with a partitioned session cookie",
+        );
+    }
+    if device.cookie_lifetime <= Duration::from_secs(180)
+        || device.cookie_lifetime > Duration::from_secs(24 * 3600)
+    {
+        return Err("the bound cookie's lifetime must be more than 3 minutes and at most a day");
+    }
+    if device.challenge_lifetime < Duration::from_secs(10)
+        || device.challenge_lifetime > Duration::from_secs(3600)
+    {
+        return Err("a challenge's lifetime must be 10 seconds to an hour");
+    }
+    if device.algorithms.is_empty() {
+        return Err("offer at least one algorithm");
+    }
+    for path in [&device.registration_path, &device.refresh_path] {
+        if !path.starts_with('/')
+            || !path
+                .bytes()
+                .all(|b| b.is_ascii_graphic() && b != b'"' && b != b'\\')
+        {
+            return Err(
+                "the registration and refresh paths must be absolute paths of visible ASCII",
+            );
+        }
+    }
+    if device.registration_path == device.refresh_path {
+        return Err("the registration and refresh paths must differ");
+    }
+    let Some((scheme, host)) = device.origin.split_once("://") else {
+        return Err("the origin must be scheme://host[:port]");
+    };
+    // Browsers treat http://localhost as secure (Secure cookies, Chrome's DBSC
+    // developer mode); any other http origin needs a cookie without Secure.
+    let name = host.rsplit_once(':').map_or(host, |(name, port)| {
+        if port.bytes().all(|b| b.is_ascii_digit()) {
+            name
+        } else {
+            host
+        }
+    });
+    let loopback = name == "localhost"
+        || name == "[::1]"
+        || name
+            .parse::<std::net::Ipv4Addr>()
+            .is_ok_and(|ip| ip.is_loopback());
+    let scheme_ok = scheme == "https" || (scheme == "http" && (loopback || !session.secure));
+    let host_ok = !host.is_empty()
+        && host
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b"-.:[]".contains(&b));
+    if !scheme_ok || !host_ok {
+        return Err(
+            "the origin must be https://host[:port] (http:// only on loopback or with an insecure cookie), with no path",
+        );
+    }
+    if device
+        .bound_absolute_timeout
+        .is_some_and(|timeout| timeout < session.absolute_timeout)
+    {
+        return Err("a bound session's absolute timeout cannot be shorter than any session's");
+    }
+    Ok(())
+}
+
+#[cfg(not(feature = "device-binding"))]
+fn validate_device(
+    device: &crate::dbsc::DeviceBinding,
+    _: &SessionConfig,
+) -> Result<(), &'static str> {
+    match *device {}
+}
+
+fn is_token_char(b: u8) -> bool {
     b.is_ascii_alphanumeric() || b"!#$%&'*+-.^_`|~".contains(&b)
 }
 

@@ -1,5 +1,5 @@
-//! The registration and refresh endpoints' answers, and the axum handlers that give
-//! them.
+//! The registration and refresh endpoints' answers, for any framework (the axum
+//! handlers that give them live with the axum extractor).
 
 use http::header::{CACHE_CONTROL, CONTENT_TYPE, SET_COOKIE};
 use http::{HeaderMap, HeaderName, HeaderValue, StatusCode};
@@ -112,29 +112,4 @@ impl axum_core::response::IntoResponse for DeviceResponse {
     fn into_response(self) -> axum_core::response::Response {
         (self.status, self.headers, self.body).into_response()
     }
-}
-
-/// The registration endpoint as an axum handler: mount it at the configured
-/// [`registration_path`](super::DeviceBinding::registration_path) for `POST`.
-///
-/// ```
-/// use axum::Router;
-/// use axum::routing::post;
-///
-/// let app: Router = Router::new()
-///     .route("/hallpass/dbsc/register", post(hallpass::dbsc::register))
-///     .route("/hallpass/dbsc/refresh", post(hallpass::dbsc::refresh));
-/// # let _ = app;
-/// ```
-#[cfg(feature = "axum")]
-pub async fn register(session: crate::Session, headers: HeaderMap) -> DeviceResponse {
-    session.register_device(&headers).await
-}
-
-/// The refresh endpoint as an axum handler: mount it at the configured
-/// [`refresh_path`](super::DeviceBinding::refresh_path) for `POST` (see
-/// [`register`]).
-#[cfg(feature = "axum")]
-pub async fn refresh(session: crate::Session, headers: HeaderMap) -> DeviceResponse {
-    session.refresh_device(&headers).await
 }

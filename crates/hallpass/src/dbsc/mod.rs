@@ -42,12 +42,12 @@ mod config;
 #[cfg(feature = "device-binding")]
 mod endpoints;
 
+#[cfg(all(feature = "device-binding", feature = "axum"))]
+pub use crate::extract::{refresh, register};
 #[cfg(feature = "device-binding")]
 pub use config::DeviceBinding;
 #[cfg(feature = "device-binding")]
 pub use endpoints::DeviceResponse;
-#[cfg(all(feature = "device-binding", feature = "axum"))]
-pub use endpoints::{refresh, register};
 #[cfg(feature = "device-binding")]
 pub use hallpass_dbsc::Algorithm;
 
@@ -86,10 +86,6 @@ impl DeviceBinding {
     }
 
     pub(crate) fn skipped(&self, _: &HeaderMap) -> Option<String> {
-        match *self {}
-    }
-
-    pub(crate) fn validate(&self, _: &crate::SessionConfig) -> Result<(), &'static str> {
         match *self {}
     }
 }

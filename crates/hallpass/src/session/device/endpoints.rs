@@ -378,7 +378,7 @@ impl Session {
             epoch,
             expires_at,
         );
-        let attributes = device.attributes(config);
+        let attributes = config.device_cookie_attributes();
         let text = format!(
             "{}={value}; Max-Age={}; {attributes}",
             device.cookie_name,
