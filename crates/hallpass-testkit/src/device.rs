@@ -114,6 +114,15 @@ impl DeviceKey {
         format!("{input}.{}", b64u(&signature))
     }
 
+    /// A JWS of `header` and `payload` with an empty signature (`alg: none`).
+    pub fn unsigned(header: &Value, payload: &Value) -> String {
+        format!(
+            "{}.{}.",
+            b64u(header.to_string().as_bytes()),
+            b64u(payload.to_string().as_bytes())
+        )
+    }
+
     /// A registration proof for `challenge`: the key in the header.
     pub fn registration(&self, challenge: &str) -> String {
         self.jws(

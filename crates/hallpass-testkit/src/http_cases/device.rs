@@ -249,11 +249,10 @@ pub async fn registrations_that_must_bind_nothing(
                 &payload,
             ),
         ),
-        ("alg none", {
-            let jws = key.jws(&json!({"alg": "none", "typ": "dbsc+jwt"}), &payload);
-            let (unsigned, _) = jws.rsplit_once('.').unwrap_or_default();
-            format!("{unsigned}.")
-        }),
+        (
+            "alg none",
+            DeviceKey::unsigned(&json!({"alg": "none", "typ": "dbsc+jwt"}), &payload),
+        ),
         (
             "a private key",
             key.jws(
@@ -361,11 +360,10 @@ pub async fn refreshes_that_must_mint_nothing(framework: Framework, store: Arc<d
             "RS256 with the EC key",
             key.jws(&json!({"alg": "RS256", "typ": "dbsc+jwt"}), &payload),
         ),
-        ("alg none", {
-            let jws = key.jws(&json!({"alg": "none", "typ": "dbsc+jwt"}), &payload);
-            let (unsigned, _) = jws.rsplit_once('.').unwrap_or_default();
-            format!("{unsigned}.")
-        }),
+        (
+            "alg none",
+            DeviceKey::unsigned(&json!({"alg": "none", "typ": "dbsc+jwt"}), &payload),
+        ),
         ("a DER signature", key.der_refresh(&challenge)),
         ("a made-up challenge", key.refresh("AAAA")),
         (

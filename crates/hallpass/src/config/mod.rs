@@ -646,6 +646,13 @@ impl SessionConfig {
     )]
     pub(crate) fn device_cookie_attributes(&self) -> String {
         let mut attributes = "Path=/".to_owned();
+        self.push_access_attributes(&mut attributes);
+        attributes
+    }
+
+    /// `; Secure` (unless dangerously off), `; HttpOnly` and `; SameSite=…`: what
+    /// the session cookie and the bound cookie share.
+    fn push_access_attributes(&self, attributes: &mut String) {
         if self.secure {
             attributes.push_str("; Secure");
         }
@@ -655,7 +662,6 @@ impl SessionConfig {
             SameSite::Lax => "; SameSite=Lax",
             SameSite::None => "; SameSite=None",
         });
-        attributes
     }
 
     /// The attributes every `Set-Cookie` of this configuration carries:
@@ -666,15 +672,7 @@ impl SessionConfig {
             attributes.push_str("; Domain=");
             attributes.push_str(domain);
         }
-        if self.secure {
-            attributes.push_str("; Secure");
-        }
-        attributes.push_str("; HttpOnly");
-        attributes.push_str(match self.same_site {
-            SameSite::Strict => "; SameSite=Strict",
-            SameSite::Lax => "; SameSite=Lax",
-            SameSite::None => "; SameSite=None",
-        });
+        self.push_access_attributes(&mut attributes);
         if self.partitioned {
             attributes.push_str("; Partitioned");
         }

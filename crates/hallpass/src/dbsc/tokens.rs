@@ -108,6 +108,14 @@ fn bound_tag(key: &Key, cookie_name: &str, handle: &Handle, body: &[u8]) -> Hmac
     mac
 }
 
+/// The `N` bytes of a presented value of exactly `len` characters of unpadded
+/// base64url, version 1; `None` for anything else (checked before any MAC).
+fn decode<const N: usize>(value: &[u8], len: usize) -> Option<[u8; N]> {
+    let mut raw = [0u8; N];
+    let decoded = value.len() == len && URL_SAFE_NO_PAD.decode_slice(value, &mut raw) == Ok(N);
+    (decoded && raw[0] == VERSION).then_some(raw)
+}
+
 /// A challenge for `handle`'s session, signed with the primary key.
 pub(crate) fn challenge(
     keyring: &Keyring,
@@ -131,19 +139,15 @@ pub(crate) fn challenge(
 /// Reads a challenge presented for `handle`'s session: `None` unless one of the
 /// keyring's keys made it for that session.
 pub(crate) fn read_challenge(keyring: &Keyring, handle: &Handle, text: &str) -> Option<Challenge> {
-    if text.len() != CHALLENGE_LEN {
-        return None;
-    }
-    let mut raw = [0u8; CHALLENGE_RAW];
-    if URL_SAFE_NO_PAD.decode_slice(text, &mut raw) != Ok(CHALLENGE_RAW) || raw[0] != VERSION {
-        return None;
-    }
+    let raw: [u8; CHALLENGE_RAW] = decode(text.as_bytes(), CHALLENGE_LEN)?;
     let (body, tag) = raw.split_at(CHALLENGE_BODY);
-    keyring
+    let made_here = keyring
         .keys()
         .iter()
-        .any(|key| challenge_tag(key, handle, body).verify_slice(tag).is_ok())
-        .then_some(())?;
+        .any(|key| challenge_tag(key, handle, body).verify_slice(tag).is_ok());
+    if !made_here {
+        return None;
+    }
     let purpose = match body[1] {
         b'R' => Purpose::Registration,
         b'F' => Purpose::Refresh,
@@ -184,23 +188,16 @@ pub(crate) fn read_bound_cookie(
     handle: &Handle,
     value: &[u8],
 ) -> Option<BoundCookie> {
-    if value.len() != BOUND_LEN {
-        return None;
-    }
-    let mut raw = [0u8; BOUND_RAW];
-    if URL_SAFE_NO_PAD.decode_slice(value, &mut raw) != Ok(BOUND_RAW) || raw[0] != VERSION {
-        return None;
-    }
+    let raw: [u8; BOUND_RAW] = decode(value, BOUND_LEN)?;
     let (body, tag) = raw.split_at(BOUND_BODY);
-    keyring
-        .keys()
-        .iter()
-        .any(|key| {
-            bound_tag(key, cookie_name, handle, body)
-                .verify_slice(tag)
-                .is_ok()
-        })
-        .then_some(())?;
+    let made_here = keyring.keys().iter().any(|key| {
+        bound_tag(key, cookie_name, handle, body)
+            .verify_slice(tag)
+            .is_ok()
+    });
+    if !made_here {
+        return None;
+    }
     Some(BoundCookie {
         epoch: u64::from_be_bytes(body[1..9].try_into().ok()?),
         expires_at: Timestamp::from_unix_millis(u64::from_be_bytes(body[9..17].try_into().ok()?)),

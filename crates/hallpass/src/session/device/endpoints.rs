@@ -51,6 +51,11 @@ fn store_failed(err: &StoreError) -> DeviceResponse {
     }
 }
 
+/// 404: this engine has no device binding configured.
+fn not_configured() -> DeviceResponse {
+    DeviceResponse::new(StatusCode::NOT_FOUND).text("device binding is not configured")
+}
+
 /// `{"continue":false}`: the browser ends its DBSC session.
 fn end() -> DeviceResponse {
     DeviceResponse::new(StatusCode::OK).json(Instructions::end().to_owned())
@@ -90,8 +95,7 @@ impl Session {
     /// ```
     pub async fn register_device(&self, headers: &HeaderMap) -> DeviceResponse {
         let Some(device) = self.config().device.clone() else {
-            return DeviceResponse::new(StatusCode::NOT_FOUND)
-                .text("device binding is not configured");
+            return not_configured();
         };
         answer(self.register_with(&device, headers).await)
     }
@@ -183,8 +187,7 @@ impl Session {
     /// ```
     pub async fn refresh_device(&self, headers: &HeaderMap) -> DeviceResponse {
         let Some(device) = self.config().device.clone() else {
-            return DeviceResponse::new(StatusCode::NOT_FOUND)
-                .text("device binding is not configured");
+            return not_configured();
         };
         answer(self.refresh_with(&device, headers).await)
     }
