@@ -33,6 +33,7 @@ mod error;
 mod extract;
 mod keyring;
 mod principal;
+mod random;
 mod record;
 mod session;
 mod telemetry;

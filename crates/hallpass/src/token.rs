@@ -23,7 +23,8 @@ pub(crate) const TOKEN_LEN: usize = 32;
 /// Length of a handle in bytes (128 bits).
 pub(crate) const HANDLE_LEN: usize = 16;
 
-/// Fills `buf` from the operating system's CSPRNG.
+/// Fills `buf` from the operating system's CSPRNG, drawn in batches
+/// ([`crate::random`]).
 ///
 /// The OS generator failing is not a condition a session library can work around:
 /// minting a predictable token instead would be far worse, so this aborts the
@@ -33,7 +34,7 @@ fn os_random(buf: &mut [u8]) {
         clippy::expect_used,
         reason = "no safe fallback exists when the OS CSPRNG fails; a predictable token is worse"
     )]
-    getrandom::fill(buf).expect("the operating system's random number generator failed");
+    crate::random::fill(buf).expect("the operating system's random number generator failed");
 }
 
 /// The secret part of a session cookie: 256 bits from the OS CSPRNG.
