@@ -2,12 +2,17 @@
 //! a request is refused ([`Rejection`] before the handler, [`CommitError`] after it).
 //! The failure policy lives here, so every adapter applies the same one.
 
+use std::fmt;
+use std::future::{Future, Ready};
+use std::pin::Pin;
+use std::task::{Context, Poll};
+
 use http::header::{CACHE_CONTROL, SET_COOKIE, VARY};
 use http::{HeaderMap, HeaderName, HeaderValue, StatusCode};
 
 use crate::cookie::TooLarge;
 use crate::error::SessionError;
-use crate::session::Session;
+use crate::session::{Finished, Session};
 
 /// The handler's half of a request is done: write the session and learn the
 /// response headers. Consumed by [`Commit::finish`], so a session is committed at
@@ -36,22 +41,95 @@ impl Commit {
     /// the engine fails closed): the adapter must answer [`CommitError::status`] with
     /// an empty body and no `Set-Cookie`, instead of the handler's response. The
     /// error is already logged (target `hallpass::rejection`).
-    pub async fn finish(self) -> Result<SetHeaders, CommitError> {
-        match self.session.finish().await {
-            Ok(finished) => Ok(SetHeaders {
-                set_cookie: finished.cookie,
-                vary_cookie: finished.vary,
-                extra: finished.headers,
-            }),
-            Err(source) => {
-                let err = CommitError {
-                    status: source.status(),
-                    source,
-                };
-                tracing::error!(target: "hallpass::rejection", status = err.status.as_u16(), error = %err, "session commit failed; replacing the response");
-                crate::telemetry::rejected(err.status);
-                Err(err)
-            }
+    pub fn finish(self) -> Finish {
+        // Most requests need no store call here: they are answered without the
+        // commit's future, which is large (boxed only when it is needed).
+        let state = match self.session.finish_now() {
+            Some(done) => FinishState::Done(std::future::ready(headers_or_rejection(done))),
+            None => FinishState::Writing(Box::pin(async move {
+                headers_or_rejection(self.session.finish().await)
+            })),
+        };
+        Finish { state }
+    }
+}
+
+/// The future [`Commit::finish`] returns: ready at once when the request has
+/// nothing to write (no allocation then), else the commit's store calls.
+///
+/// ```
+/// use hallpass::{Key, MemoryStore, SessionConfig};
+/// use hallpass::engine::{Finish, RequestHead, SessionEngine};
+///
+/// # tokio::runtime::Builder::new_current_thread().build().unwrap().block_on(async {
+/// let engine = SessionEngine::new(MemoryStore::new(), SessionConfig::new(Key::generate()))?;
+/// let (_session, commit) = engine.begin(&RequestHead::new())?;
+/// let finish: Finish = commit.finish();
+/// let headers = finish.await?;
+/// assert!(headers.set_cookie().is_none(), "nothing was stored");
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// # }).unwrap();
+/// ```
+#[must_use = "a future does nothing unless polled"]
+pub struct Finish {
+    state: FinishState,
+}
+
+type Finishing = Pin<Box<dyn Future<Output = Result<SetHeaders, CommitError>> + Send>>;
+
+enum FinishState {
+    Done(Ready<Result<SetHeaders, CommitError>>),
+    Writing(Finishing),
+}
+
+impl Finish {
+    /// Whether the commit was done without a store call.
+    #[cfg(test)]
+    pub(crate) fn needs_no_store(&self) -> bool {
+        matches!(self.state, FinishState::Done(_))
+    }
+}
+
+impl fmt::Debug for Finish {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let state = match self.state {
+            FinishState::Done(_) => "done",
+            FinishState::Writing(_) => "writing",
+        };
+        f.debug_struct("Finish").field("state", &state).finish()
+    }
+}
+
+impl Future for Finish {
+    type Output = Result<SetHeaders, CommitError>;
+
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
+        match &mut self.get_mut().state {
+            // Like any future, not to be polled again once it completed.
+            FinishState::Done(done) => Pin::new(done).poll(cx),
+            FinishState::Writing(writing) => writing.as_mut().poll(cx),
+        }
+    }
+}
+
+/// The failure policy: a failed commit is logged and becomes the status to answer.
+fn headers_or_rejection(
+    finished: Result<Finished, SessionError>,
+) -> Result<SetHeaders, CommitError> {
+    match finished {
+        Ok(finished) => Ok(SetHeaders {
+            set_cookie: finished.cookie,
+            vary_cookie: finished.vary,
+            extra: finished.headers,
+        }),
+        Err(source) => {
+            let err = CommitError {
+                status: source.status(),
+                source,
+            };
+            tracing::error!(target: "hallpass::rejection", status = err.status.as_u16(), error = %err, "session commit failed; replacing the response");
+            crate::telemetry::rejected(err.status);
+            Err(err)
         }
     }
 }

@@ -25,7 +25,7 @@ use std::sync::Arc;
 
 use http::header::USER_AGENT;
 
-pub use commit::{Commit, CommitError, Rejection, SetHeaders, vary_lists_cookie};
+pub use commit::{Commit, CommitError, Finish, Rejection, SetHeaders, vary_lists_cookie};
 pub use head::RequestHead;
 
 use crate::codec;

@@ -259,3 +259,52 @@ fn vary_is_merged_never_duplicated() {
     );
     assert_eq!(set(Some("*")), ["*"]);
 }
+
+#[tokio::test]
+async fn a_commit_with_nothing_to_write_is_ready_at_once() {
+    let store = MemoryStore::new();
+    let engine = engine(&store);
+    let (session, commit) = engine.begin(&RequestHead::new()).unwrap();
+    session.login("alice").await.unwrap();
+    let finish = commit.finish();
+    assert!(!finish.needs_no_store(), "a login is written at commit");
+    let (session, commit) = engine.begin(&RequestHead::new()).unwrap();
+    session.login("alice").await.unwrap();
+    let mut response = HeaderMap::new();
+    commit.finish().await.unwrap().apply(&mut response);
+    let cookie = response[SET_COOKIE].to_str().unwrap();
+    let value = cookie
+        .split(';')
+        .next()
+        .unwrap()
+        .trim_start_matches("__Host-id=");
+    let request = cookie_headers(value);
+
+    // A read, a counted visit (sent at once) and a request that never looked: no
+    // store call is left for the commit.
+    let (session, commit) = engine
+        .begin(&RequestHead::from_http(&request, None))
+        .unwrap();
+    assert_eq!(session.principal().await.unwrap().as_deref(), Some("alice"));
+    assert!(commit.finish().needs_no_store(), "a read");
+    let (session, commit) = engine
+        .begin(&RequestHead::from_http(&request, None))
+        .unwrap();
+    session.increment("views", 1).await.unwrap();
+    assert!(commit.finish().needs_no_store(), "an increment");
+    let (_session, commit) = engine
+        .begin(&RequestHead::from_http(&request, None))
+        .unwrap();
+    assert!(
+        commit.finish().needs_no_store(),
+        "a request that never looked"
+    );
+
+    // An insert is sent at commit.
+    let (session, commit) = engine
+        .begin(&RequestHead::from_http(&request, None))
+        .unwrap();
+    session.insert("theme", "dark").await.unwrap();
+    let finish = commit.finish();
+    assert!(!finish.needs_no_store(), "an insert");
+}

@@ -176,9 +176,8 @@ impl Session {
             if !candidate.by_primary {
                 // A cookie under an older key is re-signed at commit: that needs the
                 // session adopted, so the whole record comes back.
-                if let Some(value) = self
-                    .increment_adopting(&mut state, &delta, key, now)
-                    .await?
+                if let Some(value) =
+                    Box::pin(self.increment_adopting(&mut state, &delta, key, now)).await?
                 {
                     return Ok(value);
                 }
@@ -198,7 +197,20 @@ impl Session {
         } else {
             self.ensure_loaded(&mut state).await?;
         }
-        let current = self.current_or_fresh(&mut state);
+        // Boxed: the one-call path above is the usual one, and its future stays small.
+        Box::pin(self.increment_loaded(&mut state, key, by, now)).await
+    }
+
+    /// [`Session::increment`] of a loaded session, or where the one-call path could
+    /// not be taken or found no session.
+    async fn increment_loaded(
+        &self,
+        state: &mut State,
+        key: &str,
+        by: i64,
+        now: Timestamp,
+    ) -> Result<i64, SessionError> {
+        let current = self.current_or_fresh(state);
         if !current.stored {
             let mut delta = Delta::default();
             delta.increment(key, by);
@@ -240,12 +252,12 @@ impl Session {
                 }
                 // A concurrent periodic rotation (SR-17): once more, under the new key.
                 Applied::Gone
-                    if !followed && Box::pin(self.follow_rotation(&mut state, now)).await? =>
+                    if !followed && Box::pin(self.follow_rotation(state, now)).await? =>
                 {
                     followed = true;
                 }
                 Applied::Gone => {
-                    self.ended_meanwhile(&mut state);
+                    self.ended_meanwhile(state);
                     return Err(SessionError::Ended);
                 }
             }

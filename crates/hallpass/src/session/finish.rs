@@ -15,16 +15,10 @@ impl Session {
     /// called once, by [`Commit::finish`](crate::engine::Commit::finish).
     pub(crate) async fn finish(&self) -> Result<Finished, SessionError> {
         let mut state = self.shared.state.lock().await;
-        if let Some(err) = &state.load_failed {
-            // The load's own error, source and all (H6), for the log line.
-            return Err(SessionError::Store(crate::store::StoreError::new(
-                err.kind(),
-                Arc::clone(err),
-            )));
+        if let Some(err) = load_failure(&state) {
+            return Err(err);
         }
-        let reissue_only = !state.loaded
-            && matches!(self.shared.candidates.as_slice(), [candidate] if !candidate.by_primary);
-        if reissue_only {
+        if self.reissue_only(&state) {
             // A cookie signed by an older key: re-issue it under the primary key even
             // though the handler did not look at the session.
             if self.ensure_loaded(&mut state).await.is_err() {
@@ -33,11 +27,7 @@ impl Session {
             }
         }
         if !state.loaded {
-            return Ok(Finished {
-                cookie: None,
-                vary: state.counted,
-                headers: Vec::new(),
-            });
+            return Ok(unloaded(&state));
         }
         // Asked at most once, and only when this request found its token dead.
         let moved_on =
@@ -45,6 +35,56 @@ impl Session {
         if !state.degraded {
             self.write(&mut state).await?;
         }
+        Ok(self.finished(&state, moved_on))
+    }
+
+    /// [`Session::finish`] when it needs no store call, which is most requests (a
+    /// read, or a write the handler already sent, with no touch due): `None` when
+    /// it does. Spares such a request the commit's future, which is large (it holds
+    /// every store call a commit may make).
+    pub(crate) fn finish_now(&self) -> Option<Result<Finished, SessionError>> {
+        let state = self.shared.state.try_lock().ok()?;
+        if let Some(err) = load_failure(&state) {
+            return Some(Err(err));
+        }
+        if self.reissue_only(&state) {
+            return None;
+        }
+        if !state.loaded {
+            return Some(Ok(unloaded(&state)));
+        }
+        let moved_on = if state.delete_cookie && state.current.is_none() {
+            self.rotated_away_known(&state)?
+        } else {
+            false
+        };
+        if !state.degraded && !self.nothing_to_write(&state) {
+            return None;
+        }
+        Some(Ok(self.finished(&state, moved_on)))
+    }
+
+    /// A cookie signed by an older key, and a handler that did not look at the
+    /// session: the commit loads it only to re-issue the cookie.
+    fn reissue_only(&self, state: &State) -> bool {
+        !state.loaded
+            && matches!(self.shared.candidates.as_slice(), [candidate] if !candidate.by_primary)
+    }
+
+    /// Whether [`Session::write`] would make no store call.
+    fn nothing_to_write(&self, state: &State) -> bool {
+        let Some(current) = state.current.as_ref() else {
+            return true;
+        };
+        current.stored
+            && !current.needs_touch
+            && !current.pending.changes_content()
+            && current.pending.touch.is_none()
+            && (current.graced || !self.rotation_due(&current.record, self.now()))
+    }
+
+    /// The cookie and headers of a finished request whose writes are done.
+    fn finished(&self, state: &State, moved_on: bool) -> Finished {
         let context = &self.shared.context;
         let cookie = match state.current.as_ref() {
             Some(current) if current.stored && current.issue_cookie && !current.graced => {
@@ -65,11 +105,11 @@ impl Session {
             _ if state.delete_cookie && !moved_on => context.deletion_cookie(),
             _ => None,
         };
-        Ok(Finished {
+        Finished {
             cookie,
             vary: true,
-            headers: self.device_headers(&state),
-        })
+            headers: self.device_headers(state),
+        }
     }
 
     /// The store writes of [`Session::finish`].
@@ -157,20 +197,45 @@ impl Session {
     /// request would overwrite. Only asked when this request found its token dead;
     /// one handle lookup.
     async fn rotated_away(&self, state: &State) -> bool {
-        if !state.maybe_rotated_away {
-            return false;
+        if let Some(known) = self.rotated_away_known(state) {
+            return known;
         }
         let [candidate] = self.shared.candidates.as_slice() else {
             return false;
         };
-        if let Some(live) = state.handle_live {
-            return live;
-        }
         matches!(
             self.store()
                 .load_handle(&candidate.handle, self.now())
                 .await,
             Ok(Some(_))
         )
+    }
+
+    /// [`Session::rotated_away`] when the answer needs no store call.
+    fn rotated_away_known(&self, state: &State) -> Option<bool> {
+        if !state.maybe_rotated_away {
+            return Some(false);
+        }
+        let [_] = self.shared.candidates.as_slice() else {
+            return Some(false);
+        };
+        state.handle_live
+    }
+}
+
+/// The load's own error, source and all (H6), for the log line.
+fn load_failure(state: &State) -> Option<SessionError> {
+    state
+        .load_failed
+        .as_ref()
+        .map(|err| SessionError::Store(crate::store::StoreError::new(err.kind(), Arc::clone(err))))
+}
+
+/// What a request that never loaded its session answers: no cookie.
+fn unloaded(state: &State) -> Finished {
+    Finished {
+        cookie: None,
+        vary: state.counted,
+        headers: Vec::new(),
     }
 }

@@ -170,9 +170,10 @@ impl Session {
             ..Delta::default()
         };
         let stored = current.stored;
+        // Boxed, as is the create below: a first login needs neither, and its
+        // future stays small.
         let outcome = if stored {
-            self.rotate_with(&mut state, delta.clone(), RotationReason::Login, now)
-                .await
+            Box::pin(self.rotate_with(&mut state, delta.clone(), RotationReason::Login, now)).await
         } else {
             Err(SessionError::Ended)
         };
@@ -192,7 +193,7 @@ impl Session {
                 record.version = 1;
                 fresh.issue_cookie = true;
                 if admission != Admission::default() {
-                    self.create(&mut fresh, &admission).await?;
+                    Box::pin(self.create(&mut fresh, &admission)).await?;
                 }
                 state.current = Some(fresh);
             }

@@ -142,10 +142,10 @@ impl Session {
                 }
                 Loaded::Live(record) => match record.expired_by(now) {
                     // Defence in depth: a store that returned an expired record.
-                    Some(reason) => self.expire(state, candidate, reason).await,
+                    Some(reason) => Box::pin(self.expire(state, candidate, reason)).await,
                     None => live.push((index, record)),
                 },
-                Loaded::Expired(reason) => self.expire(state, candidate, reason).await,
+                Loaded::Expired(reason) => Box::pin(self.expire(state, candidate, reason)).await,
                 Loaded::Missing => {
                     // A duplicate is never graced: its values are never written to.
                     let replaced = if self.shared.duplicated {
@@ -230,10 +230,20 @@ impl Session {
         state: &mut State,
         now: Timestamp,
     ) -> Result<(), SessionError> {
-        let binding = self.config().binding;
-        if binding.policy == BindingPolicy::Off {
+        if self.config().binding.policy == BindingPolicy::Off {
             return Ok(());
         }
+        // Boxed: what a mismatch may do (a rotation, a deletion) is a large future
+        // that every load would otherwise carry, binding or not.
+        Box::pin(self.check_configured_binding(state, now)).await
+    }
+
+    async fn check_configured_binding(
+        &self,
+        state: &mut State,
+        now: Timestamp,
+    ) -> Result<(), SessionError> {
+        let binding = self.config().binding;
         let Some(current) = state.current.as_ref() else {
             return Ok(());
         };
