@@ -59,13 +59,30 @@ pub struct TooLarge {
 /// assert_eq!(found, [(&b"a"[..], &b"1"[..]), (&b"__%48ost-id"[..], &b"x"[..])]);
 /// ```
 pub fn pairs(field: &[u8]) -> impl Iterator<Item = (&[u8], &[u8])> {
-    field.split(|&b| b == b';').filter_map(|piece| {
-        let eq = piece.iter().position(|&b| b == b'=')?;
-        let name = trim_ows(&piece[..eq]);
-        if name.is_empty() {
-            return None;
+    // `memchr`, not a byte loop: the scan for `;` crosses every value, and a
+    // browser's `Cookie` header carries every cookie of the site.
+    let mut rest = Some(field);
+    std::iter::from_fn(move || {
+        loop {
+            let field = rest?;
+            let piece = match memchr::memchr(b';', field) {
+                Some(end) => {
+                    rest = field.get(end + 1..);
+                    &field[..end]
+                }
+                None => {
+                    rest = None;
+                    field
+                }
+            };
+            let Some(eq) = memchr::memchr(b'=', piece) else {
+                continue;
+            };
+            let name = trim_ows(&piece[..eq]);
+            if !name.is_empty() {
+                return Some((name, trim_ows(&piece[eq + 1..])));
+            }
         }
-        Some((name, trim_ows(&piece[eq + 1..])))
     })
 }
 
@@ -272,6 +289,21 @@ mod tests {
                 proptest::prop_assert!(!value.contains(&b';'));
                 proptest::prop_assert!(name.first() != Some(&b' ') && name.last() != Some(&b' '));
             }
+        }
+
+        /// The `memchr` scan finds the pairs the plain definition does: split on
+        /// `;`, keep pieces with an `=` and a non-empty trimmed name.
+        #[test]
+        fn pairs_are_the_plain_definitions(field in proptest::collection::vec(proptest::sample::select(b" \t;=ab".to_vec()), 0..64)) {
+            let plain: Vec<_> = field
+                .split(|&b| b == b';')
+                .filter_map(|piece| {
+                    let eq = piece.iter().position(|&b| b == b'=')?;
+                    let name = trim_ows(&piece[..eq]);
+                    (!name.is_empty()).then(|| (name, trim_ows(&piece[eq + 1..])))
+                })
+                .collect();
+            proptest::prop_assert_eq!(pairs(&field).collect::<Vec<_>>(), plain);
         }
 
         /// Whatever else the header holds, an exact `__Host-id=V` pair is found, and a
