@@ -71,7 +71,8 @@ impl Session {
             && matches!(self.shared.candidates.as_slice(), [candidate] if !candidate.by_primary)
     }
 
-    /// Whether [`Session::write`] would make no store call.
+    /// Whether [`Session::write`] would make no store call (the clock is read only
+    /// when periodic rotation is on).
     fn nothing_to_write(&self, state: &State) -> bool {
         let Some(current) = state.current.as_ref() else {
             return true;
@@ -80,7 +81,9 @@ impl Session {
             && !current.needs_touch
             && !current.pending.changes_content()
             && current.pending.touch.is_none()
-            && (current.graced || !self.rotation_due(&current.record, self.now()))
+            && (current.graced
+                || self.config().rotation_interval.is_none()
+                || !self.rotation_due(&current.record, self.now()))
     }
 
     /// The cookie and headers of a finished request whose writes are done.

@@ -133,6 +133,33 @@ impl StoreError {
         }
     }
 
+    /// A delta given to [`increment`](crate::store::SessionStore::increment) whose
+    /// last op is not an increment ([`StoreErrorKind::InvalidData`]); else the
+    /// counter's name.
+    ///
+    /// ```
+    /// use hallpass::store::{Delta, StoreError};
+    ///
+    /// let mut delta = Delta::default();
+    /// delta.remove("views");
+    /// assert!(StoreError::check_increment(&delta).is_err());
+    /// delta.increment("views", 1);
+    /// assert_eq!(StoreError::check_increment(&delta).ok(), Some("views"));
+    /// ```
+    ///
+    /// # Errors
+    ///
+    /// This error, when the delta's last op is not an increment.
+    pub fn check_increment(delta: &crate::delta::Delta) -> Result<&str, Self> {
+        match delta.ops.last() {
+            Some(crate::delta::Op::Increment { key, .. }) => Ok(key),
+            _ => Err(Self::msg(
+                StoreErrorKind::InvalidData,
+                "increment: the delta's last op is not an increment",
+            )),
+        }
+    }
+
     /// A delta given to [`take`](crate::store::SessionStore::take) whose last op is
     /// not a take ([`StoreErrorKind::InvalidData`]).
     ///

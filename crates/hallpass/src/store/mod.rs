@@ -451,12 +451,7 @@ pub trait SessionStore: Send + Sync + fmt::Debug + 'static {
         now: Timestamp,
     ) -> StoreFuture<'a, Incremented> {
         Box::pin(async move {
-            let Some(Op::Increment { key: name, .. }) = delta.ops.last() else {
-                return Err(StoreError::msg(
-                    StoreErrorKind::InvalidData,
-                    "increment: the delta's last op is not an increment",
-                ));
-            };
+            let name = StoreError::check_increment(delta)?;
             Incremented::of(self.apply(key, delta, now).await?, name)
         })
     }

@@ -7,8 +7,8 @@ use crate::delta::{Admission, Delta, PrincipalChange, Touch};
 use crate::principal::Principal;
 use crate::record::Record;
 use crate::store::{
-    Applied, Created, Deleted, Loaded, Rotated, SessionPage, SessionStore, SessionSummary,
-    StoreError, StoreErrorKind, StoreFuture, Taken,
+    Applied, Created, Deleted, Incremented, Loaded, Rotated, SessionPage, SessionStore,
+    SessionSummary, StoreError, StoreErrorKind, StoreFuture, Taken,
 };
 use crate::time::Timestamp;
 use crate::token::{Handle, StoreKey};
@@ -57,6 +57,20 @@ impl SessionStore for MemoryStore {
         now: Timestamp,
     ) -> StoreFuture<'a, Applied> {
         Box::pin(async move { self.apply_taking(key, delta, now).map(Applied::from) })
+    }
+
+    /// [`apply`](SessionStore::apply) without a second future (the default's):
+    /// this store's apply never waits.
+    fn increment<'a>(
+        &'a self,
+        key: &'a StoreKey,
+        delta: &'a Delta,
+        now: Timestamp,
+    ) -> StoreFuture<'a, Incremented> {
+        Box::pin(async move {
+            let name = StoreError::check_increment(delta)?;
+            Incremented::of(self.apply_taking(key, delta, now)?.into(), name)
+        })
     }
 
     fn take<'a>(
